@@ -1,0 +1,173 @@
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest input looked at, in bytes: anything longer is [`Malformed`]
+/// before any Unicode work is done on it.
+const MAX_INPUT_BYTES: usize = 256;
+
+/// A code as typed, parsed: its value and its number of digits.
+///
+/// Never printed: `Debug` shows `[redacted]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Code {
+    value: u32,
+    digits: u8,
+}
+
+impl Code {
+    /// The numeric value.
+    pub fn value(&self) -> u32 {
+        self.value
+    }
+
+    /// Constant-time comparison with a generated code.
+    pub fn ct_matches(&self, generated: u32) -> subtle::Choice {
+        self.value.ct_eq(&generated)
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Code([redacted], digits: {})", self.digits)
+    }
+}
+
+/// The input was not a code of the expected shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected a code of {expected} digits")]
+pub struct Malformed {
+    /// How many digits were expected.
+    pub expected: u8,
+}
+
+/// Turn what a person typed into a code, by the input rule:
+///
+/// 1. Unicode NFKC normalisation, so full-width digits (`１２３`) and
+///    full-width spaces from East-Asian keyboards become ASCII;
+/// 2. remove spaces, tabs and `-`;
+/// 3. what is left must be exactly `digits` ASCII digits.
+///
+/// Anything else is [`Malformed`]; no input makes this panic.
+///
+/// ```
+/// use tower_totp::code::parse_code;
+///
+/// assert_eq!(parse_code("123 456", 6).unwrap().value(), 123456);
+/// assert_eq!(parse_code("１２３-４５６", 6).unwrap().value(), 123456);
+/// assert!(parse_code("12345", 6).is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`Malformed`] when the input does not follow the rule.
+pub fn parse_code(input: &str, digits: u8) -> Result<Code, Malformed> {
+    let malformed = Malformed { expected: digits };
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(malformed);
+    }
+    let mut value: u32 = 0;
+    let mut count: u8 = 0;
+    for c in input.nfkc() {
+        match c {
+            ' ' | '\t' | '-' => {}
+            '0'..='9' => {
+                count = count.saturating_add(1);
+                if count > digits {
+                    return Err(malformed);
+                }
+                value = value * 10 + (c as u32 - '0' as u32);
+            }
+            _ => return Err(malformed),
+        }
+    }
+    if count != digits {
+        return Err(malformed);
+    }
+    Ok(Code { value, digits })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_the_documented_forms() {
+        for ok in [
+            "123456",
+            "123 456",
+            " 123-456 ",
+            "1\t2 3-4-5 6",
+            "１２３４５６",
+            "１２３\u{3000}４５６",
+            "123\u{a0}456",
+            "１２３－４５６",
+        ] {
+            assert_eq!(parse_code(ok, 6).map(|c| c.value()), Ok(123456), "{ok:?}");
+        }
+        assert_eq!(parse_code("000001", 6).map(|c| c.value()), Ok(1));
+        assert_eq!(parse_code("12345678", 8).map(|c| c.value()), Ok(12345678));
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12345a",
+            "123_456",
+            "١٢٣٤٥٦",
+            "12.3456",
+            "+123456",
+            "123456\n",
+        ] {
+            assert_eq!(
+                parse_code(bad, 6),
+                Err(Malformed { expected: 6 }),
+                "{bad:?}"
+            );
+        }
+        assert!(parse_code(&" ".repeat(1000), 6).is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_value() {
+        let c = parse_code("987654", 6).unwrap();
+        assert!(!format!("{c:?}").contains("987"));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(input in any::<String>(), digits in 6u8..=8) {
+            let _ = parse_code(&input, digits);
+        }
+
+        #[test]
+        fn separators_never_matter(value in 0u32..1_000_000, seps in proptest::collection::vec(prop_oneof![Just(" "), Just("-"), Just("\t"), Just("")], 7)) {
+            let digits = format!("{value:06}");
+            let mut typed = String::new();
+            for (i, ch) in digits.chars().enumerate() {
+                typed.push_str(seps[i]);
+                typed.push(ch);
+            }
+            typed.push_str(seps[6]);
+            prop_assert_eq!(parse_code(&typed, 6).map(|c| c.value()), Ok(value));
+        }
+
+        #[test]
+        fn fullwidth_digits_equal_ascii(value in 0u32..100_000_000) {
+            let ascii = format!("{value:08}");
+            let wide: String = ascii.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap()).collect();
+            prop_assert_eq!(parse_code(&wide, 8), parse_code(&ascii, 8));
+        }
+
+        #[test]
+        fn accepted_means_exact_digit_count(input in "[0-9 \\-]{0,12}", digits in 6u8..=8) {
+            let n = input.chars().filter(char::is_ascii_digit).count();
+            prop_assert_eq!(parse_code(&input, digits).is_ok(), n == usize::from(digits));
+        }
+    }
+}

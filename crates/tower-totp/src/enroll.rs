@@ -1,0 +1,246 @@
+//! Enrollment material: the otpauth URI in Google's Key URI format and its
+//! QR code, as SVG and PNG.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use qrcode::render::svg;
+use qrcode::{EcLevel, QrCode};
+use zeroize::Zeroizing;
+
+use crate::code::{CodeParams, Secret};
+use crate::store::AuthenticatorId;
+
+/// Characters left as they are in the URI: RFC 3986 unreserved.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Pixels per QR module in the PNG, and modules of quiet zone around it.
+const PNG_SCALE: usize = 6;
+const QUIET_ZONE: usize = 4;
+
+/// A pending enrollment as shown to the user: secret, URI and QR code.
+///
+/// It holds the secret; `Debug` prints neither it nor the URI.
+#[derive(Clone)]
+pub struct Enrollment {
+    id: AuthenticatorId,
+    name: String,
+    secret: Secret,
+    params: CodeParams,
+    uri: Zeroizing<String>,
+}
+
+impl fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enrollment")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enrollment {
+    /// Enrollment material for `secret`, labelled `issuer:account`.
+    pub fn new(
+        id: AuthenticatorId,
+        name: String,
+        secret: Secret,
+        params: CodeParams,
+        issuer: &str,
+        account: &str,
+    ) -> Self {
+        let uri = Zeroizing::new(otpauth_uri(&secret, params, issuer, account));
+        Self {
+            id,
+            name,
+            secret,
+            params,
+            uri,
+        }
+    }
+
+    /// The id the authenticator will have once confirmed.
+    pub fn id(&self) -> &AuthenticatorId {
+        &self.id
+    }
+
+    /// The authenticator's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The code parameters.
+    pub fn params(&self) -> CodeParams {
+        self.params
+    }
+
+    /// The shared secret.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// The secret in base32, grouped by four for typing into an app by hand.
+    pub fn secret_for_manual_entry(&self) -> Zeroizing<String> {
+        let b32 = self.secret.to_base32();
+        let mut out = Zeroizing::new(String::with_capacity(b32.len() * 5 / 4));
+        for (i, c) in b32.chars().enumerate() {
+            if i > 0 && i % 4 == 0 {
+                out.push(' ');
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    /// The `otpauth://totp/...` URI.
+    pub fn otpauth_uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The QR code of the URI as an SVG document.
+    pub fn qr_svg(&self) -> String {
+        let code = self.qr();
+        code.render::<svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .quiet_zone(true)
+            .build()
+    }
+
+    /// The QR code of the URI as a greyscale PNG.
+    pub fn qr_png(&self) -> Vec<u8> {
+        let code = self.qr();
+        let modules = code.width();
+        let colors = code.to_colors();
+        let side = (modules + 2 * QUIET_ZONE) * PNG_SCALE;
+        let mut pixels = vec![255u8; side * side];
+        for (i, color) in colors.iter().enumerate() {
+            if *color != qrcode::Color::Dark {
+                continue;
+            }
+            let (mx, my) = (i % modules + QUIET_ZONE, i / modules + QUIET_ZONE);
+            for y in my * PNG_SCALE..(my + 1) * PNG_SCALE {
+                pixels[y * side + mx * PNG_SCALE..y * side + (mx + 1) * PNG_SCALE].fill(0);
+            }
+        }
+        encode_png(&pixels, side)
+    }
+
+    fn qr(&self) -> QrCode {
+        // A URI of a few hundred bytes always fits a QR code at level M, so
+        // this only fails for a label far beyond any sane length; fall back to
+        // the lowest correction level, which holds 2,953 bytes.
+        QrCode::with_error_correction_level(self.uri.as_bytes(), EcLevel::M)
+            .or_else(|_| QrCode::with_error_correction_level(self.uri.as_bytes(), EcLevel::L))
+            .unwrap_or_else(|_| {
+                #[allow(clippy::expect_used)]
+                QrCode::new(b"otpauth label too long").expect("a short text always fits")
+            })
+    }
+}
+
+fn encode_png(pixels: &[u8], side: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let side_u32 = u32::try_from(side).unwrap_or(u32::MAX);
+    let mut encoder = png::Encoder::new(&mut out, side_u32, side_u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    // Writing into a Vec with correct dimensions cannot fail.
+    #[allow(clippy::expect_used)]
+    {
+        let mut writer = encoder.write_header().expect("PNG header into a Vec");
+        writer
+            .write_image_data(pixels)
+            .expect("PNG data into a Vec");
+    }
+    out
+}
+
+/// Google's Key URI format:
+/// `otpauth://totp/ISSUER:ACCOUNT?secret=...&issuer=ISSUER&algorithm=...&digits=...&period=...`,
+/// with issuer and account percent-encoded.
+pub fn otpauth_uri(secret: &Secret, params: CodeParams, issuer: &str, account: &str) -> String {
+    let issuer_enc = utf8_percent_encode(issuer, COMPONENT);
+    format!(
+        "otpauth://totp/{issuer_enc}:{account}?secret={secret}&issuer={issuer_enc}&algorithm={alg}&digits={digits}&period={period}",
+        account = utf8_percent_encode(account, COMPONENT),
+        secret = &*secret.to_base32(),
+        alg = params.algorithm(),
+        digits = params.digits(),
+        period = params.period(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::{Algorithm, Hotp};
+
+    fn sample() -> Enrollment {
+        Enrollment::new(
+            AuthenticatorId::new("00"),
+            "phone".into(),
+            Secret::from_bytes(b"12345678901234567890").unwrap(),
+            CodeParams::default(),
+            "Acme Corp",
+            "jsmith@example.com",
+        )
+    }
+
+    #[test]
+    fn uri_follows_the_key_uri_format() {
+        assert_eq!(
+            sample().otpauth_uri(),
+            "otpauth://totp/Acme%20Corp:jsmith%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Acme%20Corp&algorithm=SHA1&digits=6&period=30"
+        );
+    }
+
+    #[test]
+    fn totp_rs_reads_our_uri_and_agrees_on_codes() {
+        let params = CodeParams::new(Algorithm::Sha256, 8, 60).unwrap();
+        let secret = Secret::generate();
+        let uri = otpauth_uri(&secret, params, "Acme", "ann");
+        let theirs = totp_rs::Totp::from_url(&uri).unwrap();
+        assert_eq!(theirs.digits(), 8);
+        assert_eq!(theirs.step(), 60);
+        assert_eq!(theirs.issuer(), Some("Acme"));
+        assert_eq!(theirs.account_name(), "ann");
+        let ours = Hotp::new(&secret, params);
+        assert_eq!(
+            theirs.generate(1_234_567_890).to_string(),
+            ours.code_string(1_234_567_890 / 60)
+        );
+    }
+
+    #[test]
+    fn png_decodes_back_to_the_uri() {
+        let e = sample();
+        let png_bytes = e.qr_png();
+        let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let (w, h) = (info.width as usize, info.height as usize);
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, e.otpauth_uri());
+    }
+
+    #[test]
+    fn svg_is_an_svg_and_debug_hides_the_secret() {
+        let e = sample();
+        assert!(e.qr_svg().contains("<svg"));
+        let debug = format!("{e:?}");
+        assert!(!debug.contains("GEZD"), "{debug}");
+        assert_eq!(
+            &*e.secret_for_manual_entry(),
+            "GEZD GNBV GY3T QOJQ GEZD GNBV GY3T QOJQ"
+        );
+    }
+}

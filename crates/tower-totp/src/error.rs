@@ -1,0 +1,60 @@
+//! Errors: configuration mistakes, store failures, and what the engine
+//! returns when it cannot decide.
+
+use crate::seal::SealError;
+use crate::store::StoreError;
+
+/// A configuration value was refused when the configuration was built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// Codes have 6, 7 or 8 digits.
+    #[error("codes have 6 to 8 digits, not {0}")]
+    Digits(u8),
+    /// The period is 1 to 3600 seconds.
+    #[error("the period must be 1 to 3600 seconds, not {0}")]
+    Period(u32),
+    /// Not SHA1, SHA256 or SHA512.
+    #[error("unknown algorithm (expected SHA1, SHA256 or SHA512)")]
+    UnknownAlgorithm,
+    /// The window does not fit inside the maximum drift.
+    #[error(
+        "the window ({behind} behind, {ahead} ahead) must not exceed the maximum drift ({max_drift})"
+    )]
+    Window {
+        /// Steps behind.
+        behind: u32,
+        /// Steps ahead.
+        ahead: u32,
+        /// The maximum drift.
+        max_drift: u32,
+    },
+    /// Throttle delays must grow from a non-zero base up to a cap at least as long.
+    #[error("throttle base delay must be non-zero and no longer than its cap")]
+    Throttle,
+    /// Too few recovery codes, or too few bits each.
+    #[error("recovery codes: at least 1 code of at least 50 bits")]
+    Recovery,
+    /// The issuer or account label is empty or contains a colon.
+    #[error("issuer must be non-empty and must not contain ':'")]
+    Issuer,
+    /// A secret length under 128 bits.
+    #[error("secrets must have at least 128 bits")]
+    SecretBits,
+}
+
+/// Why the engine could not reach a decision.
+///
+/// A wrong code is not an error: it is a [`Verdict`](crate::Verdict). These
+/// are the cases where no answer can be trusted, and a service must fail
+/// closed (the layer answers 503).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed.
+    #[error("store failure")]
+    Store(#[from] StoreError),
+    /// A sealed secret could not be opened: a missing key or a damaged record.
+    #[error("sealed secret could not be opened")]
+    Seal(#[from] SealError),
+}

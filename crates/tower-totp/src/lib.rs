@@ -1,0 +1,36 @@
+//! A TOTP second factor for any `tower::Service<http::Request<_>>`.
+//!
+//! This crate holds the verification core: codes ([`code`]), the window with
+//! per-device drift, replay refusal and throttling ([`verify`],
+//! [`throttle`]), enrollment with QR codes ([`enroll`]), recovery codes
+//! ([`recovery`]), secrets sealed at rest ([`seal`]), the admin policy
+//! ([`policy`]) and the stores ([`store`]). [`TwoFactor`] ties them
+//! together.
+//!
+//! Guides: `docs/verification.md` and `docs/security.md` in the repository.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod audit;
+pub mod clock;
+pub mod code;
+mod config;
+pub mod enroll;
+mod error;
+pub mod policy;
+pub mod recovery;
+pub mod seal;
+pub mod store;
+pub mod throttle;
+mod two_factor;
+mod user;
+pub mod verify;
+
+pub use config::TotpConfig;
+pub use error::{ConfigError, Error};
+pub use two_factor::{
+    AuthenticatorInfo, Confirmation, RecoveryVerdict, TwoFactor, TwoFactorBuilder,
+};
+pub use user::{UserId, UserInfo, UserKind};
+pub use verify::{RejectReason, Verdict};

@@ -1,0 +1,568 @@
+//! The test suite every store runs, written once.
+//!
+//! A store crate calls [`run_all`] from a multi-threaded tokio test, with a
+//! function that makes a fresh, empty store:
+//!
+//! ```no_run
+//! # async fn doc() {
+//! use tower_totp::store::{MemoryStore, conformance};
+//!
+//! // In a #[tokio::test(flavor = "multi_thread")] function:
+//! conformance::run_all(|| async { MemoryStore::new() }).await;
+//! # }
+//! ```
+//!
+//! Each case panics with its name and what differed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{
+    AuthenticatorId, ConsumeOutcome, PendingEnrollment, ResyncCandidate, SyncState, TotpStore,
+    UserStatus,
+};
+use crate::clock::UnixTime;
+use crate::code::{Algorithm, CodeParams, Secret};
+use crate::recovery::RecoveryCodes;
+use crate::seal::Keyring;
+use crate::throttle::{Attempt, ThrottlePolicy, ThrottleState};
+use crate::user::UserId;
+
+/// How many tasks race in the concurrency cases.
+const RACERS: usize = 32;
+
+/// Run every case, each on a fresh store from `make`.
+///
+/// # Panics
+///
+/// Panics, naming the case, when the store does not behave as the traits
+/// require. Must run on a multi-threaded tokio runtime.
+pub async fn run_all<S, F, Fut>(mut make: F)
+where
+    S: TotpStore,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    new_user_is_empty(make().await).await;
+    pending_enrollment_lifecycle(make().await).await;
+    activation_replaces_an_old_authenticator(make().await).await;
+    consume_step_is_compare_and_set(make().await).await;
+    resync_candidate_is_kept_until_consumed(make().await).await;
+    revoke_and_reset_move_the_epoch_forward(make().await).await;
+    reseal_keeps_sync_state(make().await).await;
+    throttle_follows_the_reference_model(make().await).await;
+    recovery_codes_are_single_use(make().await).await;
+    users_are_isolated(make().await).await;
+    concurrent_consumption_has_one_winner(Arc::new(make().await)).await;
+    concurrent_attempts_are_all_charged(Arc::new(make().await)).await;
+    concurrent_recovery_use_has_one_winner(Arc::new(make().await)).await;
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name)
+}
+
+fn pending(user: &UserId, name: &str, replaces: Option<AuthenticatorId>) -> PendingEnrollment {
+    #[allow(clippy::expect_used)]
+    let keys = Keyring::ephemeral().expect("random source");
+    #[allow(clippy::expect_used)]
+    PendingEnrollment {
+        id: AuthenticatorId::generate().expect("random source"),
+        name: name.to_owned(),
+        secret: keys.seal(user, &Secret::generate()).expect("seal"),
+        params: CodeParams::new(Algorithm::Sha256, 8, 60).expect("valid params"),
+        created_at: UnixTime::from_secs(1_000),
+        replaces,
+    }
+}
+
+/// Put a pending enrollment and activate it at `step`; returns its id.
+async fn enroll(store: &impl TotpStore, u: &UserId, name: &str, step: u64) -> AuthenticatorId {
+    let p = pending(u, name, None);
+    let id = p.id.clone();
+    store.put_pending(u, p).await.expect("put_pending");
+    let epoch = store
+        .activate_pending(u, &id, step, 0, UnixTime::from_secs(2_000))
+        .await
+        .expect("activate_pending");
+    assert!(
+        epoch.is_some(),
+        "enroll: activation of a fresh pending enrollment failed"
+    );
+    id
+}
+
+/// A new user has nothing, and asking creates nothing visible.
+pub async fn new_user_is_empty(store: impl TotpStore) {
+    let u = user("nobody");
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus::default(),
+        "new_user_is_empty: status"
+    );
+    assert!(
+        store
+            .authenticators(&u)
+            .await
+            .expect("authenticators")
+            .is_empty()
+    );
+    assert!(store.pending(&u).await.expect("pending").is_none());
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 0);
+    assert_eq!(
+        store.throttle_state(&u).await.expect("throttle_state"),
+        ThrottleState::default()
+    );
+    let unknown = AuthenticatorId::new("0000000000000000");
+    assert_eq!(
+        store
+            .consume_step(&u, &unknown, 5, 0)
+            .await
+            .expect("consume"),
+        ConsumeOutcome::NotFound,
+        "new_user_is_empty: consume on an unknown authenticator"
+    );
+    assert!(!store.revoke(&u, &unknown).await.expect("revoke"));
+}
+
+/// Pending enrollments are kept, replaced, and activated once.
+pub async fn pending_enrollment_lifecycle(store: impl TotpStore) {
+    let u = user("alice");
+    let first = pending(&u, "old phone", None);
+    store.put_pending(&u, first.clone()).await.expect("put");
+    assert_eq!(
+        store.pending(&u).await.expect("pending"),
+        Some(first.clone())
+    );
+
+    let second = pending(&u, "Pixel 8 — ünïcode", None);
+    store.put_pending(&u, second.clone()).await.expect("put");
+    assert_eq!(
+        store.pending(&u).await.expect("pending"),
+        Some(second.clone()),
+        "pending_enrollment_lifecycle: a new pending enrollment replaces the old"
+    );
+    let now = UnixTime::from_secs(5_000);
+    assert_eq!(
+        store
+            .activate_pending(&u, &first.id, 10, 0, now)
+            .await
+            .expect("activate"),
+        None,
+        "pending_enrollment_lifecycle: a replaced pending enrollment must not activate"
+    );
+    let epoch = store
+        .activate_pending(&u, &second.id, 10, -2, now)
+        .await
+        .expect("activate")
+        .expect("pending_enrollment_lifecycle: activation failed");
+    assert!(epoch > 0);
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus {
+            epoch,
+            enrolled: true
+        }
+    );
+    assert!(store.pending(&u).await.expect("pending").is_none());
+    let list = store.authenticators(&u).await.expect("list");
+    assert_eq!(list.len(), 1);
+    let a = &list[0];
+    assert_eq!(a.id, second.id);
+    assert_eq!(a.name, second.name);
+    assert_eq!(
+        a.secret, second.secret,
+        "sealed secret must round-trip exactly"
+    );
+    assert_eq!(a.params, second.params);
+    assert_eq!(a.created_at, now);
+    assert_eq!(
+        a.sync,
+        SyncState {
+            last_step: Some(10),
+            offset: -2,
+            resync: None
+        }
+    );
+    assert_eq!(
+        store
+            .activate_pending(&u, &second.id, 11, 0, now)
+            .await
+            .expect("activate"),
+        None,
+        "pending_enrollment_lifecycle: activating twice"
+    );
+}
+
+/// Confirming a re-sync to a new phone removes the old authenticator.
+pub async fn activation_replaces_an_old_authenticator(store: impl TotpStore) {
+    let u = user("bob");
+    let old = enroll(&store, &u, "old", 1).await;
+    let keep = enroll(&store, &u, "tablet", 1).await;
+    let new = pending(&u, "new", Some(old.clone()));
+    let new_id = new.id.clone();
+    store.put_pending(&u, new).await.expect("put");
+    // Until confirmed, the old one stays.
+    assert_eq!(store.authenticators(&u).await.expect("list").len(), 2);
+    store
+        .activate_pending(&u, &new_id, 3, 0, UnixTime::from_secs(9))
+        .await
+        .expect("activate")
+        .expect("activation_replaces_an_old_authenticator: activation failed");
+    let mut ids: Vec<_> = store
+        .authenticators(&u)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    ids.sort();
+    let mut want = vec![keep, new_id];
+    want.sort();
+    assert_eq!(ids, want, "activation_replaces_an_old_authenticator");
+}
+
+/// consume_step accepts only newer steps and records the offset.
+pub async fn consume_step_is_compare_and_set(store: impl TotpStore) {
+    let u = user("carol");
+    let id = enroll(&store, &u, "phone", 100).await;
+    for (step, want) in [
+        (100, ConsumeOutcome::Replayed),
+        (99, ConsumeOutcome::Replayed),
+        (0, ConsumeOutcome::Replayed),
+        (101, ConsumeOutcome::Consumed),
+        (101, ConsumeOutcome::Replayed),
+        (u64::MAX, ConsumeOutcome::Consumed),
+        (u64::MAX, ConsumeOutcome::Replayed),
+    ] {
+        assert_eq!(
+            store.consume_step(&u, &id, step, 3).await.expect("consume"),
+            want,
+            "consume_step_is_compare_and_set: step {step}"
+        );
+    }
+    let sync = store.authenticators(&u).await.expect("list")[0].sync;
+    assert_eq!(sync.last_step, Some(u64::MAX));
+    assert_eq!(sync.offset, 3);
+    let status = store.status(&u).await.expect("status");
+    let epoch_before = status.epoch;
+    store.consume_step(&u, &id, 5, 0).await.expect("consume");
+    assert_eq!(
+        store.status(&u).await.expect("status").epoch,
+        epoch_before,
+        "consume_step_is_compare_and_set: using a code must not change the epoch"
+    );
+}
+
+/// A resync candidate is stored per authenticator and cleared by a consumption.
+pub async fn resync_candidate_is_kept_until_consumed(store: impl TotpStore) {
+    let u = user("dave");
+    let id = enroll(&store, &u, "phone", 10).await;
+    let c = ResyncCandidate {
+        step: 20,
+        offset: -7,
+    };
+    store.set_resync_candidate(&u, &id, c).await.expect("set");
+    assert_eq!(
+        store.authenticators(&u).await.expect("list")[0].sync.resync,
+        Some(c)
+    );
+    let c2 = ResyncCandidate {
+        step: 21,
+        offset: 6,
+    };
+    store.set_resync_candidate(&u, &id, c2).await.expect("set");
+    assert_eq!(
+        store.authenticators(&u).await.expect("list")[0].sync.resync,
+        Some(c2)
+    );
+    assert_eq!(
+        store.consume_step(&u, &id, 22, 6).await.expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    let sync = store.authenticators(&u).await.expect("list")[0].sync;
+    assert_eq!(
+        sync,
+        SyncState {
+            last_step: Some(22),
+            offset: 6,
+            resync: None
+        },
+        "resync_candidate_is_kept_until_consumed"
+    );
+}
+
+/// The epoch only ever grows, through revocation and reset too.
+pub async fn revoke_and_reset_move_the_epoch_forward(store: impl TotpStore) {
+    let u = user("erin");
+    let a = enroll(&store, &u, "a", 1).await;
+    let b = enroll(&store, &u, "b", 1).await;
+    let e1 = store.status(&u).await.expect("status").epoch;
+    assert!(store.revoke(&u, &a).await.expect("revoke"));
+    let e2 = store.status(&u).await.expect("status").epoch;
+    assert!(e2 > e1, "revoke_and_reset: revoke must increase the epoch");
+    assert!(
+        !store.revoke(&u, &a).await.expect("revoke"),
+        "revoking twice"
+    );
+    assert_eq!(store.status(&u).await.expect("status").epoch, e2);
+    assert!(store.status(&u).await.expect("status").enrolled);
+
+    let codes = RecoveryCodes::generate(3).expect("codes");
+    store
+        .replace_recovery_codes(&u, codes.hashes(&u))
+        .await
+        .expect("replace");
+    store
+        .put_pending(&u, pending(&u, "p", None))
+        .await
+        .expect("put");
+    let policy = ThrottlePolicy::default();
+    store
+        .begin_attempt(&u, UnixTime::from_secs(1), &policy)
+        .await
+        .expect("attempt");
+
+    store.reset(&u).await.expect("reset");
+    let status = store.status(&u).await.expect("status");
+    assert!(
+        status.epoch > e2,
+        "revoke_and_reset: reset must increase the epoch"
+    );
+    assert!(!status.enrolled);
+    assert!(store.authenticators(&u).await.expect("list").is_empty());
+    assert!(store.pending(&u).await.expect("pending").is_none());
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 0);
+    assert_eq!(
+        store.throttle_state(&u).await.expect("throttle").attempts,
+        1,
+        "revoke_and_reset: a reset keeps the throttle state"
+    );
+    assert_eq!(
+        store.consume_step(&u, &b, 50, 0).await.expect("consume"),
+        ConsumeOutcome::NotFound
+    );
+    // Enrolling again continues from the epoch, never back to an old value.
+    enroll(&store, &u, "again", 1).await;
+    assert!(store.status(&u).await.expect("status").epoch > status.epoch);
+}
+
+/// Re-sealing replaces only the secret.
+pub async fn reseal_keeps_sync_state(store: impl TotpStore) {
+    let u = user("frank");
+    let id = enroll(&store, &u, "phone", 40).await;
+    store.consume_step(&u, &id, 41, 2).await.expect("consume");
+    let before = store.authenticators(&u).await.expect("list")[0].clone();
+    let keys = Keyring::ephemeral().expect("keys");
+    let sealed = keys.seal(&u, &Secret::generate()).expect("seal");
+    assert!(store.reseal(&u, &id, sealed.clone()).await.expect("reseal"));
+    let after = store.authenticators(&u).await.expect("list")[0].clone();
+    assert_eq!(after.secret, sealed, "reseal_keeps_sync_state: secret");
+    assert_eq!(after.sync, before.sync, "reseal_keeps_sync_state: sync");
+    assert_eq!(after.name, before.name);
+    assert!(
+        !store
+            .reseal(&u, &AuthenticatorId::new("ffffffffffffffff"), sealed)
+            .await
+            .expect("reseal")
+    );
+}
+
+/// begin_attempt behaves as `ThrottleState::begin` on the same inputs.
+pub async fn throttle_follows_the_reference_model(store: impl TotpStore) {
+    let u = user("grace");
+    let policy = ThrottlePolicy::new(2, Duration::from_millis(1500), Duration::from_secs(10))
+        .expect("policy");
+    let mut model = ThrottleState::default();
+    let start = UnixTime::from_secs(1_700_000_000);
+    // A schedule with attempts inside and after lockouts.
+    let offsets_ms = [
+        0, 0, 0, 100, 1_500, 1_600, 4_500, 4_600, 10_000, 30_000, 30_001,
+    ];
+    for ms in offsets_ms {
+        let now = start.saturating_add(Duration::from_millis(ms));
+        let want = model.begin(now, &policy);
+        let got = store
+            .begin_attempt(&u, now, &policy)
+            .await
+            .expect("attempt");
+        assert_eq!(
+            got, want,
+            "throttle_follows_the_reference_model at +{ms} ms"
+        );
+        assert_eq!(store.throttle_state(&u).await.expect("state"), model);
+    }
+    store.clear_throttle(&u).await.expect("clear");
+    assert_eq!(
+        store.throttle_state(&u).await.expect("state"),
+        ThrottleState::default()
+    );
+    assert_eq!(
+        store
+            .begin_attempt(&u, start, &policy)
+            .await
+            .expect("attempt"),
+        Attempt::Allowed
+    );
+}
+
+/// Each recovery code works once; a new set replaces the old.
+pub async fn recovery_codes_are_single_use(store: impl TotpStore) {
+    let u = user("heidi");
+    let codes = RecoveryCodes::generate(10).expect("codes");
+    let hashes = codes.hashes(&u);
+    store
+        .replace_recovery_codes(&u, hashes.clone())
+        .await
+        .expect("replace");
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 10);
+    assert!(
+        store
+            .consume_recovery_code(&u, &hashes[3])
+            .await
+            .expect("use")
+    );
+    assert!(
+        !store
+            .consume_recovery_code(&u, &hashes[3])
+            .await
+            .expect("use"),
+        "recovery_codes_are_single_use: used twice"
+    );
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 9);
+    let fresh = RecoveryCodes::generate(2).expect("codes").hashes(&u);
+    store
+        .replace_recovery_codes(&u, fresh.clone())
+        .await
+        .expect("replace");
+    assert!(
+        !store
+            .consume_recovery_code(&u, &hashes[0])
+            .await
+            .expect("use"),
+        "recovery_codes_are_single_use: old set still valid after replacement"
+    );
+    assert!(
+        store
+            .consume_recovery_code(&u, &fresh[1])
+            .await
+            .expect("use")
+    );
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 1);
+}
+
+/// One user's state never shows up under another.
+pub async fn users_are_isolated(store: impl TotpStore) {
+    let (a, b) = (user("ivan"), user("judy"));
+    let id = enroll(&store, &a, "phone", 7).await;
+    let codes = RecoveryCodes::generate(1).expect("codes");
+    store
+        .replace_recovery_codes(&a, codes.hashes(&a))
+        .await
+        .expect("replace");
+    store
+        .begin_attempt(&a, UnixTime::from_secs(1), &ThrottlePolicy::default())
+        .await
+        .expect("attempt");
+    assert_eq!(
+        store.status(&b).await.expect("status"),
+        UserStatus::default()
+    );
+    assert_eq!(
+        store.consume_step(&b, &id, 8, 0).await.expect("consume"),
+        ConsumeOutcome::NotFound,
+        "users_are_isolated: another user's authenticator id"
+    );
+    assert!(
+        !store
+            .consume_recovery_code(&b, &codes.hashes(&a)[0])
+            .await
+            .expect("use")
+    );
+    assert_eq!(
+        store.throttle_state(&b).await.expect("state"),
+        ThrottleState::default()
+    );
+    assert!(!store.revoke(&b, &id).await.expect("revoke"));
+    assert!(store.status(&a).await.expect("status").enrolled);
+}
+
+/// Of many concurrent submissions of one step, exactly one wins.
+pub async fn concurrent_consumption_has_one_winner<S: TotpStore>(store: Arc<S>) {
+    let u = user("mallory");
+    let id = enroll(&*store, &u, "phone", 1).await;
+    for step in [2u64, 3, 1_000] {
+        let tasks: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let (store, u, id) = (Arc::clone(&store), u.clone(), id.clone());
+                tokio::spawn(async move { store.consume_step(&u, &id, step, 0).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.expect("task").expect("consume") {
+                ConsumeOutcome::Consumed => wins += 1,
+                ConsumeOutcome::Replayed => {}
+                ConsumeOutcome::NotFound => {
+                    panic!("concurrent_consumption: authenticator vanished")
+                }
+            }
+        }
+        assert_eq!(
+            wins, 1,
+            "concurrent_consumption_has_one_winner: step {step}"
+        );
+    }
+}
+
+/// Concurrent attempts at one instant: the free ones pass, and the first
+/// charged lockout stops all the rest.
+pub async fn concurrent_attempts_are_all_charged<S: TotpStore>(store: Arc<S>) {
+    let u = user("trudy");
+    let policy = ThrottlePolicy::default();
+    let now = UnixTime::from_secs(1_800_000_000);
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, u) = (Arc::clone(&store), u.clone());
+            tokio::spawn(async move { store.begin_attempt(&u, now, &policy).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("attempt") == Attempt::Allowed {
+            allowed += 1;
+        }
+    }
+    // Free attempts, plus the one that started the first lockout.
+    assert_eq!(
+        allowed,
+        policy.free_attempts() + 1,
+        "concurrent_attempts_are_all_charged"
+    );
+}
+
+/// Of many concurrent uses of one recovery code, exactly one wins.
+pub async fn concurrent_recovery_use_has_one_winner<S: TotpStore>(store: Arc<S>) {
+    let u = user("oscar");
+    let codes = RecoveryCodes::generate(3).expect("codes");
+    let hashes = codes.hashes(&u);
+    store
+        .replace_recovery_codes(&u, hashes.clone())
+        .await
+        .expect("replace");
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, u, h) = (Arc::clone(&store), u.clone(), hashes[1]);
+            tokio::spawn(async move { store.consume_recovery_code(&u, &h).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        if t.await.expect("task").expect("use") {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1, "concurrent_recovery_use_has_one_winner");
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 2);
+}

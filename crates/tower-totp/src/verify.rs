@@ -1,0 +1,199 @@
+//! The decision: which step a code matches, inside the window centred on the
+//! user's learned offset, or outside it within the maximum drift.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use subtle::{Choice, ConditionallySelectable};
+
+use crate::code::{Code, Hotp};
+use crate::error::ConfigError;
+use crate::store::AuthenticatorId;
+
+/// Steps accepted around the expected one, and how far drift may be learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    behind: u32,
+    ahead: u32,
+    max_drift: u32,
+}
+
+impl Default for Window {
+    /// One step behind and one ahead; drift learned up to 10 steps.
+    fn default() -> Self {
+        Self {
+            behind: 1,
+            ahead: 1,
+            max_drift: 10,
+        }
+    }
+}
+
+impl Window {
+    /// A window of `behind` and `ahead` steps around the learned offset,
+    /// which may grow to `max_drift` steps either way.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Window`] if `behind` or `ahead` exceeds `max_drift`.
+    pub fn new(behind: u32, ahead: u32, max_drift: u32) -> Result<Self, ConfigError> {
+        if behind > max_drift || ahead > max_drift {
+            return Err(ConfigError::Window {
+                behind,
+                ahead,
+                max_drift,
+            });
+        }
+        Ok(Self {
+            behind,
+            ahead,
+            max_drift,
+        })
+    }
+
+    /// Steps accepted behind the expected step.
+    pub fn behind(&self) -> u32 {
+        self.behind
+    }
+
+    /// Steps accepted ahead of the expected step.
+    pub fn ahead(&self) -> u32 {
+        self.ahead
+    }
+
+    /// The largest offset, in steps, learned for a device.
+    pub fn max_drift(&self) -> u32 {
+        self.max_drift
+    }
+
+    /// How many steps one guess can match: `behind + ahead + 1`.
+    pub fn width(&self) -> u32 {
+        self.behind + self.ahead + 1
+    }
+
+    /// Clamp a learned offset to `±max_drift`.
+    pub(crate) fn clamp_offset(&self, offset: i64) -> i64 {
+        let max = i64::from(self.max_drift);
+        offset.clamp(-max, max)
+    }
+}
+
+/// The outcome of checking a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The code matched and its step is now used.
+    Accepted {
+        /// The authenticator whose code it was.
+        authenticator: AuthenticatorId,
+        /// The step it matched.
+        step: u64,
+        /// The device's offset in steps (matched step minus the server's step).
+        offset: i64,
+        /// Whether this acceptance resynchronised a drifted device.
+        resynchronised: bool,
+    },
+    /// The code was refused.
+    Rejected(RejectReason),
+}
+
+impl Verdict {
+    /// Whether the code was accepted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted { .. })
+    }
+}
+
+/// Why a code was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// Not a code of the expected shape (see the input rule).
+    Malformed,
+    /// No step in the window matched.
+    Invalid,
+    /// It matched a step already used.
+    Replayed,
+    /// Too many failures: locked out for this long.
+    Throttled {
+        /// Time until the next attempt is let through.
+        retry_after: Duration,
+    },
+    /// The user has no active authenticator.
+    NotEnrolled,
+    /// No pending enrollment to confirm, or it expired.
+    NoPendingEnrollment,
+}
+
+impl RejectReason {
+    /// A short machine-readable name (`malformed`, `invalid`, ...).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Invalid => "invalid",
+            Self::Replayed => "replayed",
+            Self::Throttled { .. } => "throttled",
+            Self::NotEnrolled => "not_enrolled",
+            Self::NoPendingEnrollment => "no_pending_enrollment",
+        }
+    }
+}
+
+/// The steps `centre - behind ..= centre + ahead`, clipped at step 0 and at
+/// `u64::MAX`.
+pub(crate) fn window_steps(centre: i128, behind: u32, ahead: u32) -> impl Iterator<Item = u64> {
+    let lo = (centre - i128::from(behind)).max(0);
+    let hi = (centre + i128::from(ahead)).min(i128::from(u64::MAX));
+    (lo..=hi).filter_map(|s| u64::try_from(s).ok())
+}
+
+/// Compare `code` with every step in `steps`, in constant time: all codes
+/// are computed and compared whatever matches, and the match is selected
+/// with `subtle`, so the time taken does not tell which step matched.
+/// Where two steps match, the later one wins.
+pub(crate) fn find_step(hotp: &Hotp, code: &Code, steps: impl Iterator<Item = u64>) -> Option<u64> {
+    let mut found = Choice::from(0);
+    let mut step = 0u64;
+    for candidate in steps {
+        let hit = code.ct_matches(hotp.code(candidate));
+        step = u64::conditional_select(&step, &candidate, hit);
+        found |= hit;
+    }
+    bool::from(found).then_some(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::{CodeParams, Secret, parse_code};
+
+    #[test]
+    fn window_must_fit_in_max_drift() {
+        assert!(Window::new(2, 1, 1).is_err());
+        assert!(Window::new(0, 0, 0).is_ok());
+        assert_eq!(Window::default().width(), 3);
+        assert_eq!(Window::default().clamp_offset(-50), -10);
+    }
+
+    #[test]
+    fn window_steps_clip_at_both_ends() {
+        assert_eq!(window_steps(0, 1, 1).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(window_steps(5, 2, 0).collect::<Vec<_>>(), [3, 4, 5]);
+        let top = i128::from(u64::MAX);
+        assert_eq!(
+            window_steps(top, 1, 3).collect::<Vec<_>>(),
+            [u64::MAX - 1, u64::MAX]
+        );
+        assert_eq!(window_steps(-5, 1, 1).count(), 0);
+    }
+
+    #[test]
+    fn find_step_returns_the_matching_step() {
+        let hotp = Hotp::new(
+            &Secret::from_bytes(b"12345678901234567890").unwrap(),
+            CodeParams::default(),
+        );
+        let code = parse_code(&hotp.code_string(41), 6).unwrap();
+        assert_eq!(find_step(&hotp, &code, window_steps(40, 1, 1)), Some(41));
+        assert_eq!(find_step(&hotp, &code, window_steps(45, 1, 1)), None);
+    }
+}
