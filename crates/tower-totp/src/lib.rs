@@ -18,6 +18,7 @@ pub mod code;
 mod config;
 pub mod enroll;
 mod error;
+pub mod http;
 pub mod policy;
 pub mod recovery;
 pub mod seal;

@@ -1,0 +1,593 @@
+//! One function per endpoint, behind one router.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderValue, Method as HttpMethod, Request, Response, StatusCode, header};
+use http_body::Body;
+use http_body_util::Full;
+use serde_json::json;
+use tower_sessions::Session;
+
+use super::input::{Fields, is_json, query_param, read_fields};
+use crate::clock::UnixTime;
+use crate::enroll::Enrollment;
+use crate::http::auth::{TotpAuth, session_error};
+use crate::http::pages::{
+    AuthenticatorRow, AuthenticatorsPage, EnrollPage, RecoveryCodesPage, SecondStepPage,
+};
+use crate::http::refusal::{Next, Refusal, RefusalReason, html_response, no_store, wants_html};
+use crate::http::session::{Method, SessionState, Stage};
+use crate::policy::Requirement;
+use crate::store::{AuthenticatorId, BoxError, UserStatus};
+use crate::two_factor::{Confirmation, RecoveryVerdict};
+use crate::user::UserInfo;
+use crate::verify::{RejectReason, Verdict};
+
+type Res = Response<Full<Bytes>>;
+
+/// A request's logged-in context.
+struct Ctx {
+    auth: TotpAuth,
+    session: Session,
+    state: SessionState,
+    info: UserInfo,
+    status: UserStatus,
+    now: UnixTime,
+    html: bool,
+}
+
+/// A refusal, or a store failure (which is a refusal too: 503).
+enum Fail {
+    Refuse(Refusal),
+    Store,
+}
+
+impl From<crate::Error> for Fail {
+    fn from(e: crate::Error) -> Self {
+        tracing::warn!(target: crate::audit::TARGET, error = %e, "store failure in a 2FA endpoint");
+        Self::Store
+    }
+}
+
+impl From<Refusal> for Fail {
+    fn from(r: Refusal) -> Self {
+        Self::Refuse(r)
+    }
+}
+
+fn refuse(reason: RefusalReason, next: Option<Next>) -> Fail {
+    Fail::Refuse(Refusal::new(reason, next))
+}
+
+pub(super) async fn handle<B>(auth: TotpAuth, req: Request<B>) -> Res
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    let html = wants_html(&parts.headers) && !is_json(&parts.headers);
+    match route(&auth, &parts, body, html).await {
+        Ok(res) => res,
+        Err(Fail::Refuse(refusal)) => auth.refuse(refusal, html),
+        Err(Fail::Store) => auth.refuse(Refusal::new(RefusalReason::StoreUnavailable, None), html),
+    }
+}
+
+async fn route<B>(auth: &TotpAuth, parts: &Parts, body: B, html: bool) -> Result<Res, Fail>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let path = parts.uri.path();
+    let prefix = auth.prefix();
+    let rel = path.strip_prefix(prefix).unwrap_or(path);
+    let rel = rel.trim_end_matches('/');
+    let method = &parts.method;
+    let limit = auth.inner.settings.body_limit;
+    let segments: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+    // Known paths first, so that a wrong method is a 405, not a 404.
+    let known = matches!(
+        segments.as_slice(),
+        [] | ["enroll"]
+            | ["enroll", "qr.png" | "qr.svg"]
+            | ["authenticators"]
+            | ["recovery-codes"]
+            | ["authenticators", _]
+            | ["authenticators", _, "revoke"]
+    );
+    if !known {
+        return Err(refuse(RefusalReason::NotFound, None));
+    }
+    let ctx = context(auth, parts, html).await?;
+    let read = |body: B| read_fields(&parts.headers, body, limit);
+    match (method, segments.as_slice()) {
+        (&HttpMethod::GET, []) => second_step_page(&ctx, None, "totp"),
+        (&HttpMethod::POST, []) => submit_code(&ctx, read(body).await.map_err(bad)?).await,
+        (&HttpMethod::GET, ["enroll"]) => enroll_page(&ctx, parts.uri.query(), None).await,
+        (&HttpMethod::GET, ["enroll", image]) => qr_image(&ctx, image).await,
+        (&HttpMethod::POST, ["enroll"]) => confirm(&ctx, read(body).await.map_err(bad)?).await,
+        (&HttpMethod::GET, ["authenticators"]) => list(&ctx).await,
+        (&HttpMethod::POST, ["authenticators", id, "revoke"])
+        | (&HttpMethod::DELETE, ["authenticators", id]) => revoke(&ctx, id).await,
+        (&HttpMethod::POST, ["recovery-codes"]) => new_recovery_codes(&ctx).await,
+        _ => Err(refuse(RefusalReason::MethodNotAllowed, None)),
+    }
+}
+
+fn bad(reason: RefusalReason) -> Fail {
+    refuse(reason, None)
+}
+
+/// The logged-in context, or why there is none.
+async fn context(auth: &TotpAuth, parts: &Parts, html: bool) -> Result<Ctx, Fail> {
+    let Some(session) = parts.extensions.get::<Session>().cloned() else {
+        return Err(refuse(RefusalReason::MissingSessionLayer, None));
+    };
+    let state = SessionState::load(&session)
+        .await
+        .map_err(session_error)?
+        .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
+    let info = auth
+        .inner
+        .users
+        .user_info(&state.user)
+        .await
+        .map_err(crate::Error::from)?
+        .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
+    let status = auth.engine().status(&state.user).await?;
+    let now = auth.engine().now();
+    Ok(Ctx {
+        auth: auth.clone(),
+        session,
+        state,
+        info,
+        status,
+        now,
+        html,
+    })
+}
+
+impl Ctx {
+    fn requirement(&self) -> Requirement {
+        self.auth
+            .inner
+            .policy
+            .get()
+            .requirement(&self.info, self.status.enrolled)
+    }
+
+    fn verified_at(&self) -> Option<UnixTime> {
+        self.state.verified_at(self.status.epoch).map(|(_, at)| at)
+    }
+
+    /// The pending login took too long: forget it.
+    async fn check_not_expired(&self, ttl: std::time::Duration) -> Result<(), Fail> {
+        if self.verified_at().is_none() && self.now >= self.state.since.saturating_add(ttl) {
+            SessionState::clear(&self.session)
+                .await
+                .map_err(session_error)?;
+            return Err(refuse(RefusalReason::StepExpired, Some(Next::Login)));
+        }
+        Ok(())
+    }
+
+    /// Changing authenticators or recovery codes needs a recent second step.
+    fn require_recent_step(&self) -> Result<(), Fail> {
+        match self.verified_at() {
+            Some(at) if self.now.duration_since(at) <= self.auth.inner.settings.recent_step => {
+                Ok(())
+            }
+            _ => Err(refuse(RefusalReason::StepUpRequired, Some(Next::Totp))),
+        }
+    }
+
+    /// Mark the session verified and cycle its id (no session fixation).
+    async fn mark_verified(&self, epoch: u64, method: Method) -> Result<(), Fail> {
+        let state = SessionState {
+            stage: Stage::Verified {
+                epoch,
+                method,
+                at: self.now,
+            },
+            ..self.state.clone()
+        };
+        self.session.cycle_id().await.map_err(session_error)?;
+        state.save(&self.session).await.map_err(session_error)?;
+        Ok(())
+    }
+
+    fn prefix(&self) -> &str {
+        self.auth.prefix()
+    }
+
+    fn digits(&self) -> u8 {
+        self.auth.engine().config().params().digits()
+    }
+
+    fn account(&self) -> &str {
+        self.state.user.as_str()
+    }
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Res {
+    let mut res = Response::new(Full::new(Bytes::from(value.to_string())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    no_store(res.headers_mut());
+    res
+}
+
+fn see_other(location: &str) -> Res {
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(res.headers_mut());
+    res
+}
+
+/// `next: done`: JSON, or a redirect to the application for browsers.
+fn done(ctx: &Ctx, extra: serde_json::Value) -> Res {
+    if ctx.html {
+        return see_other(&ctx.auth.inner.settings.after_login);
+    }
+    let mut body = json!({ "next": "done" });
+    if let (Some(map), serde_json::Value::Object(more)) = (body.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// A rejected code: the page again with the message, or a problem.
+fn rejected(ctx: &Ctx, reason: RejectReason, page: impl FnOnce(&str) -> String) -> Res {
+    let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(Next::Totp));
+    if !ctx.html {
+        return ctx.auth.refuse(refusal, false);
+    }
+    let mut res = html_response(refusal.reason.status(), page(refusal.reason.detail()));
+    if let Some(d) = refusal.reason.retry_after() {
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::http::refusal::retry_after_secs(d)),
+        );
+    }
+    res.extensions_mut().insert(refusal);
+    res
+}
+
+fn second_step_html(ctx: &Ctx, error: Option<&str>, method: &str) -> String {
+    ctx.auth.inner.pages.second_step(&SecondStepPage {
+        action: ctx.prefix(),
+        display_name: &ctx.info.display_name,
+        error,
+        method,
+        offer_remember: ctx.auth.inner.remember.is_some(),
+        digits: ctx.digits(),
+    })
+}
+
+fn second_step_page(ctx: &Ctx, error: Option<&str>, method: &str) -> Result<Res, Fail> {
+    match ctx.requirement() {
+        Requirement::Enroll => {
+            return Err(refuse(
+                RefusalReason::EnrollmentRequired,
+                Some(Next::Enroll),
+            ));
+        }
+        Requirement::NotRequired => return Ok(done(ctx, json!({}))),
+        Requirement::Challenge => {}
+    }
+    if ctx.html {
+        return Ok(html_response(
+            StatusCode::OK,
+            second_step_html(ctx, error, method),
+        ));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "next": "totp", "methods": ["totp", "recovery_code"], "digits": ctx.digits() }),
+    ))
+}
+
+async fn submit_code(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
+    match ctx.requirement() {
+        Requirement::Enroll => {
+            return Err(refuse(
+                RefusalReason::EnrollmentRequired,
+                Some(Next::Enroll),
+            ));
+        }
+        Requirement::NotRequired => return Ok(done(ctx, json!({}))),
+        Requirement::Challenge => {}
+    }
+    ctx.check_not_expired(ctx.auth.inner.settings.pending_step_ttl)
+        .await?;
+    let recovery = fields.get("recovery_code").or_else(|| {
+        (fields.get("method") == Some("recovery"))
+            .then(|| fields.get("code"))
+            .flatten()
+    });
+    let user = &ctx.state.user;
+    let engine = ctx.auth.engine();
+    if let Some(typed) = recovery {
+        return match engine.use_recovery_code(user, typed).await? {
+            RecoveryVerdict::Accepted { remaining } => {
+                ctx.mark_verified(ctx.status.epoch, Method::RecoveryCode)
+                    .await?;
+                Ok(done(ctx, json!({ "recovery_codes_left": remaining })))
+            }
+            RecoveryVerdict::Rejected(reason) => Ok(rejected(ctx, reason, |e| {
+                second_step_html(ctx, Some(e), "recovery")
+            })),
+        };
+    }
+    let Some(code) = fields.get("code") else {
+        return Err(refuse(
+            RefusalReason::BadRequest("Send a code (or a recovery_code)."),
+            Some(Next::Totp),
+        ));
+    };
+    match engine.verify(user, code).await? {
+        Verdict::Accepted { .. } => {
+            ctx.mark_verified(ctx.status.epoch, Method::Totp).await?;
+            let mut res = done(ctx, json!({}));
+            if let Some(remember) = &ctx.auth.inner.remember {
+                if fields.flag("remember") {
+                    if let Some(cookie) = remember.issue(user, ctx.status.epoch, ctx.now) {
+                        res.headers_mut().append(header::SET_COOKIE, cookie);
+                    }
+                }
+            }
+            Ok(res)
+        }
+        Verdict::Rejected(reason) => Ok(rejected(ctx, reason, |e| {
+            second_step_html(ctx, Some(e), "totp")
+        })),
+    }
+}
+
+/// Who may enrol: anyone logged in with a password who has no
+/// authenticator yet (forced or of their own will, within the pending
+/// time); an enrolled user only after a recent second step (re-sync, a
+/// second device).
+fn may_enroll(ctx: &Ctx) -> Result<(), Fail> {
+    if ctx.status.enrolled {
+        ctx.require_recent_step()
+    } else {
+        Ok(())
+    }
+}
+
+/// The pending enrollment to show, started if there is none (or if a
+/// different replacement was asked for).
+async fn current_enrollment(ctx: &Ctx, query: Option<&str>) -> Result<Enrollment, Fail> {
+    let engine = ctx.auth.engine();
+    let user = &ctx.state.user;
+    let replace = query_param(query, "replace").map(AuthenticatorId::new);
+    let name = query_param(query, "name")
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|n| !n.trim().is_empty());
+    if let Some(id) = &replace {
+        let exists = engine
+            .authenticators(user)
+            .await?
+            .iter()
+            .any(|a| &a.id == id);
+        if !exists {
+            return Err(refuse(RefusalReason::NotFound, None));
+        }
+    }
+    if replace.is_none() && name.is_none() {
+        if let Some(pending) = engine.pending_enrollment(user, ctx.account()).await? {
+            return Ok(pending);
+        }
+    }
+    let name = name.unwrap_or_else(|| "Authenticator app".to_owned());
+    Ok(engine
+        .start_enrollment(user, ctx.account(), &name, replace)
+        .await?)
+}
+
+fn enroll_html(ctx: &Ctx, e: &Enrollment, error: Option<&str>) -> String {
+    let png = format!("{}/enroll/qr.png", ctx.prefix());
+    let svg = format!("{}/enroll/qr.svg", ctx.prefix());
+    ctx.auth.inner.pages.enroll(&EnrollPage {
+        action: &format!("{}/enroll", ctx.prefix()),
+        display_name: &ctx.info.display_name,
+        qr_png_url: &png,
+        qr_svg_url: &svg,
+        manual_key: &e.secret_for_manual_entry(),
+        issuer: ctx.auth.engine().config().issuer(),
+        error,
+        digits: ctx.digits(),
+    })
+}
+
+async fn enroll_page(ctx: &Ctx, query: Option<&str>, error: Option<&str>) -> Result<Res, Fail> {
+    may_enroll(ctx)?;
+    ctx.check_not_expired(ctx.auth.engine().config().pending_ttl())
+        .await?;
+    let e = current_enrollment(ctx, query).await?;
+    if ctx.html {
+        return Ok(html_response(StatusCode::OK, enroll_html(ctx, &e, error)));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "otpauth_uri": e.otpauth_uri(),
+            "secret": &*e.secret().to_base32(),
+            "qr_png": format!("{}/enroll/qr.png", ctx.prefix()),
+            "qr_svg": format!("{}/enroll/qr.svg", ctx.prefix()),
+        }),
+    ))
+}
+
+async fn qr_image(ctx: &Ctx, image: &str) -> Result<Res, Fail> {
+    may_enroll(ctx)?;
+    ctx.check_not_expired(ctx.auth.engine().config().pending_ttl())
+        .await?;
+    let e = current_enrollment(ctx, None).await?;
+    let (bytes, kind) = if image == "qr.png" {
+        (e.qr_png(), "image/png")
+    } else {
+        (e.qr_svg().into_bytes(), "image/svg+xml")
+    };
+    let mut res = Response::new(Full::new(Bytes::from(bytes)));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    no_store(res.headers_mut());
+    Ok(res)
+}
+
+async fn confirm(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
+    may_enroll(ctx)?;
+    ctx.check_not_expired(ctx.auth.engine().config().pending_ttl())
+        .await?;
+    let Some(code) = fields.get("code") else {
+        return Err(refuse(
+            RefusalReason::BadRequest("Send the code your app shows."),
+            Some(Next::Enroll),
+        ));
+    };
+    let engine = ctx.auth.engine();
+    let user = &ctx.state.user;
+    match engine.confirm_enrollment(user, code).await? {
+        Confirmation::Confirmed {
+            epoch,
+            recovery_codes,
+            ..
+        } => {
+            ctx.mark_verified(epoch, Method::Enrollment).await?;
+            let codes: Vec<&str> = recovery_codes
+                .as_ref()
+                .map(|c| c.as_strings().collect())
+                .unwrap_or_default();
+            if ctx.html {
+                let after = &ctx.auth.inner.settings.after_login;
+                if codes.is_empty() {
+                    return Ok(see_other(after));
+                }
+                let html = ctx.auth.inner.pages.recovery_codes(&RecoveryCodesPage {
+                    codes: &codes,
+                    continue_url: after,
+                });
+                return Ok(html_response(StatusCode::OK, html));
+            }
+            Ok(done(ctx, json!({ "recovery_codes": codes })))
+        }
+        Confirmation::Rejected(reason) => {
+            let pending = engine.pending_enrollment(user, ctx.account()).await?;
+            let next = if reason == RejectReason::NoPendingEnrollment {
+                Next::Enroll
+            } else {
+                Next::Totp
+            };
+            if !ctx.html || pending.is_none() {
+                let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(next));
+                if ctx.html {
+                    // The enrollment is gone: start over on a fresh page.
+                    return Ok(see_other(&format!("{}/enroll", ctx.prefix())));
+                }
+                return Ok(ctx.auth.refuse(refusal, false));
+            }
+            let e = pending.ok_or(Fail::Store)?;
+            Ok(rejected(ctx, reason, |msg| enroll_html(ctx, &e, Some(msg))))
+        }
+    }
+}
+
+async fn list(ctx: &Ctx) -> Result<Res, Fail> {
+    ctx.require_recent_step()?;
+    let engine = ctx.auth.engine();
+    let user = &ctx.state.user;
+    let all = engine.authenticators(user).await?;
+    let left = engine.recovery_codes_left(user).await?;
+    if ctx.html {
+        let rows: Vec<AuthenticatorRow<'_>> = all
+            .iter()
+            .map(|a| AuthenticatorRow {
+                id: a.id.as_str(),
+                name: &a.name,
+            })
+            .collect();
+        let html = ctx.auth.inner.pages.authenticators(&AuthenticatorsPage {
+            prefix: ctx.prefix(),
+            rows: &rows,
+            recovery_codes_left: left,
+        });
+        return Ok(html_response(StatusCode::OK, html));
+    }
+    let items: Vec<_> = all
+        .iter()
+        .map(|a| json!({ "id": a.id.as_str(), "name": a.name, "created_at": a.created_at.as_secs() }))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "authenticators": items, "recovery_codes_left": left }),
+    ))
+}
+
+async fn revoke(ctx: &Ctx, id: &str) -> Result<Res, Fail> {
+    ctx.require_recent_step()?;
+    let engine = ctx.auth.engine();
+    let user = &ctx.state.user;
+    if !engine.revoke(user, &AuthenticatorId::new(id)).await? {
+        return Err(refuse(RefusalReason::NotFound, None));
+    }
+    // The epoch moved: keep this session's own recent verification valid.
+    let status = engine.status(user).await?;
+    if let Some((method, at)) = ctx.state.verified_at(ctx.status.epoch) {
+        let state = SessionState {
+            stage: Stage::Verified {
+                epoch: status.epoch,
+                method,
+                at,
+            },
+            ..ctx.state.clone()
+        };
+        state.save(&ctx.session).await.map_err(session_error)?;
+    }
+    if ctx.html {
+        return Ok(see_other(&format!("{}/authenticators", ctx.prefix())));
+    }
+    Ok(json_response(StatusCode::OK, &json!({ "revoked": true })))
+}
+
+async fn new_recovery_codes(ctx: &Ctx) -> Result<Res, Fail> {
+    ctx.require_recent_step()?;
+    if !ctx.status.enrolled {
+        return Err(refuse(
+            RefusalReason::EnrollmentRequired,
+            Some(Next::Enroll),
+        ));
+    }
+    let codes = ctx
+        .auth
+        .engine()
+        .issue_recovery_codes(&ctx.state.user)
+        .await?;
+    let list: Vec<&str> = codes.as_strings().collect();
+    if ctx.html {
+        let back = format!("{}/authenticators", ctx.prefix());
+        let html = ctx.auth.inner.pages.recovery_codes(&RecoveryCodesPage {
+            codes: &list,
+            continue_url: &back,
+        });
+        return Ok(html_response(StatusCode::OK, html));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "recovery_codes": list }),
+    ))
+}

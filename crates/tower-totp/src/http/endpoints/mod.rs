@@ -1,0 +1,88 @@
+//! The ready 2FA endpoints, mounted by the application at the prefix
+//! (default `/2fa`):
+//!
+//! | Route | What |
+//! |---|---|
+//! | `GET /2fa` | the second screen (authenticator app or recovery code) |
+//! | `POST /2fa` | form `method`, `code` (`remember`), or JSON `{"code"}` / `{"recovery_code"}` |
+//! | `GET /2fa/enroll` | "Sync Authenticator App": QR code, manual key (`?name=`, `?replace=ID`) |
+//! | `GET /2fa/enroll/qr.png`, `/2fa/enroll/qr.svg` | the QR code |
+//! | `POST /2fa/enroll` | the first code: activates, answers the recovery codes once |
+//! | `GET /2fa/authenticators` | list (recent second step required) |
+//! | `POST /2fa/authenticators/{id}/revoke`, `DELETE /2fa/authenticators/{id}` | revoke (recent step) |
+//! | `POST /2fa/recovery-codes` | a new set of recovery codes (recent step) |
+//!
+//! Browsers (`Accept: text/html`) get pages and redirects; other clients
+//! JSON and RFC 9457 problems. Works mounted with the prefix kept (plain
+//! hyper) or stripped (axum's `nest_service`).
+
+mod handlers;
+mod input;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Full;
+use tower_service::Service;
+
+use super::auth::TotpAuth;
+use crate::store::BoxError;
+
+/// The endpoints service; get it from [`TotpAuth::endpoints`].
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    auth: TotpAuth,
+}
+
+impl Endpoints {
+    pub(crate) fn new(auth: TotpAuth) -> Self {
+        Self { auth }
+    }
+}
+
+/// Response future of [`Endpoints`].
+pub struct EndpointsFuture {
+    inner: Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>,
+}
+
+impl fmt::Debug for EndpointsFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EndpointsFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for EndpointsFuture {
+    type Output = Result<Response<Full<Bytes>>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<B> Service<Request<B>> for Endpoints
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = EndpointsFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let auth = self.auth.clone();
+        EndpointsFuture {
+            inner: Box::pin(async move { Ok(handlers::handle(auth, req).await) }),
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! What the layer puts into request extensions for the application.
+
+use crate::clock::UnixTime;
+use crate::user::UserId;
+
+pub use super::session::Method;
+
+/// The second step is done: inserted into the request extensions of every
+/// request the layer lets through for a verified session.
+///
+/// Plain hyper services read it with
+/// `req.extensions().get::<TotpVerified>()`; axum handlers take it as an
+/// extractor (feature `axum`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpVerified {
+    /// Who.
+    pub user: UserId,
+    /// How.
+    pub method: Method,
+    /// When.
+    pub verified_at: UnixTime,
+}
+
+/// The second factor for this request: inserted for every
+/// password-authenticated request the layer lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecondFactor {
+    /// The policy does not ask this user for a second factor now.
+    NotRequired {
+        /// Who.
+        user: UserId,
+    },
+    /// The second step is done.
+    Verified(TotpVerified),
+}
+
+impl SecondFactor {
+    /// The user, whichever way they got through.
+    pub fn user(&self) -> &UserId {
+        match self {
+            Self::NotRequired { user } => user,
+            Self::Verified(v) => &v.user,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The HTTP side: a tower layer that demands the TOTP step after the
+//! application's own password check, the ready `/2fa` endpoints, and the
+//! extractor.
+//!
+//! The shape, outside in: tower-sessions' `SessionManagerLayer`, then
+//! [`TotpLayer`], then the application. The application's login handler
+//! checks the password and calls [`TotpAuth::password_verified`]; from then
+//! on, per request:
+//!
+//! | Session | Outcome |
+//! |---|---|
+//! | no password login | passed through untouched (the application's own auth decides) |
+//! | 2FA not required by the policy | passed through with [`SecondFactor::NotRequired`] |
+//! | second step done, same enrollment epoch | passed through with [`TotpVerified`] |
+//! | required, no authenticator | refused, `next: enroll` (only the endpoints are reachable) |
+//! | enrolled, not verified | refused, `next: totp` |
+//! | pending longer than 5 minutes | refused, `next: login` |
+//! | store failure | 503; the application never sees the request |
+//!
+//! Refusals are responses: browsers (`Accept: text/html`) get a 303 to the
+//! right page, other clients a 401 `application/problem+json` with `next`;
+//! throttling is a 429 with `Retry-After`. Each carries a [`Refusal`] in its
+//! extensions.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use tower_sessions::{MemoryStore, SessionManagerLayer};
+//! use tower_totp::http::{TotpAuth, StaticDirectory};
+//! use tower_totp::{TotpConfig, TwoFactor, UserInfo, UserKind};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let engine = TwoFactor::builder(TotpConfig::new("Acme").unwrap()).build().unwrap();
+//! let users = StaticDirectory::default();
+//! let auth = TotpAuth::builder(engine, users).build();
+//!
+//! let app = service_fn(|_req: Request<String>| async {
+//!     Ok::<_, Infallible>(Response::new(String::from("hello")))
+//! });
+//! let service = ServiceBuilder::new()
+//!     .layer(SessionManagerLayer::new(MemoryStore::default()))
+//!     .layer(auth.layer())
+//!     .service(app);
+//!
+//! // No password login in this session: the layer lets the app decide.
+//! let res = service.oneshot(Request::new(String::new())).await.unwrap();
+//! assert_eq!(res.status(), StatusCode::OK);
+//! # });
+//! ```
+
+mod auth;
+mod body;
+mod directory;
+pub mod endpoints;
+mod extensions;
+#[cfg(feature = "axum")]
+mod extract;
+mod future;
+mod layer;
+pub mod pages;
+mod refusal;
+mod remember;
+mod session;
+mod step_up;
+
+pub use auth::{NextStep, RefusalResponder, TotpAuth, TotpAuthBuilder, UserDirectory};
+pub use body::TotpBody;
+pub use directory::StaticDirectory;
+pub use endpoints::Endpoints;
+pub use extensions::{Method, SecondFactor, TotpVerified};
+#[cfg(feature = "axum")]
+pub use extract::MissingTotpLayer;
+pub use future::ResponseFuture;
+pub use layer::{Totp, TotpLayer};
+pub use refusal::{Next, Refusal, RefusalReason, problem_response, redirect_response};
+pub use remember::RememberDevice;
+pub use step_up::{StepUp, StepUpLayer};

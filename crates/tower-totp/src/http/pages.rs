@@ -1,0 +1,288 @@
+//! The HTML pages of the endpoints: small, accessible, no JavaScript.
+//! Replace them by implementing [`Pages`] (with any template engine) and
+//! passing it to [`TotpAuthBuilder::pages`](super::TotpAuthBuilder::pages).
+
+use std::fmt::Write as _;
+
+use super::refusal::Refusal;
+
+/// The second screen: choose the method, type the code.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SecondStepPage<'a> {
+    /// Where the form posts (the prefix).
+    pub action: &'a str,
+    /// The user's display name.
+    pub display_name: &'a str,
+    /// An error from the last attempt.
+    pub error: Option<&'a str>,
+    /// The method to preselect: `totp` or `recovery`.
+    pub method: &'a str,
+    /// Whether to offer "remember this device".
+    pub offer_remember: bool,
+    /// The number of digits expected.
+    pub digits: u8,
+}
+
+/// The "Sync Authenticator App" page.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EnrollPage<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The user's display name.
+    pub display_name: &'a str,
+    /// URL of the QR code PNG.
+    pub qr_png_url: &'a str,
+    /// URL of the QR code SVG.
+    pub qr_svg_url: &'a str,
+    /// The secret grouped for typing by hand. Shown only on this page.
+    pub manual_key: &'a str,
+    /// The issuer shown in the app.
+    pub issuer: &'a str,
+    /// An error from the last attempt.
+    pub error: Option<&'a str>,
+    /// The number of digits expected.
+    pub digits: u8,
+}
+
+/// New recovery codes, shown once.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RecoveryCodesPage<'a> {
+    /// The codes.
+    pub codes: &'a [&'a str],
+    /// Where to go on.
+    pub continue_url: &'a str,
+}
+
+/// One row of the authenticators page.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AuthenticatorRow<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its name.
+    pub name: &'a str,
+}
+
+/// The user's authenticators, with revoke buttons.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct AuthenticatorsPage<'a> {
+    /// The prefix, for form actions.
+    pub prefix: &'a str,
+    /// The authenticators.
+    pub rows: &'a [AuthenticatorRow<'a>],
+    /// Unused recovery codes left.
+    pub recovery_codes_left: usize,
+}
+
+/// Renders the endpoints' pages. Every string passed in is raw text: escape
+/// it (see [`escape`]).
+pub trait Pages: Send + Sync + 'static {
+    /// The second screen.
+    fn second_step(&self, page: &SecondStepPage<'_>) -> String;
+    /// The enrollment page.
+    fn enroll(&self, page: &EnrollPage<'_>) -> String;
+    /// The recovery codes, shown once.
+    fn recovery_codes(&self, page: &RecoveryCodesPage<'_>) -> String;
+    /// The list of authenticators.
+    fn authenticators(&self, page: &AuthenticatorsPage<'_>) -> String;
+    /// A refusal as a page.
+    fn message(&self, refusal: &Refusal) -> String;
+}
+
+/// The default look: one column, system fonts, good contrast.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultPages;
+
+/// HTML-escape `text` for element content and quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}\
+main{max-width:26rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08)}\
+h1{font-size:1.35rem;margin-top:0}label{display:block;font-weight:600;margin:1rem 0 .35rem}\
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;font-size:1.2rem;padding:.55rem;border:1px solid #98a2b3;border-radius:6px}\
+input.code{letter-spacing:.2em;font-family:ui-monospace,monospace}\
+button{margin-top:1.2rem;background:#1f5fbf;color:#fff;border:0;border-radius:6px;padding:.65rem 1.4rem;font-size:1rem;cursor:pointer}\
+button.link{background:none;color:#b42318;padding:0;margin:0}\
+fieldset{border:0;padding:0;margin:0}legend{font-weight:600}\
+.error{background:#fdecea;color:#8a1c13;padding:.7rem;border-radius:6px}\
+.key{font-family:ui-monospace,monospace;font-size:1.05rem;background:#f0f2f5;padding:.4rem;border-radius:4px;word-break:break-all}\
+ol.codes{font-family:ui-monospace,monospace;font-size:1.1rem}.qr{display:block;margin:1rem auto;width:240px;height:240px}";
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        title = escape(title)
+    )
+}
+
+fn error_box(error: Option<&str>) -> String {
+    error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"error\">{}</p>",
+                escape(e)
+            )
+        })
+        .unwrap_or_default()
+}
+
+impl Pages for DefaultPages {
+    fn second_step(&self, p: &SecondStepPage<'_>) -> String {
+        let checked = |m: &str| if p.method == m { " checked" } else { "" };
+        let remember = if p.offer_remember {
+            "<label><input type=\"checkbox\" name=\"remember\" value=\"on\"> Remember this device</label>"
+        } else {
+            ""
+        };
+        let body = format!(
+            "<h1>Two Factor Authentication</h1>\
+<p>Signed in as {name}. Choose how to confirm it is you.</p>{error}\
+<form method=\"post\" action=\"{action}\">\
+<fieldset><legend>Method</legend>\
+<label><input type=\"radio\" name=\"method\" value=\"totp\" id=\"method-totp\"{c1}> User Authenticator app</label>\
+<label><input type=\"radio\" name=\"method\" value=\"recovery\" id=\"method-recovery\"{c2}> Recovery code</label>\
+</fieldset>\
+<label for=\"code\">Two Factor Authorization Code</label>\
+<input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+autofocus required maxlength=\"64\" aria-describedby=\"code-help\">\
+<p id=\"code-help\">The {digits}-digit code your app shows now, or a recovery code. Spaces and dashes do not matter.</p>\
+{remember}<button type=\"submit\" id=\"submit\">Submit</button></form>",
+            name = escape(p.display_name),
+            error = error_box(p.error),
+            action = escape(p.action),
+            c1 = checked("totp"),
+            c2 = checked("recovery"),
+            digits = p.digits,
+        );
+        layout("Two Factor Authentication", &body)
+    }
+
+    fn enroll(&self, p: &EnrollPage<'_>) -> String {
+        let body = format!(
+            "<h1>Sync Authenticator App</h1>\
+<nav aria-label=\"User Preference\"><strong>Authenticator</strong></nav>\
+<p>{name}: scan this QR code with your authenticator app (Google Authenticator, Microsoft Authenticator, Authy…), \
+then type the code it shows.</p>{error}\
+<img class=\"qr\" id=\"qr\" src=\"{png}\" alt=\"QR code to add {issuer} to an authenticator app\" width=\"240\" height=\"240\">\
+<p>Cannot scan? Enter this key by hand (time-based): <span class=\"key\" id=\"manual-key\">{key}</span></p>\
+<p><a href=\"{svg}\">QR code as SVG</a></p>\
+<form method=\"post\" action=\"{action}\">\
+<label for=\"name\">Name of this authenticator</label>\
+<input type=\"text\" id=\"name\" name=\"name\" value=\"Authenticator app\" maxlength=\"64\">\
+<label for=\"code\">Two Factor Authorization Code</label>\
+<input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required maxlength=\"64\">\
+<p>The {digits}-digit code your app shows after scanning.</p>\
+<button type=\"submit\" id=\"submit\">Submit</button></form>",
+            name = escape(p.display_name),
+            error = error_box(p.error),
+            png = escape(p.qr_png_url),
+            svg = escape(p.qr_svg_url),
+            issuer = escape(p.issuer),
+            key = escape(p.manual_key),
+            action = escape(p.action),
+            digits = p.digits,
+        );
+        layout("Sync Authenticator App", &body)
+    }
+
+    fn recovery_codes(&self, p: &RecoveryCodesPage<'_>) -> String {
+        let mut list = String::new();
+        for c in p.codes {
+            let _ = write!(list, "<li>{}</li>", escape(c));
+        }
+        let body = format!(
+            "<h1>Your recovery codes</h1>\
+<p>Keep these somewhere safe. Each works once, if you lose your phone. They are shown only now.</p>\
+<ol class=\"codes\" id=\"recovery-codes\">{list}</ol>\
+<p><a href=\"{url}\" id=\"continue\">Continue</a></p>",
+            url = escape(p.continue_url)
+        );
+        layout("Your recovery codes", &body)
+    }
+
+    fn authenticators(&self, p: &AuthenticatorsPage<'_>) -> String {
+        let mut rows = String::new();
+        for r in p.rows {
+            let _ = write!(
+                rows,
+                "<li>{name} <form method=\"post\" action=\"{prefix}/authenticators/{id}/revoke\" style=\"display:inline\">\
+<button class=\"link\" type=\"submit\">Revoke</button></form></li>",
+                name = escape(r.name),
+                prefix = escape(p.prefix),
+                id = escape(r.id),
+            );
+        }
+        let body = format!(
+            "<h1>Authenticators</h1><ul id=\"authenticators\">{rows}</ul>\
+<p><a href=\"{prefix}/enroll\">Add or replace an authenticator</a></p>\
+<p>{left} unused recovery codes.</p>\
+<form method=\"post\" action=\"{prefix}/recovery-codes\"><button type=\"submit\">New recovery codes</button></form>",
+            prefix = escape(p.prefix),
+            left = p.recovery_codes_left,
+        );
+        layout("Authenticators", &body)
+    }
+
+    fn message(&self, refusal: &Refusal) -> String {
+        let body = format!(
+            "<h1>{title}</h1><p class=\"error\" role=\"alert\">{detail}</p><p><a href=\"/\">Home</a></p>",
+            title = escape(
+                refusal
+                    .reason
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or("Error")
+            ),
+            detail = escape(refusal.reason.detail()),
+        );
+        layout("Two Factor Authentication", &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let html = DefaultPages.second_step(&SecondStepPage {
+            action: "/2fa",
+            display_name: "<script>",
+            error: Some("bad & wrong"),
+            method: "totp",
+            offer_remember: true,
+            digits: 6,
+        });
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("Two Factor Authorization Code"));
+        assert!(html.contains("Remember this device"));
+    }
+}

@@ -1,0 +1,106 @@
+//! [`StepUpLayer`]: sensitive routes demand a second step done within the
+//! last N minutes, even in a verified session.
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::auth::TotpAuth;
+use super::body::TotpBody;
+use super::extensions::{SecondFactor, TotpVerified};
+use super::future::{Decision, ResponseFuture};
+use super::refusal::{Next, Refusal, RefusalReason, wants_html};
+
+/// Demands a second step done within `max_age`. Place it inside
+/// [`TotpLayer`](super::TotpLayer), around the sensitive routes only; build
+/// it with [`TotpAuth::step_up`].
+///
+/// Users to whom 2FA does not apply pass (there is no second factor to step
+/// up to); verified users whose step is older are sent to the second screen,
+/// which accepts a fresh code in an already verified session.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StepUpLayer {
+    auth: TotpAuth,
+    max_age: Duration,
+}
+
+impl StepUpLayer {
+    pub(crate) fn new(auth: TotpAuth, max_age: Duration) -> Self {
+        Self { auth, max_age }
+    }
+}
+
+impl<S> Layer<S> for StepUpLayer {
+    type Service = StepUp<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StepUp {
+            inner,
+            auth: self.auth.clone(),
+            max_age: self.max_age,
+        }
+    }
+}
+
+/// The service of [`StepUpLayer`].
+#[derive(Debug, Clone)]
+pub struct StepUp<S> {
+    inner: S,
+    auth: TotpAuth,
+    max_age: Duration,
+}
+
+impl<S> StepUp<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwrap the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StepUp<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<TotpBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let now = self.auth.engine().now();
+        let fresh = match req.extensions().get::<SecondFactor>() {
+            Some(SecondFactor::NotRequired { .. }) => true,
+            Some(SecondFactor::Verified(TotpVerified { verified_at, .. })) => {
+                now.duration_since(*verified_at) <= self.max_age
+            }
+            // No password login: the application's own auth decides.
+            None => req.extensions().get::<tower_sessions::Session>().is_some(),
+        };
+        if fresh {
+            return ResponseFuture::calling(self.inner.call(req));
+        }
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let refusal = Refusal::new(RefusalReason::StepUpRequired, Some(Next::Totp));
+        let res = self.auth.refuse(refusal, wants_html(req.headers()));
+        ResponseFuture::deciding(Box::pin(async move { Decision::Refuse(res) }), inner, req)
+    }
+}
