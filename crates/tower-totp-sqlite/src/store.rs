@@ -1,0 +1,483 @@
+//! The four store traits on SQLite.
+//!
+//! Each method clones what it needs (ids are cheap `Arc`s and short
+//! strings), then runs one closure on the connection. A method that writes
+//! more than one statement opens an IMMEDIATE transaction: it takes the
+//! write lock at `BEGIN`, so a read inside it cannot go stale before the
+//! write, and no other process can deadlock it by upgrading a read lock.
+//! Returning early drops the transaction, which rolls it back.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tower_totp::UserId;
+use tower_totp::clock::UnixTime;
+use tower_totp::recovery::RecoveryHash;
+use tower_totp::seal::SealedSecret;
+use tower_totp::store::{
+    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
+    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+};
+use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
+
+use crate::SqliteStore;
+use crate::codec::{
+    Failure, Invalid, code_params, get_opt_u64, get_u64, sealed_secret, u64_to_sql,
+};
+
+/// Begin a transaction that holds the write lock from the start.
+fn write_tx(conn: &mut Connection) -> rusqlite::Result<Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
+}
+
+/// Make sure the user's row exists (epoch 0, no throttle state), so that
+/// the rows that refer to it can be written.
+fn ensure_user(tx: &Transaction<'_>, user: &UserId) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO users (user_id, epoch, throttle_attempts, throttle_locked_until)
+         VALUES (?1, ?2, 0, ?2)
+         ON CONFLICT (user_id) DO NOTHING",
+    )?
+    .execute(params![user.as_str(), u64_to_sql(0)])?;
+    Ok(())
+}
+
+/// Increase the user's epoch by one and return it. The row must exist.
+fn bump_epoch(tx: &Transaction<'_>, user: &UserId) -> Result<u64, Failure> {
+    let epoch = tx
+        .prepare_cached("SELECT epoch FROM users WHERE user_id = ?1")?
+        .query_row(params![user.as_str()], |row| get_u64(row, 0))?;
+    // Checked in Rust rather than `epoch + 1` in SQL, where an overflow
+    // would silently turn the integer into a float.
+    let next = epoch.checked_add(1).ok_or(Invalid("epoch"))?;
+    tx.prepare_cached("UPDATE users SET epoch = ?2 WHERE user_id = ?1")?
+        .execute(params![user.as_str(), u64_to_sql(next)])?;
+    Ok(next)
+}
+
+#[async_trait]
+impl EnrollmentStore for SqliteStore {
+    async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let status = conn
+                .prepare_cached(
+                    "SELECT epoch, EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1)
+                     FROM users WHERE user_id = ?1",
+                )?
+                .query_row(params![user.as_str()], |row| {
+                    Ok(UserStatus {
+                        epoch: get_u64(row, 0)?,
+                        enrolled: row.get(1)?,
+                    })
+                })
+                .optional()?;
+            Ok(status.unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, name, secret, algorithm, digits, period, created_at,
+                        last_step, drift_offset, resync_step, resync_offset
+                 FROM authenticators WHERE user_id = ?1
+                 ORDER BY created_at, id",
+            )?;
+            let rows = stmt.query_map(params![user.as_str()], |row| {
+                let resync = match (get_opt_u64(row, 9)?, row.get::<_, Option<i64>>(10)?) {
+                    (Some(step), Some(offset)) => Some(ResyncCandidate { step, offset }),
+                    _ => None,
+                };
+                Ok(Authenticator {
+                    id: AuthenticatorId::new(row.get::<_, String>(0)?),
+                    name: row.get(1)?,
+                    secret: sealed_secret(row, 2)?,
+                    params: code_params(row, 3)?,
+                    created_at: UnixTime::from_millis(get_u64(row, 6)?),
+                    sync: SyncState {
+                        last_step: get_opt_u64(row, 7)?,
+                        offset: row.get(8)?,
+                        resync,
+                    },
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn put_pending(
+        &self,
+        user: &UserId,
+        pending: PendingEnrollment,
+    ) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let tx = write_tx(conn)?;
+            ensure_user(&tx, &user)?;
+            tx.prepare_cached(
+                "INSERT INTO pending_enrollments
+                     (user_id, id, name, secret, algorithm, digits, period, created_at, replaces)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                     id = excluded.id, name = excluded.name, secret = excluded.secret,
+                     algorithm = excluded.algorithm, digits = excluded.digits,
+                     period = excluded.period, created_at = excluded.created_at,
+                     replaces = excluded.replaces",
+            )?
+            .execute(params![
+                user.as_str(),
+                pending.id.as_str(),
+                pending.name,
+                pending.secret.to_bytes(),
+                pending.params.algorithm().as_str(),
+                pending.params.digits(),
+                pending.params.period(),
+                u64_to_sql(pending.created_at.as_millis()),
+                pending.replaces.as_ref().map(AuthenticatorId::as_str),
+            ])?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let pending = conn
+                .prepare_cached(
+                    "SELECT id, name, secret, algorithm, digits, period, created_at, replaces
+                     FROM pending_enrollments WHERE user_id = ?1",
+                )?
+                .query_row(params![user.as_str()], |row| {
+                    Ok(PendingEnrollment {
+                        id: AuthenticatorId::new(row.get::<_, String>(0)?),
+                        name: row.get(1)?,
+                        secret: sealed_secret(row, 2)?,
+                        params: code_params(row, 3)?,
+                        created_at: UnixTime::from_millis(get_u64(row, 6)?),
+                        replaces: row.get::<_, Option<String>>(7)?.map(AuthenticatorId::new),
+                    })
+                })
+                .optional()?;
+            Ok(pending)
+        })
+        .await
+    }
+
+    async fn activate_pending(
+        &self,
+        user: &UserId,
+        pending_id: &AuthenticatorId,
+        step: u64,
+        offset: i64,
+        now: UnixTime,
+    ) -> Result<Option<u64>, StoreError> {
+        let (user, pending_id) = (user.clone(), pending_id.clone());
+        self.run(move |conn| {
+            let tx = write_tx(conn)?;
+            let replaces = tx
+                .prepare_cached(
+                    "SELECT replaces FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
+                )?
+                .query_row(params![user.as_str(), pending_id.as_str()], |row| {
+                    row.get::<_, Option<String>>(0)
+                })
+                .optional()?;
+            // No such pending enrollment: confirmed or replaced meanwhile.
+            let Some(replaces) = replaces else {
+                return Ok(None);
+            };
+            if let Some(old) = replaces {
+                tx.prepare_cached("DELETE FROM authenticators WHERE user_id = ?1 AND id = ?2")?
+                    .execute(params![user.as_str(), old])?;
+            }
+            // Copied row to row: the sealed secret is never decoded here.
+            tx.prepare_cached(
+                "INSERT INTO authenticators
+                     (user_id, id, name, secret, algorithm, digits, period, created_at,
+                      last_step, drift_offset, resync_step, resync_offset)
+                 SELECT user_id, id, name, secret, algorithm, digits, period, ?3,
+                        ?4, ?5, NULL, NULL
+                 FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
+            )?
+            .execute(params![
+                user.as_str(),
+                pending_id.as_str(),
+                u64_to_sql(now.as_millis()),
+                u64_to_sql(step),
+                offset,
+            ])?;
+            tx.prepare_cached("DELETE FROM pending_enrollments WHERE user_id = ?1")?
+                .execute(params![user.as_str()])?;
+            let epoch = bump_epoch(&tx, &user)?;
+            tx.commit()?;
+            Ok(Some(epoch))
+        })
+        .await
+    }
+
+    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+        let (user, id) = (user.clone(), id.clone());
+        self.run(move |conn| {
+            let tx = write_tx(conn)?;
+            let removed = tx
+                .prepare_cached("DELETE FROM authenticators WHERE user_id = ?1 AND id = ?2")?
+                .execute(params![user.as_str(), id.as_str()])?;
+            if removed == 0 {
+                return Ok(false);
+            }
+            bump_epoch(&tx, &user)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn reseal(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        secret: SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let (user, id) = (user.clone(), id.clone());
+        self.run(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE authenticators SET secret = ?3 WHERE user_id = ?1 AND id = ?2",
+                )?
+                .execute(params![user.as_str(), id.as_str(), secret.to_bytes()])?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let tx = write_tx(conn)?;
+            // The users row stays: it holds the epoch and the throttle state.
+            ensure_user(&tx, &user)?;
+            for sql in [
+                "DELETE FROM authenticators WHERE user_id = ?1",
+                "DELETE FROM pending_enrollments WHERE user_id = ?1",
+                "DELETE FROM recovery_codes WHERE user_id = ?1",
+            ] {
+                tx.prepare_cached(sql)?.execute(params![user.as_str()])?;
+            }
+            bump_epoch(&tx, &user)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl StepStore for SqliteStore {
+    async fn consume_step(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        step: u64,
+        offset: i64,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        let (user, id) = (user.clone(), id.clone());
+        self.run(move |conn| {
+            // The compare-and-set is this one statement: SQLite runs it
+            // under the write lock, so of many concurrent calls with the
+            // same step (from this process or another), one changes the row
+            // and the others then find `last_step < step` false.
+            let consumed = conn
+                .prepare_cached(
+                    "UPDATE authenticators
+                     SET last_step = ?3, drift_offset = ?4, resync_step = NULL, resync_offset = NULL
+                     WHERE user_id = ?1 AND id = ?2 AND (last_step IS NULL OR last_step < ?3)",
+                )?
+                .execute(params![
+                    user.as_str(),
+                    id.as_str(),
+                    u64_to_sql(step),
+                    offset
+                ])?;
+            if consumed > 0 {
+                return Ok(ConsumeOutcome::Consumed);
+            }
+            // Nothing changed, so nothing is consumed whatever this read
+            // says; it only tells a replay from a missing authenticator.
+            let exists: bool = conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1 AND id = ?2)",
+                )?
+                .query_row(params![user.as_str(), id.as_str()], |row| row.get(0))?;
+            Ok(if exists {
+                ConsumeOutcome::Replayed
+            } else {
+                ConsumeOutcome::NotFound
+            })
+        })
+        .await
+    }
+
+    async fn set_resync_candidate(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        candidate: ResyncCandidate,
+    ) -> Result<(), StoreError> {
+        let (user, id) = (user.clone(), id.clone());
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "UPDATE authenticators SET resync_step = ?3, resync_offset = ?4
+                 WHERE user_id = ?1 AND id = ?2",
+            )?
+            .execute(params![
+                user.as_str(),
+                id.as_str(),
+                u64_to_sql(candidate.step),
+                candidate.offset,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Read the user's throttle state, if the user has a row.
+fn read_throttle(conn: &Connection, user: &UserId) -> Result<Option<ThrottleState>, Failure> {
+    let raw = conn
+        .prepare_cached(
+            "SELECT throttle_attempts, throttle_locked_until FROM users WHERE user_id = ?1",
+        )?
+        .query_row(params![user.as_str()], |row| {
+            Ok((row.get::<_, i64>(0)?, get_u64(row, 1)?))
+        })
+        .optional()?;
+    let Some((attempts, locked_until)) = raw else {
+        return Ok(None);
+    };
+    Ok(Some(ThrottleState {
+        attempts: u32::try_from(attempts).map_err(|_| Invalid("throttle attempts"))?,
+        locked_until: UnixTime::from_millis(locked_until),
+    }))
+}
+
+#[async_trait]
+impl ThrottleStore for SqliteStore {
+    async fn begin_attempt(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+    ) -> Result<Attempt, StoreError> {
+        let (user, policy) = (user.clone(), *policy);
+        self.run(move |conn| {
+            // Read, apply the pure transition, write: all under the write
+            // lock taken at BEGIN, so concurrent attempts queue up and each
+            // sees the one before it.
+            let tx = write_tx(conn)?;
+            ensure_user(&tx, &user)?;
+            let mut state = read_throttle(&tx, &user)?.unwrap_or_default();
+            let attempt = state.begin(now, &policy);
+            if attempt == Attempt::Allowed {
+                tx.prepare_cached(
+                    "UPDATE users SET throttle_attempts = ?2, throttle_locked_until = ?3
+                     WHERE user_id = ?1",
+                )?
+                .execute(params![
+                    user.as_str(),
+                    state.attempts,
+                    u64_to_sql(state.locked_until.as_millis()),
+                ])?;
+            }
+            tx.commit()?;
+            Ok(attempt)
+        })
+        .await
+    }
+
+    async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            conn.prepare_cached(
+                "UPDATE users SET throttle_attempts = 0, throttle_locked_until = ?2
+                 WHERE user_id = ?1",
+            )?
+            .execute(params![user.as_str(), u64_to_sql(0)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn throttle_state(&self, user: &UserId) -> Result<ThrottleState, StoreError> {
+        let user = user.clone();
+        self.run(move |conn| Ok(read_throttle(conn, &user)?.unwrap_or_default()))
+            .await
+    }
+}
+
+#[async_trait]
+impl RecoveryStore for SqliteStore {
+    async fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        hashes: Vec<RecoveryHash>,
+    ) -> Result<(), StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let tx = write_tx(conn)?;
+            ensure_user(&tx, &user)?;
+            tx.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
+                .execute(params![user.as_str()])?;
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO recovery_codes (user_id, hash) VALUES (?1, ?2)")?;
+                for hash in &hashes {
+                    insert.execute(params![user.as_str(), &hash.as_bytes()[..]])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn consume_recovery_code(
+        &self,
+        user: &UserId,
+        hash: &RecoveryHash,
+    ) -> Result<bool, StoreError> {
+        let (user, hash) = (user.clone(), *hash);
+        self.run(move |conn| {
+            // One statement, so atomic: of concurrent uses, one deletes the
+            // row. SQLite compares the BLOBs with memcmp through an index,
+            // not in constant time. That is acceptable here: what is
+            // compared is a SHA-256 of a 60-bit random code salted with the
+            // user id, so timing could at most leak bytes of a stored hash,
+            // and even a whole hash only allows an offline search of about
+            // 2^59 hashes per code, no better than a stolen database gives.
+            let removed = conn
+                .prepare_cached(
+                    "DELETE FROM recovery_codes WHERE rowid =
+                         (SELECT rowid FROM recovery_codes WHERE user_id = ?1 AND hash = ?2 LIMIT 1)",
+                )?
+                .execute(params![user.as_str(), &hash.as_bytes()[..]])?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError> {
+        let user = user.clone();
+        self.run(move |conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1")?
+                .query_row(params![user.as_str()], |row| row.get(0))?;
+            Ok(usize::try_from(count).map_err(|_| Invalid("recovery code count"))?)
+        })
+        .await
+    }
+}
