@@ -283,7 +283,10 @@ impl TwoFactor {
             .store
             .pending(user)
             .await?
-            .filter(|p| now < p.created_at.saturating_add(ttl)))
+            // Elapsed time, not a saturating deadline: `created_at + ttl`
+            // saturates near the end of `u64` milliseconds and would
+            // expire every enrollment there at once.
+            .filter(|p| now.duration_since(p.created_at) < ttl))
     }
 
     /// Confirm the pending enrollment with its first code. The code's step

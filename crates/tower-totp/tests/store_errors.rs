@@ -1,0 +1,414 @@
+//! Failing stores: whichever store call fails, `verify`,
+//! `confirm_enrollment` and `use_recovery_code` return
+//! `Err(Error::Store(_))`, never an acceptance (fail closed). A mockall mock
+//! answers every call as a healthy store would, except the one named.
+
+#![allow(clippy::unwrap_used)]
+
+use async_trait::async_trait;
+use mockall::mock;
+use tower_totp::clock::{ManualClock, UnixTime};
+use tower_totp::code::{CodeParams, Hotp, Secret};
+use tower_totp::recovery::{RecoveryCodes, RecoveryHash};
+use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
+use tower_totp::store::{
+    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
+    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+};
+use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
+use tower_totp::{Confirmation, Error, RecoveryVerdict, TotpConfig, TwoFactor, UserId, Verdict};
+
+mock! {
+    // The store traits require `Debug`; mockall derives a plain one.
+    #[derive(Debug)]
+    pub Store {}
+
+    #[async_trait]
+    impl EnrollmentStore for Store {
+        async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError>;
+        async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError>;
+        async fn put_pending(&self, user: &UserId, pending: PendingEnrollment) -> Result<(), StoreError>;
+        async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError>;
+        async fn activate_pending(
+            &self,
+            user: &UserId,
+            pending_id: &AuthenticatorId,
+            step: u64,
+            offset: i64,
+            now: UnixTime,
+        ) -> Result<Option<u64>, StoreError>;
+        async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
+        async fn reseal(&self, user: &UserId, id: &AuthenticatorId, secret: SealedSecret) -> Result<bool, StoreError>;
+        async fn reset(&self, user: &UserId) -> Result<(), StoreError>;
+    }
+
+    #[async_trait]
+    impl StepStore for Store {
+        async fn consume_step(&self, user: &UserId, id: &AuthenticatorId, step: u64, offset: i64) -> Result<ConsumeOutcome, StoreError>;
+        async fn set_resync_candidate(&self, user: &UserId, id: &AuthenticatorId, candidate: ResyncCandidate) -> Result<(), StoreError>;
+    }
+
+    #[async_trait]
+    impl ThrottleStore for Store {
+        async fn begin_attempt(&self, user: &UserId, now: UnixTime, policy: &ThrottlePolicy) -> Result<Attempt, StoreError>;
+        async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError>;
+        async fn throttle_state(&self, user: &UserId) -> Result<ThrottleState, StoreError>;
+    }
+
+    #[async_trait]
+    impl RecoveryStore for Store {
+        async fn replace_recovery_codes(&self, user: &UserId, hashes: Vec<RecoveryHash>) -> Result<(), StoreError>;
+        async fn consume_recovery_code(&self, user: &UserId, hash: &RecoveryHash) -> Result<bool, StoreError>;
+        async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError>;
+    }
+}
+
+/// The store calls, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    None,
+    Status,
+    Authenticators,
+    PutPending,
+    Pending,
+    ActivatePending,
+    Revoke,
+    Reseal,
+    Reset,
+    ConsumeStep,
+    SetResyncCandidate,
+    BeginAttempt,
+    ClearThrottle,
+    ReplaceRecoveryCodes,
+    ConsumeRecoveryCode,
+    RecoveryCodesLeft,
+}
+
+const NOW: u64 = 1_700_000_010;
+
+/// What a healthy store holds for Alice: one authenticator sealed under
+/// `sealed_with`, a pending enrollment, recovery codes.
+struct World {
+    alice: UserId,
+    phone: Hotp,
+    id: AuthenticatorId,
+    engine_keys: Keyring,
+    authenticator: Authenticator,
+    pending: PendingEnrollment,
+    recovery: RecoveryCodes,
+}
+
+impl World {
+    fn new() -> Self {
+        let key = SealingKey::generate().unwrap();
+        let sealing = Keyring::new(1, key.clone());
+        let alice = UserId::new("alice");
+        let secret = Secret::generate();
+        let params = CodeParams::default();
+        let now = UnixTime::from_secs(NOW);
+        let id = AuthenticatorId::new("0123456789abcdef");
+        let authenticator = Authenticator {
+            id: id.clone(),
+            name: "phone".into(),
+            secret: sealing.seal(&alice, &secret).unwrap(),
+            params,
+            created_at: now,
+            sync: SyncState {
+                last_step: Some(params.step_at(now) - 10),
+                offset: 0,
+                resync: None,
+            },
+        };
+        let pending = PendingEnrollment {
+            id: id.clone(),
+            name: "phone".into(),
+            secret: sealing.seal(&alice, &secret).unwrap(),
+            params,
+            created_at: now,
+            replaces: None,
+        };
+        Self {
+            phone: Hotp::new(&secret, params),
+            alice,
+            id,
+            engine_keys: sealing,
+            authenticator,
+            pending,
+            recovery: RecoveryCodes::generate(10).unwrap(),
+        }
+    }
+
+    /// A store that answers well, except that `fail` returns an error.
+    fn store(&self, fail: Call) -> MockStore {
+        fn answer<T>(call: Call, fail: Call, ok: T) -> Result<T, StoreError> {
+            if call == fail {
+                Err(StoreError::unavailable(format!("{call:?} is down")))
+            } else {
+                Ok(ok)
+            }
+        }
+        let mut m = MockStore::new();
+        m.expect_status().returning(move |_| {
+            answer(
+                Call::Status,
+                fail,
+                UserStatus {
+                    epoch: 1,
+                    enrolled: true,
+                },
+            )
+        });
+        let a = self.authenticator.clone();
+        m.expect_authenticators()
+            .returning(move |_| answer(Call::Authenticators, fail, vec![a.clone()]));
+        m.expect_put_pending()
+            .returning(move |_, _| answer(Call::PutPending, fail, ()));
+        let p = self.pending.clone();
+        m.expect_pending()
+            .returning(move |_| answer(Call::Pending, fail, Some(p.clone())));
+        m.expect_activate_pending()
+            .returning(move |_, _, _, _, _| answer(Call::ActivatePending, fail, Some(2)));
+        m.expect_revoke()
+            .returning(move |_, _| answer(Call::Revoke, fail, true));
+        m.expect_reseal()
+            .returning(move |_, _, _| answer(Call::Reseal, fail, true));
+        m.expect_reset()
+            .returning(move |_| answer(Call::Reset, fail, ()));
+        m.expect_consume_step()
+            .returning(move |_, _, _, _| answer(Call::ConsumeStep, fail, ConsumeOutcome::Consumed));
+        m.expect_set_resync_candidate()
+            .returning(move |_, _, _| answer(Call::SetResyncCandidate, fail, ()));
+        m.expect_begin_attempt()
+            .returning(move |_, _, _| answer(Call::BeginAttempt, fail, Attempt::Allowed));
+        m.expect_clear_throttle()
+            .returning(move |_| answer(Call::ClearThrottle, fail, ()));
+        m.expect_throttle_state()
+            .returning(|_| Ok(ThrottleState::default()));
+        m.expect_replace_recovery_codes()
+            .returning(move |_, _| answer(Call::ReplaceRecoveryCodes, fail, ()));
+        m.expect_consume_recovery_code()
+            .returning(move |_, _| answer(Call::ConsumeRecoveryCode, fail, true));
+        // No recovery codes left, so that a confirmation issues a new set.
+        m.expect_recovery_codes_left()
+            .returning(move |_| answer(Call::RecoveryCodesLeft, fail, 0));
+        m
+    }
+
+    fn engine(&self, fail: Call, keys: Keyring) -> TwoFactor {
+        TwoFactor::builder(TotpConfig::new("Acme").unwrap())
+            .clock(ManualClock::new(UnixTime::from_secs(NOW)))
+            .store(self.store(fail))
+            .keyring(keys)
+            .build()
+            .unwrap()
+    }
+
+    fn code(&self, offset: i64) -> String {
+        let step = CodeParams::default().step_at(UnixTime::from_secs(NOW));
+        self.phone
+            .code_string(step.checked_add_signed(offset).unwrap())
+    }
+
+    fn recovery_code(&self) -> String {
+        self.recovery.as_strings().next().unwrap().to_owned()
+    }
+}
+
+fn assert_store_error<T: std::fmt::Debug>(what: &str, call: Call, result: Result<T, Error>) {
+    match result {
+        Err(Error::Store(_)) => {}
+        other => panic!("{what} with {call:?} failing: expected Err(Store), got {other:?}"),
+    }
+}
+
+/// The mock itself is a healthy store when nothing fails.
+#[tokio::test]
+async fn a_healthy_mock_accepts() {
+    let w = World::new();
+    let tfa = w.engine(Call::None, w.engine_keys.clone());
+    assert!(
+        tfa.verify(&w.alice, &w.code(0))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+    assert_eq!(
+        tfa.verify(&w.alice, &w.code(5)).await.unwrap(),
+        Verdict::Rejected(tower_totp::RejectReason::Invalid)
+    );
+    assert!(
+        tfa.confirm_enrollment(&w.alice, &w.code(0))
+            .await
+            .unwrap()
+            .is_confirmed()
+    );
+    assert_eq!(
+        tfa.use_recovery_code(&w.alice, &w.recovery_code())
+            .await
+            .unwrap(),
+        RecoveryVerdict::Accepted { remaining: 0 }
+    );
+}
+
+#[tokio::test]
+async fn verify_fails_closed_on_every_store_call() {
+    let w = World::new();
+    for call in [
+        Call::Authenticators,
+        Call::BeginAttempt,
+        Call::ConsumeStep,
+        Call::ClearThrottle,
+    ] {
+        let tfa = w.engine(call, w.engine_keys.clone());
+        for offset in [0, 1, -1] {
+            assert_store_error("verify", call, tfa.verify(&w.alice, &w.code(offset)).await);
+        }
+    }
+    // Outside the window, the resync candidate is written; if that fails,
+    // the answer is an error too.
+    for call in [
+        Call::Authenticators,
+        Call::BeginAttempt,
+        Call::SetResyncCandidate,
+    ] {
+        let tfa = w.engine(call, w.engine_keys.clone());
+        assert_store_error(
+            "verify (drifted)",
+            call,
+            tfa.verify(&w.alice, &w.code(5)).await,
+        );
+    }
+    // A wrong code with a failing throttle is an error, not a refusal that
+    // could be retried without being counted.
+    let tfa = w.engine(Call::BeginAttempt, w.engine_keys.clone());
+    let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
+    assert_store_error(
+        "verify (wrong)",
+        Call::BeginAttempt,
+        tfa.verify(&w.alice, &wrong).await,
+    );
+}
+
+/// The one exception, by design: re-sealing under a new key happens after
+/// the step was consumed, and its failure is logged, not returned (the old
+/// record still opens). The acceptance stands and is not repeated.
+#[tokio::test]
+async fn a_failed_reseal_does_not_undo_an_accepted_code() {
+    let w = World::new();
+    let rotated = w
+        .engine_keys
+        .clone()
+        .rotated_to(2, SealingKey::generate().unwrap());
+    let tfa = w.engine(Call::Reseal, rotated);
+    assert!(
+        tfa.verify(&w.alice, &w.code(0))
+            .await
+            .unwrap()
+            .is_accepted()
+    );
+}
+
+#[tokio::test]
+async fn confirm_enrollment_fails_closed_on_every_store_call() {
+    let w = World::new();
+    for call in [
+        Call::Pending,
+        Call::BeginAttempt,
+        Call::ActivatePending,
+        Call::ClearThrottle,
+        Call::RecoveryCodesLeft,
+        Call::ReplaceRecoveryCodes,
+    ] {
+        let tfa = w.engine(call, w.engine_keys.clone());
+        assert_store_error(
+            "confirm_enrollment",
+            call,
+            tfa.confirm_enrollment(&w.alice, &w.code(0)).await,
+        );
+    }
+    // A wrong first code with a failing throttle: an error.
+    let tfa = w.engine(Call::BeginAttempt, w.engine_keys.clone());
+    let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
+    let result = tfa.confirm_enrollment(&w.alice, &wrong).await;
+    assert!(
+        matches!(result, Err(Error::Store(_))),
+        "{:?}",
+        result.map(|c| matches!(c, Confirmation::Confirmed { .. }))
+    );
+}
+
+#[tokio::test]
+async fn use_recovery_code_fails_closed_on_every_store_call() {
+    let w = World::new();
+    for call in [
+        Call::Status,
+        Call::BeginAttempt,
+        Call::ConsumeRecoveryCode,
+        Call::ClearThrottle,
+        Call::RecoveryCodesLeft,
+    ] {
+        let tfa = w.engine(call, w.engine_keys.clone());
+        assert_store_error(
+            "use_recovery_code",
+            call,
+            tfa.use_recovery_code(&w.alice, &w.recovery_code()).await,
+        );
+    }
+}
+
+/// The other operations pass store errors on as well.
+#[tokio::test]
+async fn management_calls_pass_store_errors_on() {
+    let w = World::new();
+    let keys = || w.engine_keys.clone();
+    assert_store_error(
+        "status",
+        Call::Status,
+        w.engine(Call::Status, keys()).status(&w.alice).await,
+    );
+    assert_store_error(
+        "start_enrollment",
+        Call::PutPending,
+        w.engine(Call::PutPending, keys())
+            .start_enrollment(&w.alice, "a", "phone", None)
+            .await,
+    );
+    assert_store_error(
+        "pending_enrollment",
+        Call::Pending,
+        w.engine(Call::Pending, keys())
+            .pending_enrollment(&w.alice, "a")
+            .await,
+    );
+    assert_store_error(
+        "authenticators",
+        Call::Authenticators,
+        w.engine(Call::Authenticators, keys())
+            .authenticators(&w.alice)
+            .await,
+    );
+    assert_store_error(
+        "revoke",
+        Call::Revoke,
+        w.engine(Call::Revoke, keys()).revoke(&w.alice, &w.id).await,
+    );
+    assert_store_error(
+        "reset",
+        Call::Reset,
+        w.engine(Call::Reset, keys()).reset(&w.alice).await,
+    );
+    assert_store_error(
+        "issue_recovery_codes",
+        Call::ReplaceRecoveryCodes,
+        w.engine(Call::ReplaceRecoveryCodes, keys())
+            .issue_recovery_codes(&w.alice)
+            .await,
+    );
+    assert_store_error(
+        "recovery_codes_left",
+        Call::RecoveryCodesLeft,
+        w.engine(Call::RecoveryCodesLeft, keys())
+            .recovery_codes_left(&w.alice)
+            .await,
+    );
+}
