@@ -1,1 +1,108 @@
-fn main() {}
+//! `totp-demo`: the reference web client of tower-totp. Run it with
+//! `cargo run --release -p totp-demo` and open <http://127.0.0.1:3000/>.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use totp_demo::{Database, DemoConfig, DemoError, app, create_key, default_key_path, read_key};
+use tower_totp::seal::Keyring;
+use tracing_subscriber::EnvFilter;
+
+/// The reference web client of tower-totp: password login, TOTP second
+/// step, admin switches; data in one SQLite file.
+#[derive(Debug, Parser)]
+#[command(name = "totp-demo", version)]
+struct Flags {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// The SQLite file (created if missing).
+    #[arg(long, value_name = "PATH", default_value = "data/totp-demo.sqlite3")]
+    db: PathBuf,
+    /// The password of the demo users, set when the database is created.
+    #[arg(long, value_name = "PW", default_value = "demo")]
+    demo_password: String,
+    /// The sealing key file (default: beside the database, with the
+    /// extension .key; generated with mode 0600 on first start).
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Mark the session cookie Secure: only when clients reach the demo
+    /// over HTTPS (a TLS proxy in front of it).
+    #[arg(long)]
+    secure_cookie: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_sessions=warn")),
+        )
+        .init();
+    match run(Flags::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&*e);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            eprintln!("totp-demo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    let key_path = flags
+        .key_file
+        .clone()
+        .unwrap_or_else(|| default_key_path(&flags.db));
+    let key = match read_key(&key_path)? {
+        Some(key) => key,
+        // A new key cannot open the secrets an existing database holds.
+        None if flags.db.exists() => {
+            return Err(DemoError::KeyMissing {
+                db: flags.db,
+                key: key_path,
+            }
+            .into());
+        }
+        None => {
+            let key = create_key(&key_path)?;
+            println!(
+                "totp-demo: new sealing key in {} (mode 0600); keep it with the database",
+                key_path.display()
+            );
+            key
+        }
+    };
+    let config = DemoConfig::new(Database::File(flags.db.clone()), Keyring::new(1, key))
+        .demo_password(flags.demo_password.clone())
+        .secure_cookie(flags.secure_cookie);
+    let demo = app(config)?;
+    let listener = tokio::net::TcpListener::bind(flags.listen).await?;
+    let addr = listener.local_addr()?;
+    println!("totp-demo: data in {}", flags.db.display());
+    if demo.seeded() {
+        println!(
+            "totp-demo: created the demo users, each with the password \"{pw}\":\n\
+             \x20 admin   internal, administrator (Administration > Two Factor Auth)\n\
+             \x20 jsmith  John Smith, internal, 2FA required: syncs an authenticator app at first login\n\
+             \x20 portal  external, 2FA required (TFA for External Users is OFF at first)",
+            pw = flags.demo_password
+        );
+    }
+    println!("totp-demo: open http://{addr}/ and log in (Ctrl-C stops)");
+    axum::serve(listener, demo.router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! The router: public routes, the library's `/2fa` endpoints, the routes
+//! behind the TOTP layer, sessions around everything but `/health`, and a
+//! body limit around everything.
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderValue, header};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{MemoryStore, SessionManagerLayer};
+use tower_totp::http::TotpAuth;
+
+use crate::respond::{Failure, wants_html};
+use crate::settings::Settings;
+use crate::users::Users;
+use crate::{admin, api, home, login};
+
+/// The largest request body any route reads.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// What the handlers share.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) auth: TotpAuth,
+    pub(crate) users: Users,
+    pub(crate) settings: Settings,
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "totp_demo_session";
+
+pub(crate) fn router(state: AppState, secure_cookie: bool) -> Router {
+    let protected = Router::new()
+        .route("/", get(home::home))
+        .route("/api/me", get(api::me))
+        .route("/admin", get(admin::index))
+        .route(
+            "/admin/settings",
+            get(admin::settings)
+                .put(admin::update_settings)
+                .post(admin::update_settings),
+        )
+        .route("/admin/users", get(admin::users))
+        .route(
+            "/admin/users/{username}",
+            get(admin::user)
+                .put(admin::update_user)
+                .post(admin::update_user),
+        )
+        .route_layer(state.auth.layer());
+
+    // Sessions live in memory: a restart logs everybody out, which a demo
+    // can afford (users, switches and authenticators are in SQLite).
+    // The cookie is HttpOnly and SameSite=Lax (a form posted from another
+    // site carries no session: that is the CSRF defence of these forms).
+    // `Secure` is off by default because the demo serves plain HTTP on
+    // loopback: a browser would not send a Secure cookie back over
+    // http://127.0.0.1, and login would silently fail. Behind a TLS proxy,
+    // run with --secure-cookie.
+    let sessions = SessionManagerLayer::new(MemoryStore::default())
+        .with_name(SESSION_COOKIE)
+        .with_secure(secure_cookie)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax);
+
+    let with_sessions = Router::new()
+        .route("/login", get(login::page).post(login::submit))
+        .route("/logout", post(login::logout))
+        .nest_service(state.auth.prefix(), state.auth.endpoints())
+        .merge(protected)
+        .fallback(not_found)
+        .with_state(state)
+        .layer(sessions);
+
+    Router::new()
+        .route("/health", get(api::health))
+        .merge(with_sessions)
+        .layer(middleware::from_fn(security_headers))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+}
+
+async fn not_found(headers: http::HeaderMap) -> Response {
+    Failure::not_found(wants_html(&headers)).into_response()
+}
+
+/// Headers for every answer: no framing (clickjacking of the admin
+/// switches), no MIME sniffing, no referrer, and a content security policy
+/// that fits pages without scripts.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    res
+}

@@ -1,0 +1,32 @@
+//! `GET /`: the home page.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use tower_totp::http::{Method, SecondFactor};
+
+use crate::pages;
+use crate::respond;
+use crate::viewer::Viewer;
+
+fn describe(sf: &SecondFactor) -> &'static str {
+    match sf {
+        SecondFactor::Verified(v) => match v.method {
+            Method::Totp => "verified with your authenticator app",
+            Method::Enrollment => "verified while syncing your authenticator app",
+            Method::RecoveryCode => "verified with a recovery code",
+            Method::RememberedDevice => "this device is remembered",
+        },
+        _ => "not required for your account right now",
+    }
+}
+
+/// `GET /`: "Welcome, <display name>". JSON clients get `/api/me`'s answer.
+pub(crate) async fn home(v: Viewer) -> Response {
+    if v.html {
+        return respond::html(
+            StatusCode::OK,
+            pages::home_page(&v.user, describe(&v.second_factor)),
+        );
+    }
+    crate::api::me(v).await.into_response()
+}

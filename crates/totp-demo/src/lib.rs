@@ -1,0 +1,244 @@
+//! The reference web client of tower-totp: a small axum service with its
+//! own password login, guarded by [`tower_totp::http::TotpLayer`], with the
+//! pages of the source product (login, second screen, "Sync Authenticator
+//! App", the "Two Factor Auth" admin tab and the user form), JSON for
+//! scripts on the same routes, and its data in one SQLite file.
+//!
+//! The binary `totp-demo` wraps [`app`]; tests build the same router in
+//! process:
+//!
+//! ```no_run
+//! use totp_demo::{Database, DemoConfig, app};
+//! use tower_totp::seal::{Keyring, SealingKey};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keyring = Keyring::new(1, SealingKey::generate()?);
+//! let demo = app(DemoConfig::new(Database::File("demo.sqlite3".into()), keyring))?;
+//! assert!(demo.seeded()); // a new database gets admin, jsmith and portal
+//! let router = demo.router();
+//! # let _ = router;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes, pages and flags: `docs/demo.md` in the repository.
+
+#![forbid(unsafe_code)]
+
+mod admin;
+mod api;
+mod app;
+mod db;
+mod error;
+mod home;
+mod keyfile;
+mod login;
+mod pages;
+mod respond;
+mod settings;
+mod users;
+mod viewer;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use tower_totp::clock::Clock;
+use tower_totp::http::TotpAuth;
+use tower_totp::seal::Keyring;
+use tower_totp::{TotpConfig, TwoFactor, UserKind};
+use tower_totp_sqlite::SqliteStore;
+
+pub use app::{BODY_LIMIT, SESSION_COOKIE};
+pub use error::DemoError;
+pub use keyfile::{create_key, default_key_path, read_key};
+pub use pages::DemoPages;
+pub use settings::Settings;
+pub use users::{PasswordCost, User, Users};
+
+/// The issuer name shown in authenticator apps.
+pub const ISSUER: &str = "Tower TOTP Demo";
+
+/// Where the demo keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Database {
+    /// One SQLite file for the TOTP store and the demo's tables.
+    File(PathBuf),
+    /// Nothing kept: in-memory databases that die with the process.
+    Memory,
+}
+
+/// How to build the demo.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DemoConfig {
+    /// Where the data lives.
+    pub database: Database,
+    /// The keys that seal TOTP secrets in the store.
+    pub keyring: Keyring,
+    /// The password of the users created in a new database.
+    pub demo_password: String,
+    /// Mark the session cookie `Secure` (only behind HTTPS).
+    pub secure_cookie: bool,
+    /// The cost of password hashes made for new users.
+    pub password_cost: PasswordCost,
+    /// The clock of the TOTP engine (the system clock if `None`).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl DemoConfig {
+    /// Defaults: password `demo`, cookie not `Secure`, standard hashing
+    /// cost, system clock.
+    pub fn new(database: Database, keyring: Keyring) -> Self {
+        Self {
+            database,
+            keyring,
+            demo_password: "demo".into(),
+            secure_cookie: false,
+            password_cost: PasswordCost::Standard,
+            clock: None,
+        }
+    }
+
+    /// The password of the users created in a new database.
+    #[must_use]
+    pub fn demo_password(mut self, password: impl Into<String>) -> Self {
+        self.demo_password = password.into();
+        self
+    }
+
+    /// Mark the session cookie `Secure`.
+    #[must_use]
+    pub fn secure_cookie(mut self, secure: bool) -> Self {
+        self.secure_cookie = secure;
+        self
+    }
+
+    /// The cost of password hashes for new users.
+    #[must_use]
+    pub fn password_cost(mut self, cost: PasswordCost) -> Self {
+        self.password_cost = cost;
+        self
+    }
+
+    /// Drive the TOTP engine with `clock` (tests use a manual clock).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+}
+
+/// The built demo: the router and handles on its live state.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    router: Router,
+    auth: TotpAuth,
+    users: Users,
+    settings: Settings,
+    seeded: bool,
+}
+
+impl Demo {
+    /// The whole service, ready for `axum::serve` or `oneshot`.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Whether this start created the demo users (the database was new).
+    pub fn seeded(&self) -> bool {
+        self.seeded
+    }
+
+    /// The TOTP handle (engine, live policy).
+    pub fn auth(&self) -> &TotpAuth {
+        &self.auth
+    }
+
+    /// The users.
+    pub fn users(&self) -> &Users {
+        &self.users
+    }
+
+    /// The admin switches.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+/// The users a new database starts with.
+fn demo_users() -> Vec<User> {
+    let user = |username: &str, display_name: &str, kind, is_admin, require_2fa| User {
+        username: username.into(),
+        display_name: display_name.into(),
+        kind,
+        is_admin,
+        require_2fa,
+    };
+    vec![
+        user("admin", "Administrator", UserKind::Internal, true, false),
+        user("jsmith", "John Smith", UserKind::Internal, false, true),
+        user("portal", "Portal User", UserKind::External, false, true),
+    ]
+}
+
+/// Open the database (creating its tables and, if it has no users, the
+/// demo users and default switches) and build the service.
+///
+/// # Errors
+///
+/// [`DemoError::Store`] or [`DemoError::Database`] when the database
+/// cannot be opened or set up, [`DemoError::PasswordHash`] if the demo
+/// users' passwords cannot be hashed.
+pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
+    let (store, db) = match &config.database {
+        Database::File(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| DemoError::KeyFile {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            }
+            (
+                SqliteStore::open(path).map_err(DemoError::Store)?,
+                db::Db::open(path)?,
+            )
+        }
+        Database::Memory => (
+            SqliteStore::open_in_memory().map_err(DemoError::Store)?,
+            db::Db::open_in_memory()?,
+        ),
+    };
+    let users = Users::load(db.clone(), config.password_cost)?;
+    let seeded = users.is_empty();
+    if seeded {
+        users.create_all(&demo_users(), &config.demo_password)?;
+    }
+    let settings = Settings::load(db)?;
+
+    let mut engine = TwoFactor::builder(TotpConfig::new(ISSUER).map_err(DemoError::Config)?)
+        .store(store)
+        .keyring(config.keyring);
+    if let Some(clock) = config.clock {
+        engine = engine.clock(clock);
+    }
+    let engine = engine.build().map_err(DemoError::Engine)?;
+    let auth = TotpAuth::builder(engine, users.clone())
+        .policy(settings.policy().clone())
+        .login_path("/login")
+        .after_login("/")
+        .pages(DemoPages)
+        .build();
+    let state = app::AppState {
+        auth: auth.clone(),
+        users: users.clone(),
+        settings: settings.clone(),
+    };
+    Ok(Demo {
+        router: app::router(state, config.secure_cookie),
+        auth,
+        users,
+        settings,
+        seeded,
+    })
+}

@@ -1,0 +1,95 @@
+//! The demo's own password login and the logout.
+
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+use tower_totp::UserId;
+use tower_totp::http::NextStep;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::app::AppState;
+use crate::pages;
+use crate::respond::{self, Failure, parse_body, see_other, wants_html};
+
+/// `GET /login`.
+pub(crate) async fn page() -> Response {
+    respond::html(StatusCode::OK, pages::login_page(None, ""))
+}
+
+/// The login form or JSON body. Wiped when dropped; never printed.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// `POST /login`: form or `{"username","password"}`.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let html = wants_html(&headers);
+    let form: LoginForm = match parse_body(&headers, body, html, false) {
+        Ok(form) => form,
+        Err(failure) => return failure.into_response(),
+    };
+    let username = form.username.trim();
+    let user = match state.users.check_password(username, &form.password).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            tracing::info!(user = %username.chars().take(64).collect::<String>(), "password refused");
+            if html {
+                return respond::html(
+                    StatusCode::UNAUTHORIZED,
+                    pages::login_page(Some("Wrong user name or password."), username),
+                );
+            }
+            return Failure::bad_credentials(false).into_response();
+        }
+        Err(e) => return Failure::unavailable(html, &e).into_response(),
+    };
+    let next = match state
+        .auth
+        .password_verified(&session, &UserId::new(user.username.as_str()))
+        .await
+    {
+        Ok(next) => next,
+        Err(e) => return Failure::unavailable(html, &e).into_response(),
+    };
+    tracing::info!(user = %user.username, next = next.as_next().as_str(), "password accepted");
+    if html {
+        let prefix = state.auth.prefix();
+        return match next {
+            NextStep::Done => see_other("/"),
+            NextStep::Totp => see_other(prefix),
+            NextStep::Enroll => see_other(&format!("{prefix}/enroll")),
+        };
+    }
+    respond::json(StatusCode::OK, &json!({ "next": next.as_next() }))
+}
+
+/// `POST /logout`: forget the login and drop the session.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    let html = wants_html(&headers);
+    if let Err(e) = state.auth.logout(&session).await {
+        return Failure::unavailable(html, &e).into_response();
+    }
+    if let Err(e) = session.flush().await {
+        return Failure::unavailable(html, &e).into_response();
+    }
+    if html {
+        return see_other("/login");
+    }
+    respond::json(StatusCode::OK, &json!({ "next": "login" }))
+}

@@ -1,0 +1,256 @@
+//! Answering browsers and scripts from the same routes: pages and
+//! redirects for `Accept: text/html`, JSON and RFC 9457 problems for the
+//! rest; and reading a body that is a form or JSON.
+
+use std::borrow::Cow;
+
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_totp::http::Next;
+
+use crate::pages;
+
+/// Whether the request's body is JSON.
+pub(crate) fn body_is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|t| t == "application/json" || t.ends_with("+json"))
+}
+
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+}
+
+/// Whether the client is a browser that wants pages: it accepts
+/// `text/html` and did not send JSON. (The same rule as the layer's.)
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    !body_is_json(headers)
+        && headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("text/html"))
+}
+
+fn no_store(res: &mut Response) {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A page.
+pub(crate) fn html(status: StatusCode, page: String) -> Response {
+    let mut res = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
+    no_store(&mut res);
+    res
+}
+
+/// A JSON answer.
+pub(crate) fn json(status: StatusCode, value: &impl Serialize) -> Response {
+    let mut res = (status, axum::Json(value)).into_response();
+    no_store(&mut res);
+    res
+}
+
+/// A 303 See Other (after a form post, or to the login page).
+pub(crate) fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(&mut res);
+    res
+}
+
+/// A refusal or error of the demo's own routes, answered as a page (or a
+/// redirect to the login page) or as problem+json.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    status: StatusCode,
+    reason: &'static str,
+    detail: Cow<'static, str>,
+    next: Option<Next>,
+    html: bool,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<Next>,
+}
+
+impl Failure {
+    pub(crate) fn new(
+        status: StatusCode,
+        reason: &'static str,
+        detail: impl Into<Cow<'static, str>>,
+        html: bool,
+    ) -> Self {
+        Self {
+            status,
+            reason,
+            detail: detail.into(),
+            next: None,
+            html,
+        }
+    }
+
+    /// No (finished) login in this session.
+    pub(crate) fn not_logged_in(html: bool) -> Self {
+        Self {
+            next: Some(Next::Login),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "not_logged_in",
+                "Log in with your user name and password first.",
+                html,
+            )
+        }
+    }
+
+    /// Wrong user name or password.
+    pub(crate) fn bad_credentials(html: bool) -> Self {
+        Self {
+            next: Some(Next::Login),
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "Wrong user name or password.",
+                html,
+            )
+        }
+    }
+
+    /// Logged in, not an administrator.
+    pub(crate) fn forbidden(html: bool) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Only administrators may open this page.",
+            html,
+        )
+    }
+
+    pub(crate) fn not_found(html: bool) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No such page.", html)
+    }
+
+    /// The database (or the TOTP store) failed: nothing was changed.
+    pub(crate) fn unavailable(html: bool, error: &dyn std::error::Error) -> Self {
+        tracing::warn!(error = %error, "storage failure");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The service is unavailable right now. Try again shortly.",
+            html,
+        )
+    }
+
+    pub(crate) fn bad_request(html: bool, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail, html)
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        if self.html {
+            if self.next == Some(Next::Login) && self.reason == "not_logged_in" {
+                return see_other("/login");
+            }
+            return html(self.status, pages::message_page(title, &self.detail));
+        }
+        let problem = Problem {
+            kind: format!("urn:totp-demo:problem:{}", self.reason),
+            title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            reason: self.reason,
+            next: self.next,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut res = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response();
+        no_store(&mut res);
+        res
+    }
+}
+
+/// Read a form or JSON body into `T`. `explain` decides whether the
+/// parser's message (which may quote the input) is shown: never for
+/// bodies that hold a password.
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    html: bool,
+    explain: bool,
+) -> Result<T, Failure> {
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(
+                status,
+                "payload_too_large",
+                "The request body is too large.",
+                html,
+            )
+        } else {
+            Failure::bad_request(html, "The request body could not be read.")
+        }
+    })?;
+    let detail = |what: &'static str, e: &dyn std::fmt::Display| -> Cow<'static, str> {
+        if explain {
+            format!("{what}: {e}").into()
+        } else {
+            what.into()
+        }
+    };
+    match media_type(headers).as_deref() {
+        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| Failure::bad_request(html, detail("The form could not be read", &e))),
+        Some(t) if t == "application/json" || t.ends_with("+json") => {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_body",
+                    detail("The JSON body does not fit", &e),
+                    html,
+                )
+            })
+        }
+        _ => Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send application/json or application/x-www-form-urlencoded.",
+            html,
+        )),
+    }
+}
+
+/// A checkbox or ON/OFF radio value from a form.
+pub(crate) fn form_flag(value: Option<&str>) -> bool {
+    matches!(
+        value.map(str::to_ascii_lowercase).as_deref(),
+        Some("on" | "true" | "1" | "yes")
+    )
+}

@@ -1,0 +1,297 @@
+//! The demo's users: a `demo_users` table with argon2id password hashes,
+//! an in-memory copy in front of it (the layer asks about the user on
+//! every request), and the [`UserDirectory`] the layer reads.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use tower_totp::http::UserDirectory;
+use tower_totp::store::StoreError;
+use tower_totp::{UserId, UserInfo, UserKind};
+use zeroize::Zeroizing;
+
+use crate::db::Db;
+use crate::error::DemoError;
+
+/// Longest user name and password the login form takes, in bytes: longer
+/// input is refused before any hashing.
+pub(crate) const MAX_USERNAME: usize = 64;
+pub(crate) const MAX_PASSWORD: usize = 1024;
+
+/// How expensive password hashes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PasswordCost {
+    /// Argon2id with the recommended parameters (19 MiB, 2 passes).
+    #[default]
+    Standard,
+    /// Argon2id with the smallest parameters: for tests only, where debug
+    /// builds would make the standard cost take seconds.
+    Minimal,
+}
+
+impl PasswordCost {
+    fn hasher(self) -> Argon2<'static> {
+        let params = match self {
+            Self::Standard => Params::default(),
+            // 8 KiB, one pass: the smallest argon2 accepts.
+            Self::Minimal => Params::new(8, 1, 1, None).unwrap_or_default(),
+        };
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    }
+}
+
+/// A user of the demo, as pages and JSON show it (no password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// The login name, also the user id given to the TOTP layer.
+    pub username: String,
+    /// Shown as "Welcome, ..." and in the user menu.
+    pub display_name: String,
+    /// Internal staff or external users.
+    pub kind: UserKind,
+    /// May open the admin pages.
+    pub is_admin: bool,
+    /// The "Require Two Factor Authentication" flag.
+    pub require_2fa: bool,
+}
+
+impl User {
+    /// What the TOTP policy needs to know.
+    pub fn info(&self) -> UserInfo {
+        UserInfo {
+            kind: self.kind,
+            require_2fa: self.require_2fa,
+            display_name: self.display_name.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Row {
+    user: User,
+    hash: Arc<str>,
+}
+
+/// The user table and its in-memory copy. Clones share both.
+#[derive(Clone)]
+pub struct Users {
+    db: Db,
+    cache: Arc<RwLock<BTreeMap<String, Row>>>,
+    /// Serialises writers, so the table and the copy change together.
+    write: Arc<tokio::sync::Mutex<()>>,
+    cost: PasswordCost,
+    /// Checked against when the user name is unknown, so that a wrong name
+    /// takes as long as a wrong password.
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users")
+            .field("count", &self.read().len())
+            .field("cost", &self.cost)
+            .finish_non_exhaustive()
+    }
+}
+
+fn kind_to_sql(kind: UserKind) -> &'static str {
+    match kind {
+        UserKind::Internal => "internal",
+        UserKind::External => "external",
+    }
+}
+
+fn kind_from_sql(text: &str) -> UserKind {
+    if text == "external" {
+        UserKind::External
+    } else {
+        UserKind::Internal
+    }
+}
+
+impl Users {
+    /// Load the table into memory.
+    pub(crate) fn load(db: Db, cost: PasswordCost) -> Result<Self, DemoError> {
+        let rows = db.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT username, display_name, kind, is_admin, require_2fa, password_hash \
+                 FROM demo_users",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let kind: String = r.get(2)?;
+                    let hash: String = r.get(5)?;
+                    Ok(Row {
+                        user: User {
+                            username: r.get(0)?,
+                            display_name: r.get(1)?,
+                            kind: kind_from_sql(&kind),
+                            is_admin: r.get(3)?,
+                            require_2fa: r.get(4)?,
+                        },
+                        hash: hash.into(),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        let dummy_hash = hash_password(cost, "not a password of anyone")?.into();
+        Ok(Self {
+            db,
+            cache: Arc::new(RwLock::new(
+                rows.into_iter()
+                    .map(|r| (r.user.username.clone(), r))
+                    .collect(),
+            )),
+            write: Arc::new(tokio::sync::Mutex::new(())),
+            cost,
+            dummy_hash,
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Row>> {
+        self.cache.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether there are no users at all (a new database).
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Create `users`, each with `password` (start-up only: blocks).
+    pub(crate) fn create_all(&self, users: &[User], password: &str) -> Result<(), DemoError> {
+        let mut rows = Vec::with_capacity(users.len());
+        for user in users {
+            rows.push(Row {
+                user: user.clone(),
+                hash: hash_password(self.cost, password)?.into(),
+            });
+        }
+        let to_insert = rows.clone();
+        self.db.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            for r in &to_insert {
+                tx.execute(
+                    "INSERT INTO demo_users \
+                     (username, display_name, kind, is_admin, require_2fa, password_hash) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        r.user.username,
+                        r.user.display_name,
+                        kind_to_sql(r.user.kind),
+                        r.user.is_admin,
+                        r.user.require_2fa,
+                        &*r.hash
+                    ],
+                )?;
+            }
+            tx.commit()
+        })?;
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        for r in rows {
+            cache.insert(r.user.username.clone(), r);
+        }
+        Ok(())
+    }
+
+    /// A user by name.
+    pub fn get(&self, username: &str) -> Option<User> {
+        self.read().get(username).map(|r| r.user.clone())
+    }
+
+    /// Every user, by name.
+    pub fn list(&self) -> Vec<User> {
+        self.read().values().map(|r| r.user.clone()).collect()
+    }
+
+    /// The user if `password` is theirs. Takes about as long for an unknown
+    /// name as for a wrong password.
+    ///
+    /// # Errors
+    ///
+    /// [`DemoError::Interrupted`] if the hashing task was cancelled.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, DemoError> {
+        if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
+            return Ok(None);
+        }
+        let row = self.read().get(username).cloned();
+        let hash = row
+            .as_ref()
+            .map_or_else(|| self.dummy_hash.clone(), |r| r.hash.clone());
+        let password = Zeroizing::new(password.to_owned());
+        let matches = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+        })
+        .await
+        .map_err(|_| DemoError::Interrupted)?;
+        Ok(row.filter(|_| matches).map(|r| r.user))
+    }
+
+    /// Set a user's "Require Two Factor Authentication" flag; the changed
+    /// user, or `None` if there is no such user. Seen by the next request.
+    ///
+    /// # Errors
+    ///
+    /// [`DemoError::Database`] if the change could not be saved (nothing
+    /// changed then).
+    pub async fn set_require_2fa(
+        &self,
+        username: &str,
+        require: bool,
+    ) -> Result<Option<User>, DemoError> {
+        let _writer = self.write.lock().await;
+        if self.get(username).is_none() {
+            return Ok(None);
+        }
+        let name = username.to_owned();
+        let changed = self
+            .db
+            .call(move |conn| {
+                conn.query_row(
+                    "UPDATE demo_users SET require_2fa = ?2 WHERE username = ?1 RETURNING 1",
+                    params![name, require],
+                    |_| Ok(()),
+                )
+                .optional()
+            })
+            .await?;
+        if changed.is_none() {
+            return Ok(None);
+        }
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(cache.get_mut(username).map(|r| {
+            r.user.require_2fa = require;
+            r.user.clone()
+        }))
+    }
+}
+
+fn hash_password(cost: PasswordCost, password: &str) -> Result<String, DemoError> {
+    let salt = SaltString::generate(&mut OsRng);
+    cost.hasher()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| DemoError::PasswordHash(e.to_string()))
+}
+
+#[async_trait]
+impl UserDirectory for Users {
+    async fn user_info(&self, user: &UserId) -> Result<Option<UserInfo>, StoreError> {
+        Ok(self.get(user.as_str()).map(|u| u.info()))
+    }
+}

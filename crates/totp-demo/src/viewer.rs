@@ -1,0 +1,58 @@
+//! Who is asking: the extractors of the routes behind the TOTP layer.
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+use tower_totp::http::SecondFactor;
+
+use crate::app::AppState;
+use crate::respond::{Failure, wants_html};
+use crate::users::User;
+
+/// A user the layer let through: the password is checked and the second
+/// factor is done or not required. Anyone else gets a redirect to the
+/// login page or a 401 problem with `next: login`.
+pub(crate) struct Viewer {
+    pub(crate) user: User,
+    pub(crate) second_factor: SecondFactor,
+    pub(crate) html: bool,
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let html = wants_html(&parts.headers);
+        // The layer inserts this only for a finished login; without it the
+        // session has no password login at all.
+        let second_factor = parts
+            .extensions
+            .get::<SecondFactor>()
+            .cloned()
+            .ok_or_else(|| Failure::not_logged_in(html))?;
+        let user = state
+            .users
+            .get(second_factor.user().as_str())
+            .ok_or_else(|| Failure::not_logged_in(html))?;
+        Ok(Self {
+            user,
+            second_factor,
+            html,
+        })
+    }
+}
+
+/// A [`Viewer`] who is an administrator; others get 403.
+pub(crate) struct Admin(pub(crate) Viewer);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        if !viewer.user.is_admin {
+            tracing::info!(user = %viewer.user.username, path = %parts.uri.path(), "admin page refused");
+            return Err(Failure::forbidden(viewer.html));
+        }
+        Ok(Self(viewer))
+    }
+}
