@@ -1,1 +1,109 @@
-//! Placeholder.
+//! A Redis store for [`tower_totp`]: several instances of a service share
+//! one Redis and see the same enrollments, used steps, drift, throttle and
+//! recovery codes. Plus [`RedisSessionStore`], a `tower-sessions` store on
+//! the same connection, so sessions are shared too.
+//!
+//! ```no_run
+//! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//!
+//! use tower_totp::store::TotpStore;
+//! use tower_totp::{TotpConfig, TwoFactor, UserId};
+//! use tower_totp_redis::RedisStore;
+//!
+//! let store = RedisStore::connect("redis://127.0.0.1:6379/")
+//!     .await?
+//!     .with_prefix("acme:totp:");
+//! // Sessions on the same connection, for tower_sessions::SessionManagerLayer.
+//! let sessions = store.session_store();
+//!
+//! let store: Arc<dyn TotpStore> = Arc::new(store);
+//! # let keys = tower_totp::seal::Keyring::ephemeral()?;
+//! let tfa = TwoFactor::builder(TotpConfig::new("Acme")?)
+//!     .shared_store(Arc::clone(&store))
+//!     .keyring(keys) // the same sealing keys on every instance
+//!     .build()?;
+//! let status = tfa.status(&UserId::new("alice")).await?;
+//! assert!(!status.enrolled);
+//! # let _ = sessions;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What is atomic
+//!
+//! Every operation the store traits require to be atomic is one Lua script,
+//! run with `EVALSHA` in one round trip (the `redis` crate loads it again
+//! after `NOSCRIPT`, as after a server restart): `consume_step` (the
+//! compare-and-set of the last step together with the drift), `begin_attempt`
+//! (the throttle, mirroring `ThrottleState::begin` exactly),
+//! `consume_recovery_code` (a constant-time scan of the user's hashes, then
+//! removal), `activate_pending`, `revoke`, `reseal`, `reset` and
+//! `set_resync_candidate`. [`status`](tower_totp::store::EnrollmentStore::status),
+//! asked on every request, is one `MULTI`/`EXEC` round trip. Redis runs a
+//! script to its end before any other command, so of many instances racing
+//! to use one code, exactly one wins.
+//!
+//! # Keys
+//!
+//! All of a user's keys share the hash tag `{<prefix><user>}` (prefix and
+//! user id escaped so neither can end the tag), so they sit on one Redis
+//! Cluster slot and a script can touch them together:
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{prefix user}:epoch` | string | the epoch, grown with `INCR`; never expires |
+//! | `{prefix user}:auth` | hash | authenticators, fields `name:<id>`, `secret:<id>` (sealed bytes), `params:<id>`, `created:<id>`, `last:<id>`, `offset:<id>`, `rstep:<id>`, `roff:<id>` |
+//! | `{prefix user}:pending` | hash | the pending enrollment |
+//! | `{prefix user}:recovery` | set | recovery code hashes (32 bytes each) |
+//! | `{prefix user}:throttle` | hash | `attempts`, `until`; expires by itself |
+//!
+//! Steps and times are 20-digit zero-padded decimals, compared in the
+//! scripts without ever becoming Lua numbers (doubles, exact only to
+//! 2^53): `u64::MAX` is a valid step.
+//!
+//! The throttle key expires a *retention* after its lockout ends: long
+//! enough that a guesser who waits for it to expire never guesses faster
+//! than one who keeps going (for the default policy, 10,677 s, just under
+//! three hours; at least twice the longest delay). A policy that would
+//! need more than a year keeps the key until the next success.
+//!
+//! # Failures
+//!
+//! A server that cannot be reached, times out or refuses a write gives
+//! [`StoreError::Unavailable`](tower_totp::store::StoreError::Unavailable);
+//! data that does not decode (a key of the wrong type, a damaged number or
+//! sealed secret) gives
+//! [`StoreError::Corrupt`](tower_totp::store::StoreError::Corrupt), never a
+//! panic. The layer fails closed on both (503). [`RedisStore::connect`]
+//! uses [`connection_config`]: [`CONNECTION_TIMEOUT`] and
+//! [`RESPONSE_TIMEOUT`] of one second each and [`CONNECTION_RETRIES`] retry,
+//! so a call fails within about three seconds when Redis is gone, and at
+//! once when its port refuses connections. The connection manager
+//! reconnects by itself: after Redis comes back, the next call (or the one
+//! after, if the first still sees the failed connection) works again with
+//! the same store.
+//!
+//! `docs/deployment.md` in the repository covers running several
+//! instances: what lives where, and which Redis persistence settings keep
+//! enrollments across a restart.
+
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+mod keys;
+mod scripts;
+mod session;
+mod store;
+mod throttle;
+
+pub use session::{DEFAULT_SESSION_PREFIX, RedisSessionStore};
+pub use store::{
+    CONNECTION_RETRIES, CONNECTION_TIMEOUT, DEFAULT_PREFIX, RESPONSE_TIMEOUT, RedisStore,
+    connection_config,
+};
+
+/// The `redis` crate this store is built on, to build a
+/// [`ConnectionManager`](redis::aio::ConnectionManager) of your own.
+pub use redis;

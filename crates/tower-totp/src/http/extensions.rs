@@ -21,6 +21,12 @@ pub struct TotpVerified {
     pub verified_at: UnixTime,
 }
 
+/// Put by [`Totp`](super::Totp) into every request it lets through, so
+/// that [`StepUp`](super::StepUp) can tell "no login" from "no `TotpLayer`
+/// around me" and fail closed on the second.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guarded;
+
 /// The second factor for this request: inserted for every
 /// password-authenticated request the layer lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::TotpBody;
-use super::extensions::SecondFactor;
+use super::extensions::{Guarded, SecondFactor};
 
 /// What the layer decided for one request.
 pub(crate) enum Decision {
@@ -111,6 +111,7 @@ where
                             else {
                                 unreachable!("ResponseFuture polled after completion");
                             };
+                            req.extensions_mut().insert(Guarded);
                             if let Some(m) = marker {
                                 if let SecondFactor::Verified(v) = &m {
                                     req.extensions_mut().insert(v.clone());

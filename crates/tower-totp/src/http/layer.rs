@@ -112,10 +112,12 @@ where
     }
 }
 
-/// Whether `path` is `prefix` or below it.
+/// Whether `path` is `prefix` or below it. A path with dot segments is not:
+/// a router that normalises `/2fa/../admin` must not see it unguarded.
 pub(crate) fn is_under(path: &str, prefix: &str) -> bool {
     path.strip_prefix(prefix)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        && !path.split('/').any(|s| s == ".." || s == ".")
 }
 
 fn unavailable() -> Refusal {
@@ -225,5 +227,7 @@ mod tests {
         assert!(is_under("/2fa/enroll", "/2fa"));
         assert!(!is_under("/2faX", "/2fa"));
         assert!(!is_under("/api/2fa", "/2fa"));
+        assert!(!is_under("/2fa/../admin", "/2fa"));
+        assert!(!is_under("/2fa/./enroll", "/2fa"));
     }
 }

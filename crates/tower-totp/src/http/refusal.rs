@@ -73,6 +73,9 @@ pub enum RefusalReason {
     MethodNotAllowed,
     /// `SessionManagerLayer` is missing around the layer: a setup mistake.
     MissingSessionLayer,
+    /// [`StepUpLayer`](super::StepUpLayer) is not inside
+    /// [`TotpLayer`](super::TotpLayer): a setup mistake.
+    MissingTotpLayer,
 }
 
 impl RefusalReason {
@@ -94,7 +97,7 @@ impl RefusalReason {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::MissingSessionLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MissingSessionLayer | Self::MissingTotpLayer => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -115,6 +118,7 @@ impl RefusalReason {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::MissingSessionLayer => "missing_session_layer",
+            Self::MissingTotpLayer => "missing_totp_layer",
         }
     }
 
@@ -138,8 +142,10 @@ impl RefusalReason {
             Self::CodeRejected(RejectReason::NoPendingEnrollment) => {
                 "The setup expired. Start again to get a new QR code."
             }
+            Self::CodeRejected(RejectReason::Throttled { .. }) | Self::Throttled { .. } => {
+                "Too many attempts. Wait a moment, then try again."
+            }
             Self::CodeRejected(_) => "That code is not valid. Check the app and try again.",
-            Self::Throttled { .. } => "Too many attempts. Wait a moment, then try again.",
             Self::StoreUnavailable => {
                 "Two-factor authentication is unavailable right now. Try again shortly."
             }
@@ -152,6 +158,9 @@ impl RefusalReason {
             Self::MethodNotAllowed => "This page does not take that method.",
             Self::MissingSessionLayer => {
                 "Server misconfiguration: tower_sessions::SessionManagerLayer must wrap TotpLayer and the 2FA endpoints."
+            }
+            Self::MissingTotpLayer => {
+                "Server misconfiguration: StepUpLayer must be inside TotpLayer (TotpAuth::layer)."
             }
         }
     }

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use super::auth::TotpAuth;
 use super::body::TotpBody;
-use super::extensions::{SecondFactor, TotpVerified};
+use super::extensions::{Guarded, SecondFactor, TotpVerified};
 use super::future::{Decision, ResponseFuture};
 use super::refusal::{Next, Refusal, RefusalReason, wants_html};
 
@@ -86,20 +86,30 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let now = self.auth.engine().now();
-        let fresh = match req.extensions().get::<SecondFactor>() {
-            Some(SecondFactor::NotRequired { .. }) => true,
-            Some(SecondFactor::Verified(TotpVerified { verified_at, .. })) => {
-                now.duration_since(*verified_at) <= self.max_age
+        let refusal = if req.extensions().get::<Guarded>().is_none() {
+            // Outside `TotpLayer` (or without it) nothing says whether the
+            // second step was done: fail closed rather than let all through.
+            Some(Refusal::new(RefusalReason::MissingTotpLayer, None))
+        } else {
+            match req.extensions().get::<SecondFactor>() {
+                Some(SecondFactor::Verified(TotpVerified { verified_at, .. }))
+                    if now.duration_since(*verified_at) > self.max_age =>
+                {
+                    Some(Refusal::new(
+                        RefusalReason::StepUpRequired,
+                        Some(Next::Totp),
+                    ))
+                }
+                // Fresh enough, 2FA does not apply, or no password login
+                // (the application's own auth decides).
+                _ => None,
             }
-            // No password login: the application's own auth decides.
-            None => req.extensions().get::<tower_sessions::Session>().is_some(),
         };
-        if fresh {
+        let Some(refusal) = refusal else {
             return ResponseFuture::calling(self.inner.call(req));
-        }
+        };
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let refusal = Refusal::new(RefusalReason::StepUpRequired, Some(Next::Totp));
         let res = self.auth.refuse(refusal, wants_html(req.headers()));
         ResponseFuture::deciding(Box::pin(async move { Decision::Refuse(res) }), inner, req)
     }

@@ -34,6 +34,8 @@ struct Ctx {
     status: UserStatus,
     now: UnixTime,
     html: bool,
+    /// The "remember this device" cookie, if the application offers it.
+    remember_cookie: Option<String>,
 }
 
 /// A refusal, or a store failure (which is a refusal too: 503).
@@ -103,7 +105,7 @@ where
     let ctx = context(auth, parts, html).await?;
     let read = |body: B| read_fields(&parts.headers, body, limit);
     match (method, segments.as_slice()) {
-        (&HttpMethod::GET, []) => second_step_page(&ctx, None, "totp"),
+        (&HttpMethod::GET, []) => second_step_page(&ctx).await,
         (&HttpMethod::POST, []) => submit_code(&ctx, read(body).await.map_err(bad)?).await,
         (&HttpMethod::GET, ["enroll"]) => enroll_page(&ctx, parts.uri.query(), None).await,
         (&HttpMethod::GET, ["enroll", image]) => qr_image(&ctx, image).await,
@@ -138,6 +140,11 @@ async fn context(auth: &TotpAuth, parts: &Parts, html: bool) -> Result<Ctx, Fail
         .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
     let status = auth.engine().status(&state.user).await?;
     let now = auth.engine().now();
+    let remember_cookie = auth
+        .inner
+        .remember
+        .as_ref()
+        .and_then(|r| r.cookie_value(&parts.headers).map(str::to_owned));
     Ok(Ctx {
         auth: auth.clone(),
         session,
@@ -146,6 +153,7 @@ async fn context(auth: &TotpAuth, parts: &Parts, html: bool) -> Result<Ctx, Fail
         status,
         now,
         html,
+        remember_cookie,
     })
 }
 
@@ -162,8 +170,13 @@ impl Ctx {
         self.state.verified_at(self.status.epoch).map(|(_, at)| at)
     }
 
-    /// The pending login took too long: forget it.
+    /// The pending login took too long: forget it. Nothing is pending for a
+    /// user to whom 2FA does not apply (they may enrol of their own will at
+    /// any time in their session).
     async fn check_not_expired(&self, ttl: std::time::Duration) -> Result<(), Fail> {
+        if self.requirement() == Requirement::NotRequired {
+            return Ok(());
+        }
         if self.verified_at().is_none() && self.now >= self.state.since.saturating_add(ttl) {
             SessionState::clear(&self.session)
                 .await
@@ -196,6 +209,25 @@ impl Ctx {
         self.session.cycle_id().await.map_err(session_error)?;
         state.save(&self.session).await.map_err(session_error)?;
         Ok(())
+    }
+
+    /// A valid "remember this device" cookie stands in for the second step
+    /// here as in the layer (never for a step-up in a verified session):
+    /// marks the session verified and says so.
+    async fn remembered(&self) -> Result<bool, Fail> {
+        if self.verified_at().is_some() {
+            return Ok(false);
+        }
+        let (Some(remember), Some(cookie)) = (&self.auth.inner.remember, &self.remember_cookie)
+        else {
+            return Ok(false);
+        };
+        if !remember.verify(cookie, &self.state.user, self.status.epoch, self.now) {
+            return Ok(false);
+        }
+        self.mark_verified(self.status.epoch, Method::RememberedDevice)
+            .await?;
+        Ok(true)
     }
 
     fn prefix(&self) -> &str {
@@ -245,8 +277,8 @@ fn done(ctx: &Ctx, extra: serde_json::Value) -> Res {
 }
 
 /// A rejected code: the page again with the message, or a problem.
-fn rejected(ctx: &Ctx, reason: RejectReason, page: impl FnOnce(&str) -> String) -> Res {
-    let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(Next::Totp));
+fn rejected(ctx: &Ctx, reason: RejectReason, next: Next, page: impl FnOnce(&str) -> String) -> Res {
+    let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(next));
     if !ctx.html {
         return ctx.auth.refuse(refusal, false);
     }
@@ -272,7 +304,7 @@ fn second_step_html(ctx: &Ctx, error: Option<&str>, method: &str) -> String {
     })
 }
 
-fn second_step_page(ctx: &Ctx, error: Option<&str>, method: &str) -> Result<Res, Fail> {
+async fn second_step_page(ctx: &Ctx) -> Result<Res, Fail> {
     match ctx.requirement() {
         Requirement::Enroll => {
             return Err(refuse(
@@ -280,13 +312,21 @@ fn second_step_page(ctx: &Ctx, error: Option<&str>, method: &str) -> Result<Res,
                 Some(Next::Enroll),
             ));
         }
-        Requirement::NotRequired => return Ok(done(ctx, json!({}))),
-        Requirement::Challenge => {}
+        // No authenticator and none required: nothing to confirm.
+        Requirement::NotRequired if !ctx.status.enrolled => return Ok(done(ctx, json!({}))),
+        // Not required, but enrolled: a code still counts as a recent
+        // second step (to manage authenticators).
+        Requirement::NotRequired => {}
+        Requirement::Challenge => {
+            if ctx.remembered().await? {
+                return Ok(done(ctx, json!({})));
+            }
+        }
     }
     if ctx.html {
         return Ok(html_response(
             StatusCode::OK,
-            second_step_html(ctx, error, method),
+            second_step_html(ctx, None, "totp"),
         ));
     }
     Ok(json_response(
@@ -303,8 +343,10 @@ async fn submit_code(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
                 Some(Next::Enroll),
             ));
         }
-        Requirement::NotRequired => return Ok(done(ctx, json!({}))),
-        Requirement::Challenge => {}
+        Requirement::NotRequired if !ctx.status.enrolled => return Ok(done(ctx, json!({}))),
+        // Enrolled users' codes are checked even when not required: a
+        // verified code is what the recent-step endpoints ask for.
+        Requirement::NotRequired | Requirement::Challenge => {}
     }
     ctx.check_not_expired(ctx.auth.inner.settings.pending_step_ttl)
         .await?;
@@ -322,7 +364,7 @@ async fn submit_code(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
                     .await?;
                 Ok(done(ctx, json!({ "recovery_codes_left": remaining })))
             }
-            RecoveryVerdict::Rejected(reason) => Ok(rejected(ctx, reason, |e| {
+            RecoveryVerdict::Rejected(reason) => Ok(rejected(ctx, reason, Next::Totp, |e| {
                 second_step_html(ctx, Some(e), "recovery")
             })),
         };
@@ -337,16 +379,15 @@ async fn submit_code(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
         Verdict::Accepted { .. } => {
             ctx.mark_verified(ctx.status.epoch, Method::Totp).await?;
             let mut res = done(ctx, json!({}));
-            if let Some(remember) = &ctx.auth.inner.remember {
-                if fields.flag("remember") {
-                    if let Some(cookie) = remember.issue(user, ctx.status.epoch, ctx.now) {
-                        res.headers_mut().append(header::SET_COOKIE, cookie);
-                    }
-                }
+            if let Some(remember) = &ctx.auth.inner.remember
+                && fields.flag("remember")
+                && let Some(cookie) = remember.issue(user, ctx.status.epoch, ctx.now)
+            {
+                res.headers_mut().append(header::SET_COOKIE, cookie);
             }
             Ok(res)
         }
-        Verdict::Rejected(reason) => Ok(rejected(ctx, reason, |e| {
+        Verdict::Rejected(reason) => Ok(rejected(ctx, reason, Next::Totp, |e| {
             second_step_html(ctx, Some(e), "totp")
         })),
     }
@@ -388,10 +429,11 @@ async fn current_enrollment(ctx: &Ctx, query: Option<&str>) -> Result<Enrollment
             return Err(refuse(RefusalReason::NotFound, None));
         }
     }
-    if replace.is_none() && name.is_none() {
-        if let Some(pending) = engine.pending_enrollment(user, ctx.account()).await? {
-            return Ok(pending);
-        }
+    if replace.is_none()
+        && name.is_none()
+        && let Some(pending) = engine.pending_enrollment(user, ctx.account()).await?
+    {
+        return Ok(pending);
     }
     let name = name.unwrap_or_else(|| "Authenticator app".to_owned());
     Ok(engine
@@ -488,13 +530,10 @@ async fn confirm(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
         }
         Confirmation::Rejected(reason) => {
             let pending = engine.pending_enrollment(user, ctx.account()).await?;
-            let next = if reason == RejectReason::NoPendingEnrollment {
-                Next::Enroll
-            } else {
-                Next::Totp
-            };
             if !ctx.html || pending.is_none() {
-                let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(next));
+                // Still enrolling: the next step is the enrollment page
+                // (the second screen would only send the client back).
+                let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(Next::Enroll));
                 if ctx.html {
                     // The enrollment is gone: start over on a fresh page.
                     return Ok(see_other(&format!("{}/enroll", ctx.prefix())));
@@ -502,7 +541,9 @@ async fn confirm(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
                 return Ok(ctx.auth.refuse(refusal, false));
             }
             let e = pending.ok_or(Fail::Store)?;
-            Ok(rejected(ctx, reason, |msg| enroll_html(ctx, &e, Some(msg))))
+            Ok(rejected(ctx, reason, Next::Enroll, |msg| {
+                enroll_html(ctx, &e, Some(msg))
+            }))
         }
     }
 }

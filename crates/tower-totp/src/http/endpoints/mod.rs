@@ -46,9 +46,11 @@ impl Endpoints {
     }
 }
 
+type Answer = Result<Response<Full<Bytes>>, Infallible>;
+
 /// Response future of [`Endpoints`].
 pub struct EndpointsFuture {
-    inner: Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>,
+    inner: Pin<Box<dyn Future<Output = Answer> + Send>>,
 }
 
 impl fmt::Debug for EndpointsFuture {
@@ -58,7 +60,7 @@ impl fmt::Debug for EndpointsFuture {
 }
 
 impl Future for EndpointsFuture {
-    type Output = Result<Response<Full<Bytes>>, Infallible>;
+    type Output = Answer;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
