@@ -843,6 +843,34 @@ async fn remember_device_skips_the_code_until_revoked() {
     assert_eq!(r.hello_factor(), "verified");
     assert_eq!(r.json()["second_factor"]["method"], "RememberedDevice");
     assert_ne!(c.session, before, "the id is cycled when the device counts");
+    // It proves the browser, not the phone: no step-up, no managing
+    // authenticators with it.
+    let r = c.get("/sensitive").await;
+    assert_problem(
+        &r,
+        StatusCode::UNAUTHORIZED,
+        "step_up_required",
+        Some("totp"),
+    );
+    for r in [
+        c.get("/2fa/authenticators").await,
+        c.post_json("/2fa/recovery-codes", json!({})).await,
+        c.get("/2fa/enroll?name=Attacker").await,
+    ] {
+        assert_problem(
+            &r,
+            StatusCode::UNAUTHORIZED,
+            "step_up_required",
+            Some("totp"),
+        );
+    }
+    // The second screen asks for a code then, and takes it.
+    assert_eq!(c.get("/2fa").await.next(), "totp");
+    app.next_step();
+    let r = c.submit(&phone.code()).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
+    assert_eq!(c.get("/sensitive").await.hello_factor(), "verified");
+    assert_eq!(c.get("/2fa/authenticators").await.status(), StatusCode::OK);
     c.logout().await;
     // ...and on the second screen it was sent to.
     c.login(&ned).await;

@@ -10,7 +10,7 @@ use tower_service::Service;
 
 use super::auth::TotpAuth;
 use super::body::TotpBody;
-use super::extensions::{Guarded, SecondFactor, TotpVerified};
+use super::extensions::{Guarded, Method, SecondFactor, TotpVerified};
 use super::future::{Decision, ResponseFuture};
 use super::refusal::{Next, Refusal, RefusalReason, wants_html};
 
@@ -19,8 +19,10 @@ use super::refusal::{Next, Refusal, RefusalReason, wants_html};
 /// it with [`TotpAuth::step_up`].
 ///
 /// Users to whom 2FA does not apply pass (there is no second factor to step
-/// up to); verified users whose step is older are sent to the second screen,
-/// which accepts a fresh code in an already verified session.
+/// up to); verified users whose step is older, or who got in with a
+/// remembered device (which proves the browser, not the phone), are sent to
+/// the second screen, which accepts a fresh code in an already verified
+/// session.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct StepUpLayer {
@@ -92,8 +94,12 @@ where
             Some(Refusal::new(RefusalReason::MissingTotpLayer, None))
         } else {
             match req.extensions().get::<SecondFactor>() {
-                Some(SecondFactor::Verified(TotpVerified { verified_at, .. }))
-                    if now.duration_since(*verified_at) > self.max_age =>
+                Some(SecondFactor::Verified(TotpVerified {
+                    verified_at,
+                    method,
+                    ..
+                })) if *method == Method::RememberedDevice
+                    || now.duration_since(*verified_at) > self.max_age =>
                 {
                     Some(Refusal::new(
                         RefusalReason::StepUpRequired,

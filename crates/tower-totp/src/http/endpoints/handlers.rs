@@ -186,10 +186,15 @@ impl Ctx {
         Ok(())
     }
 
-    /// Changing authenticators or recovery codes needs a recent second step.
+    /// Changing authenticators or recovery codes needs a recent second step:
+    /// a code or a recovery code. A remembered device proves the browser,
+    /// not the phone, so it does not count.
     fn require_recent_step(&self) -> Result<(), Fail> {
-        match self.verified_at() {
-            Some(at) if self.now.duration_since(at) <= self.auth.inner.settings.recent_step => {
+        match self.state.verified_at(self.status.epoch) {
+            Some((method, at))
+                if method != Method::RememberedDevice
+                    && self.now.duration_since(at) <= self.auth.inner.settings.recent_step =>
+            {
                 Ok(())
             }
             _ => Err(refuse(RefusalReason::StepUpRequired, Some(Next::Totp))),
