@@ -245,3 +245,14 @@ fn percent_path(name: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::percent_path;
+
+    #[test]
+    fn user_names_are_one_path_segment() {
+        assert_eq!(percent_path("jsmith"), "jsmith");
+        assert_eq!(percent_path("a b/c?d"), "a%20b%2Fc%3Fd");
+    }
+}

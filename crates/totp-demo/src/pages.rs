@@ -36,7 +36,7 @@ a{color:var(--brand)}a:focus-visible,button:focus-visible,input:focus-visible,su
 .user-menu li a:hover,.user-menu li button:hover{background:var(--bg)}\
 main{max-width:40rem;margin:2.5rem auto;padding:0 1rem}\
 .card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:1.75rem 2rem;box-shadow:0 1px 3px rgba(0,0,0,.05)}\
-.narrow{max-width:26rem}\
+.narrow{max-width:26rem;margin:0 auto}\
 h1{font-size:1.45rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}\
 label{font-weight:600}\
 .field{margin:1rem 0}.field label{display:block;margin-bottom:.3rem}\
@@ -45,7 +45,7 @@ input.code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;letter-spacin
 .check{display:flex;align-items:center;gap:.5rem;margin:.6rem 0}.check label{font-weight:400}\
 fieldset{border:1px solid var(--line);border-radius:8px;padding:.6rem 1rem 1rem;margin:1rem 0}legend{font-weight:600;padding:0 .3rem}\
 .onoff{display:flex;gap:1.5rem}.onoff label{font-weight:400}\
-button{background:var(--brand);color:#fff;border:0;border-radius:6px;padding:.6rem 1.4rem;font-size:1rem;cursor:pointer;margin-top:.5rem}\
+button{background:var(--brand);color:#fff;border:0;border-radius:6px;padding:.6rem 1.4rem;font:inherit;cursor:pointer;margin-top:.5rem}\
 button:hover{background:var(--brand-dark)}button.secondary{background:none;color:var(--brand);border:1px solid var(--brand)}\
 .hint{color:var(--muted);font-size:.9rem;margin:.3rem 0 0}\
 .alert{background:#fdecec;color:var(--bad);border:1px solid #f3c1c1;padding:.6rem .8rem;border-radius:6px}\
@@ -437,5 +437,49 @@ if you lose your phone. They are shown only now.</p>\
                 .unwrap_or("Error"),
             refusal.reason.detail(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(display_name: &str, is_admin: bool) -> User {
+        User {
+            username: "u<1>".into(),
+            display_name: display_name.into(),
+            kind: UserKind::Internal,
+            is_admin,
+            require_2fa: true,
+        }
+    }
+
+    #[test]
+    fn what_users_typed_is_escaped() {
+        let html = home_page(&user("<script>alert(1)</script>", false), "x");
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("Welcome, &lt;script&gt;"));
+        let html = login_page(Some("<b>"), "\"><img src=x>");
+        assert!(!html.contains("<img src=x>"));
+        assert!(!html.contains("<b>"));
+    }
+
+    #[test]
+    fn only_admins_see_the_admin_link() {
+        assert!(home_page(&user("A", true), "x").contains("/admin/settings"));
+        assert!(!home_page(&user("A", false), "x").contains("/admin/settings"));
+    }
+
+    #[test]
+    fn the_switches_show_their_state() {
+        let s = PolicySettings {
+            enabled: true,
+            internal_users: false,
+            external_users: true,
+        };
+        let html = settings_page(&user("A", true), s, false);
+        assert!(html.contains("id=\"internal_users-off\" checked"));
+        assert!(html.contains("id=\"external_users-on\" checked"));
+        assert!(html.contains("name=\"enabled\" value=\"on\" checked"));
     }
 }

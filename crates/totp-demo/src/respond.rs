@@ -230,12 +230,17 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
             .map_err(|e| Failure::bad_request(html, detail("The form could not be read", &e))),
         Some(t) if t == "application/json" || t.ends_with("+json") => {
             serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    detail("The JSON body does not fit", &e),
-                    html,
-                )
+                if e.is_data() {
+                    // Well-formed JSON of the wrong shape.
+                    Failure::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_body",
+                        detail("The JSON body does not fit", &e),
+                        html,
+                    )
+                } else {
+                    Failure::bad_request(html, detail("The body is not valid JSON", &e))
+                }
             })
         }
         _ => Err(Failure::new(
@@ -253,4 +258,34 @@ pub(crate) fn form_flag(value: Option<&str>) -> bool {
         value.map(str::to_ascii_lowercase).as_deref(),
         Some("on" | "true" | "1" | "yes")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browsers_get_pages_scripts_get_json() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_html(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("text/html,*/*"));
+        assert!(wants_html(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(!wants_html(&h));
+        assert!(body_is_json(&h));
+    }
+
+    #[test]
+    fn form_flags() {
+        for on in ["on", "ON", "true", "1", "yes"] {
+            assert!(form_flag(Some(on)));
+        }
+        for off in ["off", "", "no", "0"] {
+            assert!(!form_flag(Some(off)));
+        }
+        assert!(!form_flag(None));
+    }
 }

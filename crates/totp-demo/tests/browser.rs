@@ -1,0 +1,493 @@
+//! The whole flow in a real browser: headless Chromium, driven through
+//! ChromeDriver (WebDriver) by fantoccini, against the demo served on a
+//! free loopback port.
+//!
+//! jsmith logs in, is sent to "Sync Authenticator App", the test reads the
+//! QR code off the page (a screenshot of the `<img>`, decoded with rqrr),
+//! computes the code from the decoded secret, confirms, logs out, logs in
+//! again typing the next code with a space in the middle, and lands on the
+//! welcome page. Then the admin switches "TFA for Internal Users" off and
+//! jsmith logs in with the password alone. Every page is saved as a
+//! screenshot under `target/tmp/browser-screenshots/`.
+//!
+//! Needs `/usr/bin/chromium` and `chromedriver` (Debian's `chromium` and
+//! `chromium-driver`): `scripts/test` installs them. Without them this test
+//! fails (it does not skip).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use totp_demo::{Database, DemoConfig, PasswordCost, app};
+use tower_totp::code::{Algorithm, CodeParams, Hotp, Secret};
+use tower_totp::seal::{Keyring, SealingKey};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "chromedriver";
+/// How long chromedriver may take to start listening.
+const DRIVER_START: Duration = Duration::from_secs(20);
+/// How long a page may take to arrive after a click.
+const NAVIGATION: Duration = Duration::from_secs(15);
+
+fn missing(what: &str) -> ! {
+    panic!(
+        "the browser test needs {what}; run scripts/test, which installs Debian's \
+         chromium and chromium-driver (or: apt-get install -y chromium chromium-driver)"
+    )
+}
+
+fn find_chromedriver() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(CHROMEDRIVER))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| missing("chromedriver on the PATH"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// chromedriver as a child process in its own process group, so that the
+/// Chromium it starts goes down with it when the test ends, even on panic.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let binary = find_chromedriver();
+        let port = free_port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("chromedriver did not start: {e}; run scripts/test"));
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + DRIVER_START;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on port {port} within {DRIVER_START:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The whole group: chromedriver and the browser it started.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1100,850",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .unwrap_or_else(|e| panic!("no Chromium session through chromedriver: {e}"))
+}
+
+/// Where the screenshots go: `target/tmp/browser-screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Session {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Session {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Wait until the browser shows `path` (after a click that navigates).
+    async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + NAVIGATION;
+        loop {
+            let now = self.path().await;
+            if now == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {path}, the browser shows {now}: {}",
+                self.client.source().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// The label of a form control, as a person reads it.
+    async fn label_of(&self, id: &str) -> String {
+        self.text(&format!("label[for='{id}']")).await
+    }
+
+    async fn login(&self, user: &str, password: &str) {
+        self.goto("/login").await;
+        self.fill("#username", user).await;
+        self.fill("#password", password).await;
+        self.click("#submit").await;
+    }
+
+    /// Open the menu under the user's name and log out.
+    async fn logout(&self) {
+        self.click("#user-menu summary").await;
+        self.click("#logout").await;
+        self.wait_for_path("/login").await;
+    }
+}
+
+/// The authenticator app the test plays: what the QR code said.
+struct App {
+    secret: Secret,
+    params: CodeParams,
+}
+
+impl App {
+    /// From an `otpauth://totp/...?secret=...` URI.
+    fn from_uri(uri: &str) -> Self {
+        assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+        let query = uri.split_once('?').expect("a query").1;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{k} missing from {uri}"))
+        };
+        let params = CodeParams::new(
+            Algorithm::from_str(&get("algorithm")).unwrap(),
+            get("digits").parse().unwrap(),
+            get("period").parse().unwrap(),
+        )
+        .unwrap();
+        Self {
+            secret: Secret::from_base32(&get("secret")).unwrap(),
+            params,
+        }
+    }
+
+    /// The code the app shows now, and its time step. The browser and the
+    /// server use real time, so this is the one place the test waits for
+    /// the clock: if the step ends in less than 3 s (the code could expire
+    /// between typing and the server reading it), or if it is not later
+    /// than `after` (a code is accepted once: a person would wait for the
+    /// app's next code), wait for the next step.
+    async fn fresh_code(&self, after: Option<u64>) -> (String, u64) {
+        let period_ms = u128::from(self.params.period()) * 1000;
+        loop {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
+            let step = u64::try_from(now_ms / period_ms).unwrap();
+            let left_ms = period_ms - now_ms % period_ms;
+            if left_ms >= 3_000 && after.is_none_or(|a| step > a) {
+                let code = Hotp::new(&self.secret, self.params).code_string(step);
+                return (code, step);
+            }
+            let wait = u64::try_from(left_ms).unwrap() + 100;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
+/// Decode the QR code in a PNG (any colour type) into its text.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        let i = (y * w + x) * channels;
+        if channels >= 3 {
+            let (r, g, b) = (
+                u32::from(buf[i]),
+                u32::from(buf[i + 1]),
+                u32::from(buf[i + 2]),
+            );
+            u8::try_from((r * 299 + g * 587 + b * 114) / 1000).unwrap()
+        } else {
+            buf[i]
+        }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsmith_syncs_an_app_and_logs_in_with_chromium() {
+    if !Path::new(CHROMIUM).is_file() {
+        missing(CHROMIUM);
+    }
+    let driver = Driver::start();
+
+    // The demo, on a new database, served on a free port.
+    let dir = tempfile::tempdir().unwrap();
+    let keyring = Keyring::new(1, SealingKey::generate().unwrap());
+    let config = DemoConfig::new(Database::File(dir.path().join("demo.sqlite3")), keyring)
+        .password_cost(PasswordCost::Minimal);
+    let demo = app(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, demo.router()).await });
+
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    let session = Session {
+        client: client.clone(),
+        base,
+        shots: screenshot_dir(),
+    };
+    // Run the flow in its own task so the browser is closed even when an
+    // assertion fails; then report the failure.
+    let flow = tokio::spawn(async move { flow(session).await });
+    let outcome = flow.await;
+    let _ = client.close().await;
+    server.abort();
+    drop(driver);
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn flow(s: Session) {
+    // Login page: user name, password, Submit.
+    s.goto("/").await;
+    s.wait_for_path("/login").await;
+    assert_eq!(s.label_of("username").await, "User name");
+    assert_eq!(s.label_of("password").await, "Password");
+    assert_eq!(s.text("#submit").await, "Submit");
+    s.shot("01-login").await;
+
+    // jsmith must sync an app first: the Authenticator tab with the QR code.
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/2fa/enroll").await;
+    assert_eq!(
+        s.text("nav.tabs [aria-current=page]").await,
+        "Authenticator"
+    );
+    assert_eq!(s.text("h2").await, "Sync Authenticator App");
+    assert_eq!(s.label_of("code").await, "Two Factor Authorization Code");
+    s.shot("02-sync-authenticator-app").await;
+
+    // Read the QR code as the browser shows it.
+    let qr = s.client.find(Locator::Css("#qr")).await.unwrap();
+    assert!(
+        qr.attr("src")
+            .await
+            .unwrap()
+            .unwrap()
+            .ends_with("/2fa/enroll/qr.png")
+    );
+    let uri = decode_qr(&qr.screenshot().await.unwrap());
+    let phone = App::from_uri(&uri);
+    assert!(uri.contains("jsmith"), "{uri}");
+    // The key shown for typing by hand is the same secret.
+    let manual: String = s
+        .text("#manual-key")
+        .await
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    assert_eq!(manual, *phone.secret.to_base32());
+
+    let (code, enrolled_step) = phone.fresh_code(None).await;
+    s.fill("#code", &code).await;
+    s.click("#submit").await;
+    // The recovery codes, shown once, then home.
+    s.wait_for_path("/2fa/enroll").await;
+    let codes = s
+        .client
+        .find_all(Locator::Css("#recovery-codes li"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10, "{}", s.client.source().await.unwrap());
+    s.shot("03-recovery-codes").await;
+    s.click("#continue").await;
+    s.wait_for_path("/").await;
+    assert_eq!(s.text("#welcome").await, "Welcome, John Smith");
+    s.shot("04-welcome").await;
+
+    // The menu under the user's name holds "Sync Authenticator App".
+    s.click("#user-menu summary").await;
+    assert_eq!(s.text("#user-menu summary").await, "John Smith");
+    assert_eq!(
+        s.text("#sync-authenticator").await,
+        "Sync Authenticator App"
+    );
+    s.shot("05-user-menu").await;
+    s.click("#logout").await;
+    s.wait_for_path("/login").await;
+
+    // Log in again: the second screen, the next code typed with a space.
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/2fa").await;
+    assert_eq!(s.label_of("method-totp").await, "User Authenticator app");
+    assert_eq!(s.label_of("code").await, "Two Factor Authorization Code");
+    s.click("#method-totp").await;
+    s.shot("06-second-screen").await;
+    let (code, _) = phone.fresh_code(Some(enrolled_step)).await;
+    s.fill("#code", &format!("{} {}", &code[..3], &code[3..]))
+        .await;
+    s.click("#submit").await;
+    s.wait_for_path("/").await;
+    assert_eq!(s.text("#welcome").await, "Welcome, John Smith");
+    assert_eq!(
+        s.text("#second-factor").await,
+        "verified with your authenticator app"
+    );
+    s.shot("07-welcome-after-code").await;
+
+    // Not an admin: no admin pages.
+    s.goto("/admin/settings").await;
+    assert_eq!(s.text("h1").await, "Forbidden");
+    s.shot("08-forbidden").await;
+    s.goto("/").await;
+    s.logout().await;
+
+    // The admin switches "TFA for Internal Users" off.
+    s.login("admin", "demo").await;
+    s.wait_for_path("/").await;
+    assert_eq!(s.text("#welcome").await, "Welcome, Administrator");
+    s.click("a[href='/admin/settings']").await;
+    s.wait_for_path("/admin/settings").await;
+    assert_eq!(
+        s.text("nav.tabs [aria-current=page]").await,
+        "Two Factor Auth"
+    );
+    assert_eq!(s.label_of("enabled").await, "Enable TOTP 2FA");
+    let legends = s.client.find_all(Locator::Css("legend")).await.unwrap();
+    let mut names = Vec::new();
+    for l in legends {
+        names.push(l.text().await.unwrap());
+    }
+    assert_eq!(names, ["TFA for Internal Users", "TFA for External Users"]);
+    s.shot("09-admin-two-factor-auth").await;
+    s.click("#internal_users-off").await;
+    s.click("#save").await;
+    s.wait_for_path("/admin/settings?saved=1").await;
+    let off = s
+        .client
+        .find(Locator::Css("#internal_users-off"))
+        .await
+        .unwrap();
+    assert!(off.is_selected().await.unwrap());
+    s.shot("10-admin-saved").await;
+    s.goto("/admin/users/jsmith").await;
+    assert_eq!(
+        s.label_of("require_2fa").await,
+        "Require Two Factor Authentication"
+    );
+    s.shot("11-admin-user-form").await;
+    s.logout().await;
+
+    // jsmith now logs in with the password alone.
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/").await;
+    assert_eq!(s.text("#welcome").await, "Welcome, John Smith");
+    assert_eq!(
+        s.text("#second-factor").await,
+        "not required for your account right now"
+    );
+    s.shot("12-welcome-password-only").await;
+}
