@@ -1,1 +1,44 @@
-//! Placeholder.
+//! A discrete-event simulator of a TOTP fleet: what a window, drift
+//! tracking or a throttle does to real users and to attackers, before the
+//! setting changes in production.
+//!
+//! A scenario ([`scenario`]) describes the server's settings, a fleet of
+//! virtual users (phone clock offsets and drift, login schedule, reaction
+//! delay, typos, retries) and attackers (brute-force guessers, a replay
+//! attacker). [`run::run`] plays it on a manual clock through a
+//! [`driver::Driver`], by default the in-process
+//! [`engine_driver::EngineDriver`], and reports what users and attackers
+//! got ([`stats::Report`]). The guide is `docs/simulator.md`.
+//!
+//! ```
+//! use totp_sim::run::{RunOptions, run};
+//! use totp_sim::scenario::Scenario;
+//!
+//! let scenario = Scenario::from_toml_str(r#"
+//!     users = 30
+//!     days = 3
+//!     [fleet]
+//!     typo_rate = 0.0
+//!     [replay]
+//!     victims = 5
+//! "#).unwrap();
+//! let out = run(&scenario.model().unwrap(), &RunOptions::default()).unwrap();
+//! assert!(out.report.first_try_accept_rate > 0.9);
+//! assert!(out.report.replays_attempted > 0);
+//! assert_eq!(out.report.replays_accepted, 0);
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod analytic;
+pub mod dist;
+pub mod driver;
+pub mod engine_driver;
+pub mod output;
+pub mod overrides;
+pub mod plot;
+pub mod run;
+pub mod scenario;
+pub mod sim;
+pub mod stats;
+pub mod sweep;

@@ -1,0 +1,224 @@
+//! How the simulator talks to a server: one [`Driver`] call per login
+//! attempt (password step, then code step).
+//!
+//! [`EngineDriver`](crate::engine_driver::EngineDriver) calls the
+//! `TwoFactor` engine in process. An HTTP driver speaks to the `/login` and
+//! `/2fa` endpoints; it maps the answers like this:
+//!
+//! | HTTP answer | [`Outcome`] |
+//! |---|---|
+//! | `POST /2fa` 200 `{"next":"done"}` | [`Outcome::Accepted`] (offset and step unknown: `None`) |
+//! | 401 problem+json with `reason` | [`Outcome::Rejected`] with [`Refusal::from_reason`] |
+//! | 429 with `Retry-After: N` | [`Outcome::Throttled`] |
+//! | `POST /login` answers `{"next":"enroll"}` | [`Outcome::Rejected`]`(`[`Refusal::NotEnrolled`]`)` |
+//! | `POST /login` answers `{"next":"done"}` | [`DriverError::Protocol`]: no code was asked for |
+//!
+//! The trait uses return-position `impl Future + Send` (native `async fn`
+//! in traits) rather than `async-trait`: the simulator is generic over its
+//! driver, chosen once at start-up, so nothing needs `dyn Driver`, and a
+//! login costs no boxed future. An implementation may write `async fn`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tower_totp::code::{CodeParams, Secret};
+use tower_totp::{RejectReason, UserId};
+
+/// A simulated account: the user id (also the login name) and a password.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The user id, sent as `username` over HTTP.
+    pub id: UserId,
+    /// The password sent in the password step.
+    pub password: String,
+}
+
+impl Account {
+    /// The account of the simulated user with this global index: user id
+    /// `u<index>`, password `pw-<index>`.
+    pub fn simulated(index: u32) -> Self {
+        Self {
+            id: UserId::new(format!("u{index}")),
+            password: format!("pw-{index}"),
+        }
+    }
+}
+
+/// What the phone needs after an enrollment started: the shared secret and
+/// the code parameters (over HTTP, read from the otpauth URI).
+#[derive(Debug, Clone)]
+pub struct Enrolled {
+    /// The shared secret.
+    pub secret: Secret,
+    /// Code parameters.
+    pub params: CodeParams,
+}
+
+/// The server's answer to a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted: the login is done.
+    Accepted {
+        /// The device offset, in steps, the server will centre the next
+        /// window on, when the driver can see it (the engine can, HTTP cannot).
+        learned_offset: Option<i64>,
+        /// The step the code matched, when the driver can see it.
+        step: Option<u64>,
+    },
+    /// Refused.
+    Rejected(Refusal),
+    /// Locked out: try again after this long (HTTP 429 `Retry-After`).
+    Throttled {
+        /// How long to wait.
+        retry_after: Duration,
+    },
+}
+
+impl Outcome {
+    /// Whether the code was accepted.
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted { .. })
+    }
+}
+
+/// Why a code was refused (the problem document's `reason` member).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// `invalid`: no step in the window matched.
+    Invalid,
+    /// `replayed`: the step was used already.
+    Replayed,
+    /// `malformed`: not a code of the expected shape.
+    Malformed,
+    /// `not_enrolled`: the account has no authenticator.
+    NotEnrolled,
+    /// `no_pending_enrollment`: nothing to confirm.
+    NoPendingEnrollment,
+    /// Any other reason.
+    Other,
+}
+
+impl Refusal {
+    /// The refusal named by a problem document's `reason` member.
+    pub fn from_reason(reason: &str) -> Self {
+        match reason {
+            "invalid" => Self::Invalid,
+            "replayed" => Self::Replayed,
+            "malformed" => Self::Malformed,
+            "not_enrolled" => Self::NotEnrolled,
+            "no_pending_enrollment" => Self::NoPendingEnrollment,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl From<RejectReason> for Refusal {
+    fn from(r: RejectReason) -> Self {
+        Self::from_reason(r.as_str())
+    }
+}
+
+/// The server gave no usable answer; the run stops.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// The engine could not decide (store or sealing failure).
+    #[error("engine failure")]
+    Engine(#[from] tower_totp::Error),
+    /// The transport failed (connection, I/O).
+    #[error("transport failure")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server answered something the protocol does not allow here.
+    #[error("unexpected answer at {step}: {detail}")]
+    Protocol {
+        /// Which step (`login`, `2fa`, `enroll`).
+        step: &'static str,
+        /// What came back.
+        detail: String,
+    },
+}
+
+/// A server the simulator can log in to.
+///
+/// Each call is one complete exchange and must not keep per-call state the
+/// simulator does not know of: attempts of one user may overlap (a user and
+/// an attacker on the same account), each on its own session.
+pub trait Driver: Send + Sync {
+    /// Password step, then start an enrollment; returns what the phone
+    /// needs.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError`] when the server gives no usable answer.
+    fn enroll(
+        &self,
+        account: &Account,
+    ) -> impl Future<Output = Result<Enrolled, DriverError>> + Send;
+
+    /// Confirm the pending enrollment with the phone's first code.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError`] when the server gives no usable answer.
+    fn confirm(
+        &self,
+        account: &Account,
+        code: &str,
+    ) -> impl Future<Output = Result<Outcome, DriverError>> + Send;
+
+    /// One login attempt: the password step, then `code` in the code step.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError`] when the server gives no usable answer.
+    fn login(
+        &self,
+        account: &Account,
+        code: &str,
+    ) -> impl Future<Output = Result<Outcome, DriverError>> + Send;
+}
+
+/// A code as text without allocating: `digits` digits with leading zeros.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeText {
+    buf: [u8; 10],
+    len: usize,
+}
+
+impl CodeText {
+    /// `value` printed with `digits` digits (at most 10).
+    pub fn new(mut value: u32, digits: u8) -> Self {
+        let len = usize::from(digits).min(10);
+        let mut buf = [b'0'; 10];
+        for slot in buf[..len].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        Self { buf, len }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_text_pads_with_zeros() {
+        assert_eq!(CodeText::new(42, 6).as_str(), "000042");
+        assert_eq!(CodeText::new(12_345_678, 8).as_str(), "12345678");
+    }
+
+    #[test]
+    fn reasons_map_both_ways() {
+        assert_eq!(Refusal::from(RejectReason::Replayed), Refusal::Replayed);
+        assert_eq!(Refusal::from_reason("invalid"), Refusal::Invalid);
+        assert_eq!(Refusal::from_reason("whatever"), Refusal::Other);
+    }
+}

@@ -1,0 +1,447 @@
+//! SVG plots (plotters' SVG backend: text is written as `<text>` elements,
+//! so no system font is needed) and the HTML page that shows them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::scenario::{DAY_MS, Model};
+use crate::stats::{BreachKind, OffsetRow, Stats};
+
+/// A plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {what}")]
+pub struct PlotError {
+    what: &'static str,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn failed<E: std::error::Error + Send + Sync + 'static>(
+    what: &'static str,
+) -> impl Fn(E) -> PlotError {
+    move |e| PlotError {
+        what,
+        source: Box::new(e),
+    }
+}
+
+const SIZE: (u32, u32) = (900, 520);
+const FONT: &str = "sans-serif";
+
+/// Split points into runs whose x values are at most `gap` apart, so that
+/// a line does not bridge an empty stretch.
+fn runs(points: &[(f64, f64)], gap: f64) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    for p in points {
+        match out.last_mut() {
+            Some(run) if run.last().is_some_and(|q| p.0 - q.0 <= gap) => run.push(*p),
+            _ => out.push(vec![*p]),
+        }
+    }
+    out
+}
+
+fn padded(lo: f64, hi: f64) -> (f64, f64) {
+    if hi - lo < 1e-9 {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        let pad = (hi - lo) * 0.05;
+        (lo - pad, hi + pad)
+    }
+}
+
+/// Bins with fewer logins are left out of the acceptance plot.
+pub const MIN_BIN_LOGINS: u64 = 10;
+
+/// First-try and eventual acceptance against the phone's clock offset
+/// (bins of at least [`MIN_BIN_LOGINS`] logins).
+///
+/// # Errors
+///
+/// [`PlotError`] if the file cannot be written.
+pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Result<(), PlotError> {
+    const WHAT: &str = "the acceptance plot";
+    let rows: Vec<&OffsetRow> = rows.iter().filter(|r| r.logins >= MIN_BIN_LOGINS).collect();
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(failed(WHAT))?;
+    let lo = rows
+        .iter()
+        .map(|r| r.offset_s)
+        .fold(f64::INFINITY, f64::min);
+    let hi = rows
+        .iter()
+        .map(|r| r.offset_s)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if rows.is_empty() {
+        (-1.0, 1.0)
+    } else {
+        padded(lo, hi)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Logins accepted by phone clock offset", (FONT, 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(lo..hi, 0f64..1.05f64)
+        .map_err(failed(WHAT))?;
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "phone clock offset at login (s, + = ahead; {bin_s} s bins of {MIN_BIN_LOGINS}+ logins)"
+        ))
+        .y_desc("share of logins accepted")
+        .draw()
+        .map_err(failed(WHAT))?;
+    type Rate = fn(&&OffsetRow) -> f64;
+    let series: [(&str, RGBColor, Rate); 2] = [
+        ("first try", BLUE, |r| r.first_try_accept_rate),
+        ("within the retries", RED, |r| r.eventual_accept_rate),
+    ];
+    for (label, color, value) in series {
+        let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.offset_s, value(r))).collect();
+        for run in runs(&points, bin_s * 1.5) {
+            chart
+                .draw_series(LineSeries::new(run, color))
+                .map_err(failed(WHAT))?;
+        }
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(failed(WHAT))?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(failed(WHAT))?;
+    root.present().map_err(failed(WHAT))
+}
+
+/// Learned against true offset of the sampled users over the days.
+///
+/// # Errors
+///
+/// [`PlotError`] if the file cannot be written.
+pub fn drift_over_days(path: &Path, stats: &Stats, days: u32) -> Result<(), PlotError> {
+    const WHAT: &str = "the drift plot";
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(failed(WHAT))?;
+    let samples = &stats.drift_samples;
+    let values = samples
+        .iter()
+        .flat_map(|s| [s.true_offset_s, s.learned_offset_s]);
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if samples.is_empty() {
+        (-1.0, 1.0)
+    } else {
+        padded(lo, hi)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Learned offset (points) against true offset (lines), sampled users",
+            (FONT, 20),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..f64::from(days.max(1)), lo..hi)
+        .map_err(failed(WHAT))?;
+    chart
+        .configure_mesh()
+        .x_desc("day")
+        .y_desc("offset (s, + = phone ahead)")
+        .draw()
+        .map_err(failed(WHAT))?;
+    let mut users: Vec<u32> = samples.iter().map(|s| s.user).collect();
+    users.dedup();
+    for (i, user) in users.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let mine: Vec<_> = samples.iter().filter(|s| s.user == *user).collect();
+        chart
+            .draw_series(LineSeries::new(
+                mine.iter().map(|s| (s.day, s.true_offset_s)),
+                color,
+            ))
+            .map_err(failed(WHAT))?
+            .label(format!("user {user}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart
+            .draw_series(
+                mine.iter()
+                    .map(|s| Cross::new((s.day, s.learned_offset_s), 3, color)),
+            )
+            .map_err(failed(WHAT))?;
+    }
+    if !users.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(failed(WHAT))?;
+    }
+    root.present().map_err(failed(WHAT))
+}
+
+/// Cumulative share of attacked accounts breached, against the analytic
+/// bound, over the campaign.
+///
+/// # Errors
+///
+/// [`PlotError`] if the file cannot be written.
+pub fn attacks_over_time(path: &Path, stats: &Stats, model: &Model) -> Result<(), PlotError> {
+    const WHAT: &str = "the attack plot";
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(failed(WHAT))?;
+    let days = f64::from(model.days.max(1));
+    let steps = 200;
+    type Line = (String, RGBColor, Vec<(f64, f64)>);
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(b) = &model.brute_force {
+        let accounts = stats.attacked.len().max(1) as f64;
+        let start_day = b.start_ms as f64 / DAY_MS as f64;
+        let end_day = b.end_ms as f64 / DAY_MS as f64;
+        let mut wins: Vec<f64> = stats
+            .attacked
+            .iter()
+            .filter_map(|a| a.success_day)
+            .map(|d| d + start_day)
+            .collect();
+        wins.sort_by(f64::total_cmp);
+        let observed = (0..=steps)
+            .map(|i| {
+                let day = days * f64::from(i) / f64::from(steps);
+                let n = wins.iter().filter(|w| **w <= day).count();
+                (day, n as f64 / accounts)
+            })
+            .collect();
+        lines.push(("accounts guessed (share)".into(), RED, observed));
+        let window = model.config.window();
+        let bound = (0..=steps)
+            .map(|i| {
+                let day = days * f64::from(i) / f64::from(steps);
+                let span = (day.min(end_day) - start_day).max(0.0);
+                let b = crate::analytic::guess_success_bound(
+                    &model.config.throttle(),
+                    Duration::from_secs_f64(span * 86_400.0),
+                    window.width(),
+                    model.params().digits(),
+                );
+                (day, if span > 0.0 { b } else { 0.0 })
+            })
+            .collect();
+        lines.push(("analytic bound per account".into(), BLACK, bound));
+    }
+    if let Some(r) = &model.replay {
+        let victims = r.victims.len().max(1) as f64;
+        let replays: Vec<f64> = stats
+            .breaches
+            .iter()
+            .filter(|b| b.kind == BreachKind::Replay)
+            .map(|b| b.day)
+            .collect();
+        let observed = (0..=steps)
+            .map(|i| {
+                let day = days * f64::from(i) / f64::from(steps);
+                let n = replays.iter().filter(|d| **d <= day).count();
+                (day, n as f64 / victims)
+            })
+            .collect();
+        lines.push(("replays accepted (per victim)".into(), BLUE, observed));
+    }
+    let top = lines
+        .iter()
+        .flat_map(|(_, _, pts)| pts.iter().map(|p| p.1))
+        .fold(0.0f64, f64::max);
+    let top = if top > 0.0 { top * 1.15 } else { 1e-3 };
+    let caption = if lines.is_empty() {
+        "Attacks over time (no attacker in this scenario)"
+    } else {
+        "Attacks over time"
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, (FONT, 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..days, 0f64..top)
+        .map_err(failed(WHAT))?;
+    chart
+        .configure_mesh()
+        .x_desc("day")
+        .y_desc("share")
+        .draw()
+        .map_err(failed(WHAT))?;
+    for (label, color, points) in &lines {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(failed(WHAT))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+    }
+    if !lines.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(failed(WHAT))?;
+    }
+    root.present().map_err(failed(WHAT))
+}
+
+/// A colour from dark blue (0) through green to yellow (1).
+fn ramp(t: f64) -> RGBColor {
+    const STOPS: [(f64, (f64, f64, f64)); 4] = [
+        (0.0, (68.0, 1.0, 84.0)),
+        (0.35, (49.0, 104.0, 142.0)),
+        (0.7, (53.0, 183.0, 121.0)),
+        (1.0, (253.0, 231.0, 37.0)),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let mut prev = STOPS[0];
+    for stop in STOPS {
+        if t <= stop.0 {
+            let span = (stop.0 - prev.0).max(1e-9);
+            let w = (t - prev.0) / span;
+            let mix = |a: f64, b: f64| (a + (b - a) * w).round().clamp(0.0, 255.0) as u8;
+            return RGBColor(
+                mix(prev.1.0, stop.1.0),
+                mix(prev.1.1, stop.1.1),
+                mix(prev.1.2, stop.1.2),
+            );
+        }
+        prev = stop;
+    }
+    RGBColor(253, 231, 37)
+}
+
+/// A heat map of `values[y][x]`, labelled with the values.
+///
+/// # Errors
+///
+/// [`PlotError`] if the file cannot be written.
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    x: (&str, &[String]),
+    y: (&str, &[String]),
+    values: &[Vec<f64>],
+) -> Result<(), PlotError> {
+    const WHAT: &str = "the heat map";
+    let (nx, ny) = (x.1.len().max(1), y.1.len().max(1));
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(failed(WHAT))?;
+    let flat = values.iter().flatten().copied().filter(|v| v.is_finite());
+    let lo = flat.clone().fold(f64::INFINITY, f64::min);
+    let hi = flat.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, span) = if lo.is_finite() && hi > lo {
+        (lo, hi - lo)
+    } else {
+        (if lo.is_finite() { lo } else { 0.0 }, 1.0)
+    };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 22))
+        .margin(15)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(
+            (0..nx as i32).into_segmented(),
+            (0..ny as i32).into_segmented(),
+        )
+        .map_err(failed(WHAT))?;
+    let label = |labels: &[String], v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| labels.get(i))
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_labels(nx)
+        .y_labels(ny)
+        .x_desc(x.0)
+        .y_desc(y.0)
+        .x_label_formatter(&|v| label(x.1, v))
+        .y_label_formatter(&|v| label(y.1, v))
+        .draw()
+        .map_err(failed(WHAT))?;
+    let centred = TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    for (j, row) in values.iter().enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            let (i, j) = (i as i32, j as i32);
+            let t = (v - lo) / span;
+            let fill = ramp(t);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), SegmentValue::Exact(j)),
+                        (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1)),
+                    ],
+                    fill.filled(),
+                )))
+                .map_err(failed(WHAT))?;
+            let ink = if t > 0.6 { BLACK } else { WHITE };
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format_value(*v),
+                    (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                    centred.color(&ink),
+                )))
+                .map_err(failed(WHAT))?;
+        }
+    }
+    root.present().map_err(failed(WHAT))
+}
+
+/// A value with about four significant digits.
+pub fn format_value(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        format!("{v}")
+    } else if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.3}")
+    } else if v.abs() >= 1e-3 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+/// Text safe inside HTML.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
