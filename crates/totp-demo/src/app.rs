@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{MemoryStore, SessionManagerLayer};
+use tower_sessions::cookie::{SameSite, time};
+use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
 use tower_totp::http::TotpAuth;
 
 use crate::respond::{Failure, wants_html};
@@ -31,6 +31,9 @@ pub(crate) struct AppState {
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "totp_demo_session";
+
+/// A session unused this long is over.
+const SESSION_IDLE_HOURS: i64 = 8;
 
 pub(crate) fn router(state: AppState, secure_cookie: bool) -> Router {
     let protected = Router::new()
@@ -53,7 +56,8 @@ pub(crate) fn router(state: AppState, secure_cookie: bool) -> Router {
         .route_layer(state.auth.layer());
 
     // Sessions live in memory: a restart logs everybody out, which a demo
-    // can afford (users, switches and authenticators are in SQLite).
+    // can afford (users, switches and authenticators are in SQLite). A
+    // session unused for 8 hours is over.
     // The cookie is HttpOnly and SameSite=Lax (a form posted from another
     // site carries no session: that is the CSRF defence of these forms).
     // `Secure` is off by default because the demo serves plain HTTP on
@@ -62,6 +66,9 @@ pub(crate) fn router(state: AppState, secure_cookie: bool) -> Router {
     // run with --secure-cookie.
     let sessions = SessionManagerLayer::new(MemoryStore::default())
         .with_name(SESSION_COOKIE)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(
+            SESSION_IDLE_HOURS,
+        )))
         .with_secure(secure_cookie)
         .with_http_only(true)
         .with_same_site(SameSite::Lax);

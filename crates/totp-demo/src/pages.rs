@@ -57,8 +57,8 @@ button:hover{background:var(--brand-dark)}button.secondary{background:none;color
 .key{font-family:ui-monospace,monospace;background:var(--bg);padding:.15rem .4rem;border-radius:4px;word-break:break-all}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line)}th{font-size:.85rem;color:var(--muted)}\
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}\
-ol.codes{font-family:ui-monospace,monospace;font-size:1.1rem;columns:2}\
-.actions{display:flex;gap:1rem;align-items:center;flex-wrap:wrap}";
+ol.codes{font-family:ui-monospace,monospace;font-size:1.1rem;columns:2;column-gap:3rem}ol.codes li{white-space:nowrap}\
+.actions{display:flex;gap:1rem;align-items:center;flex-wrap:wrap;margin-top:.75rem}.actions button{margin-top:0}";
 
 /// Which part of the top bar is current.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -392,7 +392,7 @@ required maxlength=\"64\" aria-describedby=\"code-help\">\
             let _ = write!(list, "<li>{}</li>", escape(c));
         }
         let body = format!(
-            "<div class=\"card narrow\"><h1>Your recovery codes</h1>\
+            "<div class=\"card\"><h1>Your recovery codes</h1>\
 <p>Your authenticator app is synced. Keep these codes somewhere safe: each works once, \
 if you lose your phone. They are shown only now.</p>\
 <ol class=\"codes\" id=\"recovery-codes\">{list}</ol>\
