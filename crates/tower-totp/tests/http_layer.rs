@@ -191,6 +191,25 @@ async fn directory_changes_are_live() {
     assert_problem(&r, StatusCode::UNAUTHORIZED, "not_logged_in", Some("login"));
     // The login is forgotten: the application's own auth decides again.
     assert_eq!(c.get("/hello").await.hello_factor(), "none");
+
+    // Forced enrollment needs a password from the last 15 minutes: an
+    // older session logs in again first.
+    let ben = app.user("ben", UserKind::Internal, false);
+    let mut c = app.client();
+    assert_eq!(c.login(&ben).await, "done");
+    app.advance(Duration::from_secs(15 * 60));
+    assert_eq!(c.get("/hello").await.hello_factor(), "not_required");
+    app.users.set_require_2fa(&ben, true);
+    let r = c.get("/hello").await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "step_expired", Some("login"));
+    assert_eq!(c.login(&ben).await, "enroll");
+    let r = c.get("/hello").await;
+    assert_problem(
+        &r,
+        StatusCode::UNAUTHORIZED,
+        "enrollment_required",
+        Some("enroll"),
+    );
 }
 
 // ------------------------------------------------------------ enrollment
@@ -337,16 +356,26 @@ async fn forced_enrollment_leaves_only_the_endpoints() {
     assert_eq!(again.login(&bob).await, "totp");
 }
 
-/// A user to whom 2FA does not apply may enroll of their own will, even
-/// long after their login, and may manage the authenticator afterwards.
+/// A user to whom 2FA does not apply may enroll of their own will: within
+/// 15 minutes of their password (an old session cannot add an
+/// authenticator), without being logged out when it is later; and they may
+/// manage the authenticator afterwards.
 #[tokio::test]
-async fn voluntary_enrollment_after_a_long_session() {
+async fn voluntary_enrollment() {
     let app = App::new();
     let eve = app.user("eve", UserKind::External, false);
     let mut c = app.client();
     assert_eq!(c.login(&eve).await, "done");
     app.advance(Duration::from_secs(3600));
     assert_eq!(c.get("/hello").await.hello_factor(), "not_required");
+    let r = c.get("/2fa/enroll").await;
+    assert_problem(&r, StatusCode::UNAUTHORIZED, "step_expired", Some("login"));
+    assert_eq!(
+        c.get("/hello").await.hello_factor(),
+        "not_required",
+        "still logged in"
+    );
+    assert_eq!(c.login(&eve).await, "done");
     let (phone, codes) = c.enroll(&app.clock).await;
     assert_eq!(codes.len(), 10);
     // Still in; 2FA still does not apply to external users by default.
@@ -1412,4 +1441,25 @@ async fn unknown_users_cannot_log_in() {
     let r = c.post_json("/login", json!({ "username": "ghost" })).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(c.session, None);
+}
+
+/// `TotpLayer` right inside `SessionManagerLayer`, with no body boxing in
+/// between: the stack a plain tower user writes first.
+#[tokio::test]
+async fn the_layer_sits_directly_inside_the_session_layer() {
+    use tower::{ServiceBuilder, ServiceExt, service_fn};
+    use tower_sessions::{MemoryStore, SessionManagerLayer};
+
+    let app = App::new();
+    let service = ServiceBuilder::new()
+        .layer(SessionManagerLayer::new(MemoryStore::default()))
+        .layer(app.auth.layer())
+        .service(service_fn(|_req: http::Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+        }));
+    let res = service
+        .oneshot(http::Request::new(Full::default()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

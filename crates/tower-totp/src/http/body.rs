@@ -43,6 +43,15 @@ impl<B> TotpBody<B> {
     }
 }
 
+/// The inner body's default: tower-sessions' `SessionManager` needs a
+/// `Default` body to answer its own errors, so `TotpLayer` can sit right
+/// inside it.
+impl<B: Default> Default for TotpBody<B> {
+    fn default() -> Self {
+        Self::inner(B::default())
+    }
+}
+
 impl<B> Body for TotpBody<B>
 where
     B: Body<Data = Bytes>,

@@ -170,17 +170,18 @@ impl Ctx {
         self.state.verified_at(self.status.epoch).map(|(_, at)| at)
     }
 
-    /// The pending login took too long: forget it. Nothing is pending for a
-    /// user to whom 2FA does not apply (they may enrol of their own will at
-    /// any time in their session).
+    /// The password was checked too long ago for the next step (a code
+    /// while the second step is pending, a first authenticator): log in
+    /// again. A pending login is forgotten; a user to whom 2FA does not
+    /// apply stays logged in (only enrolling of their own will needs the
+    /// fresh password).
     async fn check_not_expired(&self, ttl: std::time::Duration) -> Result<(), Fail> {
-        if self.requirement() == Requirement::NotRequired {
-            return Ok(());
-        }
         if self.verified_at().is_none() && self.now >= self.state.since.saturating_add(ttl) {
-            SessionState::clear(&self.session)
-                .await
-                .map_err(session_error)?;
+            if self.requirement() != Requirement::NotRequired {
+                SessionState::clear(&self.session)
+                    .await
+                    .map_err(session_error)?;
+            }
             return Err(refuse(RefusalReason::StepExpired, Some(Next::Login)));
         }
         Ok(())
@@ -353,8 +354,12 @@ async fn submit_code(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
         // verified code is what the recent-step endpoints ask for.
         Requirement::NotRequired | Requirement::Challenge => {}
     }
-    ctx.check_not_expired(ctx.auth.inner.settings.pending_step_ttl)
-        .await?;
+    // Nothing is pending for an enrolled user to whom 2FA does not apply:
+    // their code is a step-up, and the code itself is the proof.
+    if ctx.requirement() == Requirement::Challenge {
+        ctx.check_not_expired(ctx.auth.inner.settings.pending_step_ttl)
+            .await?;
+    }
     let recovery = fields.get("recovery_code").or_else(|| {
         (fields.get("method") == Some("recovery"))
             .then(|| fields.get("code"))
