@@ -186,8 +186,6 @@ then type the code it shows.</p>{error}\
 <p>Cannot scan? Enter this key by hand (time-based): <span class=\"key\" id=\"manual-key\">{key}</span></p>\
 <p><a href=\"{svg}\">QR code as SVG</a></p>\
 <form method=\"post\" action=\"{action}\">\
-<label for=\"name\">Name of this authenticator</label>\
-<input type=\"text\" id=\"name\" name=\"name\" value=\"Authenticator app\" maxlength=\"64\">\
 <label for=\"code\">Two Factor Authorization Code</label>\
 <input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required maxlength=\"64\">\
 <p>The {digits}-digit code your app shows after scanning.</p>\
