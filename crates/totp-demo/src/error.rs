@@ -38,10 +38,10 @@ pub enum DemoError {
         #[source]
         source: tower_totp::seal::SealError,
     },
-    /// The database already has users but the key file is missing: a new
-    /// key could not open the secrets the database holds.
+    /// The database exists but its key file is missing: a new key could
+    /// not open the secrets the database holds.
     #[error(
-        "the database {db} has users but the key file {key} is missing; \
+        "the database {db} exists but its key file {key} is missing; \
          restore the key file (or pass --key-file), or start with a new database"
     )]
     KeyMissing {

@@ -90,3 +90,24 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
+
+/// The key for the database `db`: read from `key_path`, or generated into
+/// it (mode 0600) when both are new. Also says whether it was generated.
+///
+/// # Errors
+///
+/// [`DemoError::KeyMissing`] if `db` exists but `key_path` does not: a new
+/// key could not open the secrets already stored. Otherwise as
+/// [`read_key`] and [`create_key`].
+pub fn open_or_create_key(db: &Path, key_path: &Path) -> Result<(SealingKey, bool), DemoError> {
+    if let Some(key) = read_key(key_path)? {
+        return Ok((key, false));
+    }
+    if db.exists() {
+        return Err(DemoError::KeyMissing {
+            db: db.to_owned(),
+            key: key_path.to_owned(),
+        });
+    }
+    Ok((create_key(key_path)?, true))
+}

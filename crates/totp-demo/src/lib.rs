@@ -50,7 +50,7 @@ use tower_totp_sqlite::SqliteStore;
 
 pub use app::{BODY_LIMIT, SESSION_COOKIE};
 pub use error::DemoError;
-pub use keyfile::{create_key, default_key_path, read_key};
+pub use keyfile::{create_key, default_key_path, open_or_create_key, read_key};
 pub use pages::DemoPages;
 pub use settings::Settings;
 pub use users::{PasswordCost, User, Users};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use totp_demo::{Database, DemoConfig, DemoError, app, create_key, default_key_path, read_key};
+use totp_demo::{Database, DemoConfig, app, default_key_path, open_or_create_key};
 use tower_totp::seal::Keyring;
 use tracing_subscriber::EnvFilter;
 
@@ -63,30 +63,20 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
         .key_file
         .clone()
         .unwrap_or_else(|| default_key_path(&flags.db));
-    let key = match read_key(&key_path)? {
-        Some(key) => key,
-        // A new key cannot open the secrets an existing database holds.
-        None if flags.db.exists() => {
-            return Err(DemoError::KeyMissing {
-                db: flags.db,
-                key: key_path,
-            }
-            .into());
-        }
-        None => {
-            let key = create_key(&key_path)?;
-            println!(
-                "totp-demo: new sealing key in {} (mode 0600); keep it with the database",
-                key_path.display()
-            );
-            key
-        }
-    };
+    let (key, created) = open_or_create_key(&flags.db, &key_path)?;
+    if created {
+        println!(
+            "totp-demo: new sealing key in {} (mode 0600); keep it with the database",
+            key_path.display()
+        );
+    }
     let config = DemoConfig::new(Database::File(flags.db.clone()), Keyring::new(1, key))
         .demo_password(flags.demo_password.clone())
         .secure_cookie(flags.secure_cookie);
     let demo = app(config)?;
-    let listener = tokio::net::TcpListener::bind(flags.listen).await?;
+    let listener = tokio::net::TcpListener::bind(flags.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", flags.listen))?;
     let addr = listener.local_addr()?;
     println!("totp-demo: data in {}", flags.db.display());
     if demo.seeded() {

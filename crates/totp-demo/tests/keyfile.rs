@@ -39,3 +39,26 @@ fn a_damaged_key_file_is_an_error() {
     std::fs::write(&path, "not hex\n").unwrap();
     assert!(read_key(&path).is_err());
 }
+
+#[test]
+fn an_existing_database_without_its_key_does_not_get_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.sqlite3");
+    let key_path = default_key_path(&db);
+    // New database: a key is made.
+    let (key, created) = totp_demo::open_or_create_key(&db, &key_path).unwrap();
+    assert!(created);
+    std::fs::write(&db, b"").unwrap();
+    // Next start: the same key.
+    let (again, created) = totp_demo::open_or_create_key(&db, &key_path).unwrap();
+    assert!(!created);
+    assert_eq!(*again.to_hex(), *key.to_hex());
+    // The key file lost: refuse, and do not create one.
+    std::fs::remove_file(&key_path).unwrap();
+    let err = totp_demo::open_or_create_key(&db, &key_path).unwrap_err();
+    assert!(
+        matches!(err, totp_demo::DemoError::KeyMissing { .. }),
+        "{err}"
+    );
+    assert!(!key_path.exists());
+}
