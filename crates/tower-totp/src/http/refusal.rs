@@ -277,11 +277,15 @@ fn finish(res: &mut Response<Full<Bytes>>, refusal: &Refusal) {
     res.extensions_mut().insert(*refusal);
 }
 
-/// Whether the client is a browser that wants pages (`Accept: text/html`).
+/// Whether the client is a browser that wants pages: it accepts
+/// `text/html` and did not send JSON (a script that sends JSON wants JSON
+/// back, whatever its `Accept` header lists). The layer and the endpoints
+/// decide alike.
 pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
-    headers
+    let accepts_html = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/html"))
+        .any(|v| v.contains("text/html"));
+    accepts_html && !crate::http::endpoints::is_json(headers)
 }

@@ -8,7 +8,7 @@ use http_body_util::Full;
 use serde_json::json;
 use tower_sessions::Session;
 
-use super::input::{Fields, is_json, query_param, read_fields};
+use super::input::{Fields, query_param, read_fields};
 use crate::clock::UnixTime;
 use crate::enroll::Enrollment;
 use crate::http::auth::{TotpAuth, session_error};
@@ -68,7 +68,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    let html = wants_html(&parts.headers) && !is_json(&parts.headers);
+    let html = wants_html(&parts.headers);
     match route(&auth, &parts, body, html).await {
         Ok(res) => res,
         Err(Fail::Refuse(refusal)) => auth.refuse(refusal, html),

@@ -19,6 +19,8 @@
 mod handlers;
 mod input;
 
+pub(crate) use input::is_json;
+
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
