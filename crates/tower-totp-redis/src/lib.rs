@@ -78,11 +78,15 @@
 //! panic. The layer fails closed on both (503). [`RedisStore::connect`]
 //! uses [`connection_config`]: [`CONNECTION_TIMEOUT`] and
 //! [`RESPONSE_TIMEOUT`] of one second each and [`CONNECTION_RETRIES`] retry,
-//! so a call fails within about three seconds when Redis is gone, and at
-//! once when its port refuses connections. The connection manager
-//! reconnects by itself: after Redis comes back, the next call (or the one
-//! after, if the first still sees the failed connection) works again with
-//! the same store.
+//! so a call fails within about three seconds when Redis is gone, and
+//! within about a second when its port refuses connections. The connection
+//! manager reconnects by itself, and a call that could not connect at all
+//! (its command never left the process) is sent once more on the new
+//! connection: after Redis comes back on the same address, the very next
+//! call works again with the same store. A call that timed out or lost its
+//! connection on the way is never repeated, since Redis may have run it;
+//! after a frozen Redis wakes up, the first call on each connection may
+//! still fail.
 //!
 //! `docs/deployment.md` in the repository covers running several
 //! instances: what lives where, and which Redis persistence settings keep
@@ -91,6 +95,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod conn;
 mod error;
 mod keys;
 mod scripts;

@@ -16,6 +16,8 @@ use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
 
+use crate::conn::Conn;
+
 /// The key prefix unless [`RedisSessionStore::with_prefix`] says otherwise.
 pub const DEFAULT_SESSION_PREFIX: &str = "tower-sessions:";
 
@@ -39,7 +41,7 @@ const CREATE_TRIES: usize = 8;
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: Arc<str>,
 }
 
@@ -55,7 +57,7 @@ impl RedisSessionStore {
     /// A session store over `conn`, with the [`DEFAULT_SESSION_PREFIX`].
     pub fn new(conn: ConnectionManager) -> Self {
         Self {
-            conn,
+            conn: Conn::new(conn),
             prefix: Arc::from(DEFAULT_SESSION_PREFIX),
         }
     }

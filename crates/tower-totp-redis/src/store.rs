@@ -22,6 +22,7 @@ use crate::codec::{
     corrupt, encode_params, fixed20, parse_i64, parse_params, parse_secret, parse_text, parse_time,
     parse_u64,
 };
+use crate::conn::Conn;
 use crate::error::store_error;
 use crate::keys::UserKeys;
 use crate::scripts;
@@ -48,7 +49,9 @@ pub const CONNECTION_RETRIES: usize = 1;
 /// (one attempt and [`CONNECTION_RETRIES`] retry of [`CONNECTION_TIMEOUT`]
 /// each, at most half a second apart, then [`RESPONSE_TIMEOUT`]) and
 /// usually fails at once (a refused connection). The layer then answers
-/// 503. The manager reconnects by itself on the next call.
+/// 503. The manager reconnects by itself; a call that finds it still
+/// holding a refused connection attempt is sent once more (it never
+/// reached Redis), so the first request after Redis comes back works.
 ///
 /// Start from this when building your own [`ConnectionManager`] for
 /// [`RedisStore::new`], to change the timeouts or share the manager with
@@ -74,7 +77,7 @@ pub fn connection_config() -> ConnectionManagerConfig {
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: Arc<str>,
 }
 
@@ -94,7 +97,7 @@ impl RedisStore {
     /// settings of your own) to choose the timeouts.
     pub fn new(conn: ConnectionManager) -> Self {
         Self {
-            conn,
+            conn: Conn::new(conn),
             prefix: Arc::from(DEFAULT_PREFIX),
         }
     }
@@ -131,13 +134,13 @@ impl RedisStore {
 
     /// The connection manager, to share with other code.
     pub fn connection(&self) -> &ConnectionManager {
-        &self.conn
+        self.conn.manager()
     }
 
     /// A session store on the same connection, so the service has one
     /// Redis client.
     pub fn session_store(&self) -> RedisSessionStore {
-        RedisSessionStore::new(self.conn.clone())
+        RedisSessionStore::new(self.conn.manager().clone())
     }
 
     fn keys(&self, user: &UserId) -> UserKeys {

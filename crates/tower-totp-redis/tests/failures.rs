@@ -180,6 +180,50 @@ async fn a_restarted_server_is_used_again_by_the_same_store() {
     );
 }
 
+/// Longer than the connection manager's own reconnect attempt after a
+/// failed call (two refused connects at most 500 ms apart).
+const RECONNECT_GIVES_UP: Duration = Duration::from_millis(1500);
+
+/// A call made while Redis is down leaves the connection manager trying to
+/// reconnect; once that attempt is refused too, the manager holds the
+/// refusal, and the first call after Redis is back would get it. The store
+/// sends such a call once more (it never reached Redis), so it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_call_after_an_outage_works() {
+    let mut server = RedisServer::start();
+    let store = server.store().await;
+    let user = UserId::new("erin");
+    let id = enroll(&store, &user, 5).await;
+
+    server.stop();
+    for _ in 0..2 {
+        let (r, _) = bounded("status", store.status(&user)).await;
+        unavailable("status while stopped", r);
+    }
+    // An outage longer than a second or two, as outages are.
+    tokio::time::sleep(RECONNECT_GIVES_UP).await;
+    server.restart();
+    let (r, _) = bounded("status", store.status(&user)).await;
+    // The test server keeps nothing across a restart.
+    assert!(!r.unwrap().enrolled, "the first call after the restart");
+    let (r, _) = bounded("consume_step", store.consume_step(&user, &id, 6, 0)).await;
+    assert_eq!(r.unwrap(), ConsumeOutcome::NotFound);
+
+    // The same for the session store on the same connection.
+    server.stop();
+    let sessions = store.session_store();
+    let id = tower_sessions::session::Id::default();
+    assert!(
+        tower_sessions::SessionStore::load(&sessions, &id)
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(RECONNECT_GIVES_UP).await;
+    server.restart();
+    let loaded = tower_sessions::SessionStore::load(&sessions, &id).await;
+    assert!(matches!(loaded, Ok(None)), "{loaded:?}");
+}
+
 #[tokio::test]
 async fn connect_to_nothing_fails_with_unavailable() {
     let port = common::free_port();

@@ -1,12 +1,16 @@
 //! A real `redis-server` for the tests, on a free loopback port.
 //!
-//! Tests never assume a server is running: each starts its own, without
-//! persistence, and the server is killed when the handle is dropped.
+//! Tests never assume a server is running: each starts its own and the
+//! server is killed when the handle is dropped. [`RedisServer::start`] keeps
+//! nothing on disk; [`RedisServer::start_persistent`] keeps an append-only
+//! file in a temporary directory, so its data survives
+//! [`RedisServer::restart`] (even after a kill).
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +27,8 @@ const READY_TRIES: u32 = 100;
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// Where the append-only file lives, for a persistent server.
+    data: Option<tempfile::TempDir>,
 }
 
 impl RedisServer {
@@ -33,14 +39,39 @@ impl RedisServer {
     /// If `redis-server` is not installed (`apt-get install redis-server`;
     /// `scripts/test` does it) or does not come up.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Start a server that writes every acknowledged write to an
+    /// append-only file before it answers (`appendonly yes`, `appendfsync
+    /// always`), in a fresh temporary directory: [`RedisServer::restart`]
+    /// (which kills the server, a crash) brings back everything it had
+    /// acknowledged. No RDB snapshots, so the append-only file alone is what
+    /// keeps the data.
+    ///
+    /// # Panics
+    ///
+    /// As [`RedisServer::start`], or if the directory cannot be made.
+    pub fn start_persistent() -> Self {
+        Self::start_with(Some(
+            tempfile::tempdir().expect("a temporary data directory"),
+        ))
+    }
+
+    fn start_with(mut data: Option<tempfile::TempDir>) -> Self {
         // Another process may grab the port between our probe and the
         // server's bind: try a few ports.
         for _ in 0..5 {
             let port = free_port();
-            let mut server = Self { port, child: None };
+            let mut server = Self {
+                port,
+                child: None,
+                data: data.take(),
+            };
             if server.spawn() {
                 return server;
             }
+            data = server.data.take();
         }
         panic!("redis-server did not start on any of 5 free ports");
     }
@@ -55,7 +86,8 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
-    /// Kill the server (its data is gone: no persistence).
+    /// Kill the server (SIGKILL, a crash). Without persistence its data is
+    /// gone; a persistent server keeps what it acknowledged.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -91,7 +123,8 @@ impl RedisServer {
         assert!(ok, "kill {sig} {pid} failed");
     }
 
-    /// Start it again on the same port.
+    /// Start it again on the same port (killing it first if it runs). A
+    /// persistent server loads its append-only file before it answers.
     ///
     /// # Panics
     ///
@@ -113,19 +146,32 @@ impl RedisServer {
 
     /// A connection manager with the crate's settings.
     pub async fn manager(&self) -> ConnectionManager {
-        let client = Client::open(self.url()).expect("client");
-        ConnectionManager::new_with_config(client, connection_config())
-            .await
-            .expect("connect to the test server")
+        manager_for(&self.url()).await
+    }
+
+    /// A connection manager with the crate's settings, logged in as the
+    /// ACL user `user` (made with `ACL SETUSER`).
+    pub async fn manager_as(&self, user: &str, password: &str) -> ConnectionManager {
+        manager_for(&format!(
+            "redis://{user}:{password}@127.0.0.1:{}/",
+            self.port
+        ))
+        .await
     }
 
     /// Spawn and wait for PING; false if it exited or never answered.
     fn spawn(&mut self) -> bool {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
-            .args(["--save", ""])
-            .args(["--appendonly", "no"])
+            .args(["--save", ""]);
+        match self.data.as_ref().map(tempfile::TempDir::path) {
+            Some(dir) => persistence_args(&mut cmd, dir),
+            None => {
+                cmd.args(["--appendonly", "no"]);
+            }
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -165,6 +211,22 @@ impl Drop for RedisServer {
         }
         self.stop();
     }
+}
+
+async fn manager_for(url: &str) -> ConnectionManager {
+    let client = Client::open(url).expect("client");
+    ConnectionManager::new_with_config(client, connection_config())
+        .await
+        .expect("connect to the test server")
+}
+
+/// Keep an append-only file in `dir`, written and fsynced before each
+/// write is acknowledged.
+fn persistence_args(cmd: &mut Command, dir: &Path) {
+    cmd.arg("--dir")
+        .arg(dir)
+        .args(["--appendonly", "yes"])
+        .args(["--appendfsync", "always"]);
 }
 
 /// A port nobody listens on right now: bind port 0, read it, let it go.
