@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -356,25 +355,23 @@ pub fn heatmap(
     let (lo, span) = if lo.is_finite() && hi > lo {
         (lo, hi - lo)
     } else {
-        (if lo.is_finite() { lo } else { 0.0 }, 1.0)
+        // One value everywhere: the middle of the ramp.
+        (if lo.is_finite() { lo - 0.5 } else { 0.0 }, 1.0)
     };
     let mut chart = ChartBuilder::on(&root)
         .caption(title, (FONT, 22))
         .margin(15)
         .x_label_area_size(50)
         .y_label_area_size(90)
-        .build_cartesian_2d(
-            (0..nx as i32).into_segmented(),
-            (0..ny as i32).into_segmented(),
-        )
+        .build_cartesian_2d(-0.5..nx as f64 - 0.5, -0.5..ny as f64 - 0.5)
         .map_err(failed(WHAT))?;
-    let label = |labels: &[String], v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) => usize::try_from(*i)
-            .ok()
-            .and_then(|i| labels.get(i))
-            .cloned()
-            .unwrap_or_default(),
-        _ => String::new(),
+    // Cells are centred on whole numbers; only those get a label.
+    let label = |labels: &[String], v: &f64| {
+        let i = v.round();
+        if (v - i).abs() > 1e-6 || i < 0.0 {
+            return String::new();
+        }
+        labels.get(i as usize).cloned().unwrap_or_default()
     };
     chart
         .configure_mesh()
@@ -390,23 +387,19 @@ pub fn heatmap(
     let centred = TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
     for (j, row) in values.iter().enumerate() {
         for (i, v) in row.iter().enumerate() {
-            let (i, j) = (i as i32, j as i32);
+            let (i, j) = (i as f64, j as f64);
             let t = (v - lo) / span;
-            let fill = ramp(t);
             chart
                 .draw_series(std::iter::once(Rectangle::new(
-                    [
-                        (SegmentValue::Exact(i), SegmentValue::Exact(j)),
-                        (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1)),
-                    ],
-                    fill.filled(),
+                    [(i - 0.5, j - 0.5), (i + 0.5, j + 0.5)],
+                    ramp(t).filled(),
                 )))
                 .map_err(failed(WHAT))?;
             let ink = if t > 0.6 { BLACK } else { WHITE };
             chart
                 .draw_series(std::iter::once(Text::new(
                     format_value(*v),
-                    (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                    (i, j),
                     centred.color(&ink),
                 )))
                 .map_err(failed(WHAT))?;
