@@ -13,6 +13,11 @@
 //! | `POST /login` answers `{"next":"enroll"}` | [`Outcome::Rejected`]`(`[`Refusal::NotEnrolled`]`)` |
 //! | `POST /login` answers `{"next":"done"}` | [`DriverError::Protocol`]: no code was asked for |
 //!
+//! and for [`Driver::enroll`] and [`Driver::confirm`]: `POST /login`
+//! (`{"next":"enroll"}`), `GET /2fa/enroll` (JSON `secret` in base32 and
+//! `otpauth_uri` for the parameters), then `POST /2fa/enroll` with
+//! `{"code"}`, whose answers map as above.
+//!
 //! The trait uses return-position `impl Future + Send` (native `async fn`
 //! in traits) rather than `async-trait`: the simulator is generic over its
 //! driver, chosen once at start-up, so nothing needs `dyn Driver`, and a

@@ -90,10 +90,16 @@ fn main() -> ExitCode {
     match main_inner() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("totp-sim: {e}");
+            let mut shown = e.to_string();
+            eprintln!("totp-sim: {shown}");
             let mut source = e.source();
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                // Some messages already include their cause's text.
+                let text = s.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                }
+                shown = text;
                 source = s.source();
             }
             ExitCode::FAILURE

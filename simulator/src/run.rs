@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tower_totp::clock::{ManualClock, UnixTime};
 
 use crate::analytic::guess_success_bound;
-use crate::driver::DriverError;
+use crate::driver::{Driver, DriverError};
 use crate::engine_driver::EngineDriver;
 use crate::scenario::Model;
 use crate::sim::{ManualTimeline, ShardOptions, ShardOutput, simulate_shard};
@@ -80,18 +80,47 @@ pub enum SimError {
 ///
 /// [`SimError`] when a shard cannot run to its end.
 pub fn run(model: &Model, options: &RunOptions) -> Result<RunOutput, SimError> {
+    run_with(model, options, |clock| {
+        EngineDriver::simulated(
+            model.config.clone(),
+            clock,
+            model.drift_tracking,
+            model.seed,
+        )
+    })
+}
+
+/// Run `model` through drivers made by `make_driver`, one per shard, each
+/// given the shard's [`ManualClock`] (the server under test must read its
+/// time from it). This is how another driver (an in-process HTTP stack,
+/// say) runs the same fleet.
+///
+/// # Errors
+///
+/// [`SimError`] when a driver cannot be made or a shard cannot run to its
+/// end.
+pub fn run_with<D, F>(
+    model: &Model,
+    options: &RunOptions,
+    make_driver: F,
+) -> Result<RunOutput, SimError>
+where
+    D: Driver,
+    F: Fn(ManualClock) -> Result<D, DriverError> + Sync,
+{
     let shards = options.threads.clamp(1, model.users.max(1) as usize) as u32;
     let bar = progress_bar(
         options.progress,
         u64::from(shards) * u64::from(model.days) * 24,
     );
     let started = Instant::now();
+    let make_driver = &make_driver;
     let outputs: Vec<ShardOutput> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..shards)
             .map(|shard| {
                 let bar = bar.clone();
                 let trace = options.trace;
-                scope.spawn(move || engine_shard(model, shard, shards, trace, bar))
+                scope.spawn(move || shard_thread(model, shard, shards, trace, bar, make_driver))
             })
             .collect();
         handles
@@ -118,22 +147,18 @@ pub fn run(model: &Model, options: &RunOptions) -> Result<RunOutput, SimError> {
     })
 }
 
-fn engine_shard(
+fn shard_thread<D: Driver>(
     model: &Model,
     shard: u32,
     shards: u32,
     trace: bool,
     progress: Option<ProgressBar>,
+    make_driver: &(dyn Fn(ManualClock) -> Result<D, DriverError> + Sync),
 ) -> Result<ShardOutput, SimError> {
     let clock = ManualClock::new(UnixTime::from_millis(
         model.start_ms.saturating_sub(3_600_000),
     ));
-    let driver = EngineDriver::simulated(
-        model.config.clone(),
-        clock.clone(),
-        model.drift_tracking,
-        model.seed,
-    )?;
+    let driver = make_driver(clock.clone())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(SimError::Runtime)?;

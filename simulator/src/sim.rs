@@ -303,7 +303,12 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
             let global = self.users[local].global;
             let mut rng = rng_for(&self.seed, STREAM_USER | u64::from(global), 0);
             let offset_s = fleet.clock_offset_s.sample(&mut rng);
-            let drift_s_per_day = fleet.drift_s_per_day.sample(&mut rng);
+            // A clock running at less than half or more than one and a half
+            // times real speed is no phone clock: drift is cut at 12 h a day.
+            let drift_s_per_day = fleet
+                .drift_s_per_day
+                .sample(&mut rng)
+                .clamp(-43_200.0, 43_200.0);
             let enroll_at = enroll_from + (rng.random::<f64>() * 3_600_000.0) as u64;
             let first_day = logins_on_a_day(fleet.logins_per_day, &mut rng);
             let u = &mut self.users[local];

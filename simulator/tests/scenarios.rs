@@ -243,3 +243,27 @@ fn a_sweep_runs_the_grid_and_draws_the_heat_map() {
     };
     assert!(sweep(&file, &[], &bad, &RunOptions::default(), &|_| {}, |_| {}).is_err());
 }
+
+#[test]
+fn another_driver_runs_the_same_fleet() {
+    use totp_sim::engine_driver::EngineDriver;
+    use totp_sim::run::run_with;
+    use tower_totp::TwoFactor;
+
+    let mut s = Scenario::default();
+    s.users = 20;
+    s.days = 2;
+    s.fleet.typo_rate = 0.0;
+    let model = s.model().unwrap();
+    // The engine's own enrollment, with secrets from the operating system.
+    let out = run_with(&model, &RunOptions::default(), |clock| {
+        let tfa = TwoFactor::builder(model.config.clone())
+            .clock(clock)
+            .build()?;
+        Ok(EngineDriver::from_engine(tfa))
+    })
+    .unwrap();
+    assert_eq!(out.report.enrolled, 20);
+    assert_eq!(out.report.logins, 80);
+    assert_eq!(out.report.eventual_accept_rate, 1.0);
+}
