@@ -9,11 +9,11 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tower_totp::UserId;
-use tower_totp::policy::PolicySettings;
 
 use crate::app::AppState;
 use crate::pages;
 use crate::respond::{self, Failure, body_is_json, form_flag, parse_body, see_other};
+use crate::settings::SettingsPatch;
 use crate::users::User;
 use crate::viewer::Admin;
 
@@ -53,7 +53,7 @@ pub(crate) async fn settings(
 /// JSON: any of the three switches; the others stay.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SettingsPatch {
+struct SettingsJson {
     enabled: Option<bool>,
     internal_users: Option<bool>,
     external_users: Option<bool>,
@@ -74,29 +74,32 @@ pub(crate) async fn update_settings(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let current = state.settings.get();
-    let new = if body_is_json(&headers) {
-        match parse_body::<SettingsPatch>(&headers, body, v.html, true) {
-            Ok(p) => PolicySettings {
-                enabled: p.enabled.unwrap_or(current.enabled),
-                internal_users: p.internal_users.unwrap_or(current.internal_users),
-                external_users: p.external_users.unwrap_or(current.external_users),
+    // The form sends all three switches; JSON only those to change, and
+    // the database changes only those (another instance may be changing
+    // the others).
+    let patch = if body_is_json(&headers) {
+        match parse_body::<SettingsJson>(&headers, body, v.html, true) {
+            Ok(p) => SettingsPatch {
+                enabled: p.enabled,
+                internal_users: p.internal_users,
+                external_users: p.external_users,
             },
             Err(f) => return f.into_response(),
         }
     } else {
         match parse_body::<SettingsForm>(&headers, body, v.html, true) {
-            Ok(f) => PolicySettings {
-                enabled: form_flag(f.enabled.as_deref()),
-                internal_users: form_flag(f.internal_users.as_deref()),
-                external_users: form_flag(f.external_users.as_deref()),
+            Ok(f) => SettingsPatch {
+                enabled: Some(form_flag(f.enabled.as_deref())),
+                internal_users: Some(form_flag(f.internal_users.as_deref())),
+                external_users: Some(form_flag(f.external_users.as_deref())),
             },
             Err(f) => return f.into_response(),
         }
     };
-    if let Err(e) = state.settings.set(new).await {
-        return Failure::unavailable(v.html, &e).into_response();
-    }
+    let new = match state.settings.patch(patch).await {
+        Ok(new) => new,
+        Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+    };
     tracing::info!(admin = %v.user.username, settings = ?new, "2FA settings changed");
     if v.html {
         return see_other("/admin/settings?saved=1");

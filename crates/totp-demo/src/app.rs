@@ -1,5 +1,6 @@
 //! The router: public routes, the library's `/2fa` endpoints, the routes
-//! behind the TOTP layer, sessions around everything but `/health`, and a
+//! behind the TOTP layer, sessions around everything but `/health` (and,
+//! with Redis, the refresh of admin changes other instances made), and a
 //! body limit around everything.
 
 use axum::Router;
@@ -10,9 +11,11 @@ use axum::routing::{get, post};
 use http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::{SameSite, time};
-use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer, SessionStore};
 use tower_totp::http::TotpAuth;
+use tower_totp_redis::RedisSessionStore;
 
+use crate::live::{self, Live};
 use crate::respond::{Failure, wants_html};
 use crate::settings::Settings;
 use crate::users::Users;
@@ -35,7 +38,25 @@ pub const SESSION_COOKIE: &str = "totp_demo_session";
 /// A session unused this long is over.
 const SESSION_IDLE_HOURS: i64 = 8;
 
-pub(crate) fn router(state: AppState, secure_cookie: bool) -> Router {
+/// Where sessions live.
+#[derive(Debug)]
+pub(crate) enum Sessions {
+    /// In this process: a restart logs everybody out.
+    Memory,
+    /// In Redis, shared by every instance on the same server and prefix.
+    Redis(RedisSessionStore),
+}
+
+/// One instance, or one of several sharing Redis and the SQLite file.
+#[derive(Debug)]
+pub(crate) struct Wiring {
+    pub(crate) sessions: Sessions,
+    /// With several instances: re-read admin changes before each request.
+    pub(crate) live: Option<Live>,
+    pub(crate) secure_cookie: bool,
+}
+
+pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     let protected = Router::new()
         .route("/", get(home::home))
         .route("/api/me", get(api::me))
@@ -55,38 +76,52 @@ pub(crate) fn router(state: AppState, secure_cookie: bool) -> Router {
         )
         .route_layer(state.auth.layer());
 
-    // Sessions live in memory: a restart logs everybody out, which a demo
-    // can afford (users, switches and authenticators are in SQLite). A
-    // session unused for 8 hours is over.
-    // The cookie is HttpOnly and SameSite=Lax (a form posted from another
-    // site carries no session: that is the CSRF defence of these forms).
-    // `Secure` is off by default because the demo serves plain HTTP on
-    // loopback: a browser would not send a Secure cookie back over
-    // http://127.0.0.1, and login would silently fail. Behind a TLS proxy,
-    // run with --secure-cookie.
-    let sessions = SessionManagerLayer::new(MemoryStore::default())
-        .with_name(SESSION_COOKIE)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(
-            SESSION_IDLE_HOURS,
-        )))
-        .with_secure(secure_cookie)
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax);
-
     let with_sessions = Router::new()
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .nest_service(state.auth.prefix(), state.auth.endpoints())
         .merge(protected)
         .fallback(not_found)
-        .with_state(state)
-        .layer(sessions);
+        .with_state(state);
+    // In memory, a restart logs everybody out, which a single demo can
+    // afford (users, switches and authenticators are in SQLite). In Redis,
+    // every instance sees every session: a login started on one finishes
+    // on another, a logout anywhere is a logout everywhere.
+    let with_sessions = match wiring.sessions {
+        Sessions::Memory => {
+            with_sessions.layer(session_layer(MemoryStore::default(), wiring.secure_cookie))
+        }
+        Sessions::Redis(store) => with_sessions.layer(session_layer(store, wiring.secure_cookie)),
+    };
+    // Outside the sessions and the TOTP layer: both see the fresh copies.
+    let with_sessions = match wiring.live {
+        Some(live) => with_sessions.layer(middleware::from_fn_with_state(live, live::refresh)),
+        None => with_sessions,
+    };
 
     Router::new()
         .route("/health", get(api::health))
         .merge(with_sessions)
         .layer(middleware::from_fn(security_headers))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+}
+
+/// The session layer over `store`. A session unused for 8 hours is over.
+/// The cookie is HttpOnly and SameSite=Lax (a form posted from another
+/// site carries no session: that is the CSRF defence of these forms).
+/// `Secure` is off by default because the demo serves plain HTTP on
+/// loopback: a browser would not send a Secure cookie back over
+/// http://127.0.0.1, and login would silently fail. Behind a TLS proxy,
+/// run with --secure-cookie.
+fn session_layer<S: SessionStore + Clone>(store: S, secure_cookie: bool) -> SessionManagerLayer<S> {
+    SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(
+            SESSION_IDLE_HOURS,
+        )))
+        .with_secure(secure_cookie)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
 }
 
 async fn not_found(headers: http::HeaderMap) -> Response {

@@ -33,7 +33,14 @@ CREATE TABLE IF NOT EXISTS demo_settings (
 /// on Tokio's blocking pool: SQLite blocks.
 #[derive(Clone)]
 pub(crate) struct Db {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<Conn>>,
+}
+
+/// The connection and the last `PRAGMA data_version` [`Db::if_changed`]
+/// acted on (`None`: not asked yet).
+struct Conn {
+    conn: Connection,
+    seen_version: Option<i64>,
 }
 
 impl std::fmt::Debug for Db {
@@ -66,7 +73,10 @@ impl Db {
             .map_err(DemoError::Database)?;
         conn.execute_batch(SCHEMA).map_err(DemoError::Database)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(Mutex::new(Conn {
+                conn,
+                seen_version: None,
+            })),
         })
     }
 
@@ -75,8 +85,8 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, DemoError> {
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn).map_err(DemoError::Database)
+        let mut inner = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut inner.conn).map_err(DemoError::Database)
     }
 
     /// Run `f` with the connection on the blocking pool.
@@ -88,5 +98,42 @@ impl Db {
         tokio::task::spawn_blocking(move || db.with_conn(f))
             .await
             .map_err(|_| DemoError::Interrupted)?
+    }
+
+    /// Run `f` on the blocking pool if another connection (another
+    /// process, or another `Db` on the same file) committed a change since
+    /// the last call that ran it; whether it ran. The first call always
+    /// runs it.
+    ///
+    /// SQLite's `PRAGMA data_version` changes exactly when some *other*
+    /// connection commits to the file, WAL or not, in this process or
+    /// another; it is one read of a counter in shared memory, no table is
+    /// read. This connection's own commits do not change it: whoever
+    /// writes through it updates its copies itself. `f` runs under the
+    /// connection's lock, so no write through this connection can land
+    /// between its reads and what it does with them.
+    pub(crate) async fn if_changed(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<()> + Send + 'static,
+    ) -> Result<bool, DemoError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut inner = db.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let version: i64 = inner
+                .conn
+                .query_row("PRAGMA data_version", [], |r| r.get(0))
+                .map_err(DemoError::Database)?;
+            if inner.seen_version == Some(version) {
+                return Ok(false);
+            }
+            // A commit landing after the pragma and before `f` reads is
+            // read now and read again next time: one reload too many,
+            // never one too few.
+            f(&mut inner.conn).map_err(DemoError::Database)?;
+            inner.seen_version = Some(version);
+            Ok(true)
+        })
+        .await
+        .map_err(|_| DemoError::Interrupted)?
     }
 }

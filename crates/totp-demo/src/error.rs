@@ -14,6 +14,9 @@ pub enum DemoError {
     /// The TOTP store failed to open.
     #[error("the TOTP store failed")]
     Store(#[source] tower_totp::store::StoreError),
+    /// Redis could not be reached (or its URL does not parse) at start-up.
+    #[error("cannot connect to Redis")]
+    Redis(#[source] tower_totp::store::StoreError),
     /// The engine could not be configured.
     #[error("bad TOTP configuration")]
     Config(#[source] tower_totp::ConfigError),

@@ -20,6 +20,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`DemoConfig::redis`], sessions and the TOTP store live in Redis,
+//! and instances built on the same Redis, database file and sealing key
+//! act as one service:
+//!
+//! ```no_run
+//! use totp_demo::{Database, DemoConfig, app, connect_redis};
+//! use tower_totp::seal::{Keyring, SealingKey};
+//!
+//! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = SealingKey::generate()?; // in practice: read_key(path)
+//! let db = Database::File("demo.sqlite3".into());
+//! let redis = connect_redis("redis://127.0.0.1:6379/").await?;
+//! let a = app(DemoConfig::new(db.clone(), Keyring::new(1, key.clone())).redis(redis.clone()))?;
+//! let b = app(DemoConfig::new(db, Keyring::new(1, key)).redis(redis))?;
+//! # let _ = (a.router(), b.router());
+//! # Ok(()) }
+//! ```
+//!
 //! Routes, pages and flags: `docs/demo.md` in the repository.
 
 #![forbid(unsafe_code)]
@@ -31,6 +49,7 @@ mod db;
 mod error;
 mod home;
 mod keyfile;
+mod live;
 mod login;
 mod pages;
 mod respond;
@@ -46,6 +65,7 @@ use tower_totp::clock::Clock;
 use tower_totp::http::TotpAuth;
 use tower_totp::seal::Keyring;
 use tower_totp::{TotpConfig, TwoFactor, UserKind};
+use tower_totp_redis::RedisStore;
 use tower_totp_sqlite::SqliteStore;
 
 pub use app::{BODY_LIMIT, SESSION_COOKIE};
@@ -57,6 +77,27 @@ pub use users::{PasswordCost, User, Users};
 
 /// The issuer name shown in authenticator apps.
 pub const ISSUER: &str = "Tower TOTP Demo";
+
+/// The prefix of the demo's TOTP keys in Redis (see [`connect_redis`]).
+pub const REDIS_PREFIX: &str = "totp-demo:totp:";
+
+/// The prefix of the demo's session keys in Redis.
+pub const REDIS_SESSION_PREFIX: &str = "totp-demo:session:";
+
+/// Connect to the Redis at `url` (`redis://host:port/db`) for
+/// [`DemoConfig::redis`], with the demo's key prefix [`REDIS_PREFIX`] and
+/// the store's fail-fast timeouts.
+///
+/// # Errors
+///
+/// [`DemoError::Redis`] if the URL does not parse or the server does not
+/// answer.
+pub async fn connect_redis(url: &str) -> Result<RedisStore, DemoError> {
+    Ok(RedisStore::connect(url)
+        .await
+        .map_err(DemoError::Redis)?
+        .with_prefix(REDIS_PREFIX))
+}
 
 /// Where the demo keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +125,9 @@ pub struct DemoConfig {
     pub password_cost: PasswordCost,
     /// The clock of the TOTP engine (the system clock if `None`).
     pub clock: Option<Arc<dyn Clock>>,
+    /// Sessions and the TOTP store in Redis (`None`: sessions in memory,
+    /// the TOTP store in the database).
+    pub redis: Option<RedisStore>,
 }
 
 impl DemoConfig {
@@ -97,6 +141,7 @@ impl DemoConfig {
             secure_cookie: false,
             password_cost: PasswordCost::Standard,
             clock: None,
+            redis: None,
         }
     }
 
@@ -125,6 +170,23 @@ impl DemoConfig {
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Keep sessions (under [`REDIS_SESSION_PREFIX`]) and the whole TOTP
+    /// store in `store`'s Redis, so that several instances sharing it, the
+    /// database file and the sealing key act as one service.
+    ///
+    /// The TOTP store is one object with all four store traits, so
+    /// *everything* of TOTP moves to Redis: used steps, drift, throttle,
+    /// recovery codes and the enrollments (authenticators and their sealed
+    /// secrets) too; the TOTP tables in the database stay unused. Users,
+    /// passwords and the admin switches stay in the database; each
+    /// instance reads them again at its next request after another
+    /// instance changed them.
+    #[must_use]
+    pub fn redis(mut self, store: RedisStore) -> Self {
+        self.redis = Some(store);
         self
     }
 }
@@ -183,7 +245,9 @@ fn demo_users() -> Vec<User> {
 }
 
 /// Open the database (creating its tables and, if it has no users, the
-/// demo users and default switches) and build the service.
+/// demo users and default switches) and build the service: with the TOTP
+/// store in the database and sessions in memory, or both in Redis if
+/// [`DemoConfig::redis`] says so.
 ///
 /// # Errors
 ///
@@ -191,37 +255,42 @@ fn demo_users() -> Vec<User> {
 /// cannot be opened or set up, [`DemoError::PasswordHash`] if the demo
 /// users' passwords cannot be hashed.
 pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
-    let (store, db) = match &config.database {
-        Database::File(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| DemoError::KeyFile {
-                    path: dir.to_owned(),
-                    source,
-                })?;
-            }
-            (
-                SqliteStore::open(path).map_err(DemoError::Store)?,
-                db::Db::open(path)?,
-            )
-        }
-        Database::Memory => (
-            SqliteStore::open_in_memory().map_err(DemoError::Store)?,
-            db::Db::open_in_memory()?,
-        ),
-    };
-    let users = Users::load(db.clone(), config.password_cost)?;
-    let seeded = users.is_empty();
-    if seeded {
-        users.create_all(&demo_users(), &config.demo_password)?;
-    }
-    let settings = Settings::load(db)?;
-
     let mut engine = TwoFactor::builder(TotpConfig::new(ISSUER).map_err(DemoError::Config)?)
-        .store(store)
         .keyring(config.keyring);
     if let Some(clock) = config.clock {
         engine = engine.clock(clock);
     }
+    // The TOTP store and the sessions: Redis if given, else the database
+    // (opened first: it creates the file) and memory.
+    let (engine, sessions) = match config.redis {
+        Some(redis) => {
+            let sessions = redis.session_store().with_prefix(REDIS_SESSION_PREFIX);
+            (engine.store(redis), app::Sessions::Redis(sessions))
+        }
+        None => {
+            let store = match &config.database {
+                Database::File(path) => {
+                    create_parent(path)?;
+                    SqliteStore::open(path)
+                }
+                Database::Memory => SqliteStore::open_in_memory(),
+            }
+            .map_err(DemoError::Store)?;
+            (engine.store(store), app::Sessions::Memory)
+        }
+    };
+    let shared = matches!(sessions, app::Sessions::Redis(_));
+    let db = match &config.database {
+        Database::File(path) => {
+            create_parent(path)?;
+            db::Db::open(path)?
+        }
+        Database::Memory => db::Db::open_in_memory()?,
+    };
+    let users = Users::load(db.clone(), config.password_cost)?;
+    let seeded = users.seed(&demo_users(), &config.demo_password)?;
+    let settings = Settings::load(db.clone())?;
+
     let engine = engine.build().map_err(DemoError::Engine)?;
     let auth = TotpAuth::builder(engine, users.clone())
         .policy(settings.policy().clone())
@@ -234,11 +303,32 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         users: users.clone(),
         settings: settings.clone(),
     };
+    let live = shared.then(|| live::Live {
+        db,
+        users: users.clone(),
+        settings: settings.clone(),
+    });
+    let wiring = app::Wiring {
+        sessions,
+        live,
+        secure_cookie: config.secure_cookie,
+    };
     Ok(Demo {
-        router: app::router(state, config.secure_cookie),
+        router: app::router(state, wiring),
         auth,
         users,
         settings,
         seeded,
     })
+}
+
+/// Create the folder of the database file if it is missing.
+fn create_parent(path: &std::path::Path) -> Result<(), DemoError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|source| DemoError::KeyFile {
+            path: dir.to_owned(),
+            source,
+        }),
+        None => Ok(()),
+    }
 }

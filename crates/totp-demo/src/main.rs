@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use totp_demo::{Database, DemoConfig, app, default_key_path, open_or_create_key};
+use totp_demo::{
+    Database, DemoConfig, REDIS_PREFIX, REDIS_SESSION_PREFIX, app, connect_redis, default_key_path,
+    open_or_create_key,
+};
 use tower_totp::seal::Keyring;
 use tracing_subscriber::EnvFilter;
 
@@ -32,6 +35,11 @@ struct Flags {
     /// over HTTPS (a TLS proxy in front of it).
     #[arg(long)]
     secure_cookie: bool,
+    /// Keep sessions and the TOTP state (enrollments included) in this
+    /// Redis, e.g. redis://127.0.0.1:6379: instances started with the same
+    /// --redis, --db and --key-file act as one service.
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 #[tokio::main]
@@ -48,8 +56,12 @@ async fn main() -> ExitCode {
             let mut message = e.to_string();
             let mut source = std::error::Error::source(&*e);
             while let Some(s) = source {
-                message.push_str(": ");
-                message.push_str(&s.to_string());
+                // Some errors (the redis crate's) print their source too.
+                let text = s.to_string();
+                if !message.ends_with(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
                 source = s.source();
             }
             eprintln!("totp-demo: {message}");
@@ -59,6 +71,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
+    // Redis first: a wrong URL should not leave a new key file behind.
+    let redis = match &flags.redis {
+        Some(url) => Some(connect_redis(url).await?),
+        None => None,
+    };
     let key_path = flags
         .key_file
         .clone()
@@ -70,15 +87,25 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             key_path.display()
         );
     }
-    let config = DemoConfig::new(Database::File(flags.db.clone()), Keyring::new(1, key))
+    let mut config = DemoConfig::new(Database::File(flags.db.clone()), Keyring::new(1, key))
         .demo_password(flags.demo_password.clone())
         .secure_cookie(flags.secure_cookie);
+    if let Some(redis) = redis {
+        config = config.redis(redis);
+    }
     let demo = app(config)?;
     let listener = tokio::net::TcpListener::bind(flags.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", flags.listen))?;
     let addr = listener.local_addr()?;
     println!("totp-demo: data in {}", flags.db.display());
+    if flags.redis.is_some() {
+        // Not the URL: it may carry a password.
+        println!(
+            "totp-demo: sessions and TOTP state (enrollments too) in Redis under \
+             {REDIS_SESSION_PREFIX}* and {{{REDIS_PREFIX}*; users and switches in the database"
+        );
+    }
     if demo.seeded() {
         println!(
             "totp-demo: created the demo users, each with the password \"{pw}\":\n\

@@ -9,7 +9,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use tower_totp::http::UserDirectory;
 use tower_totp::store::StoreError;
@@ -119,41 +119,23 @@ fn kind_from_sql(text: &str) -> UserKind {
 impl Users {
     /// Load the table into memory.
     pub(crate) fn load(db: Db, cost: PasswordCost) -> Result<Self, DemoError> {
-        let rows = db.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT username, display_name, kind, is_admin, require_2fa, password_hash \
-                 FROM demo_users",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    let kind: String = r.get(2)?;
-                    let hash: String = r.get(5)?;
-                    Ok(Row {
-                        user: User {
-                            username: r.get(0)?,
-                            display_name: r.get(1)?,
-                            kind: kind_from_sql(&kind),
-                            is_admin: r.get(3)?,
-                            require_2fa: r.get(4)?,
-                        },
-                        hash: hash.into(),
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })?;
+        let rows = db.with_conn(|conn| read_rows(conn))?;
         let dummy_hash = hash_password(cost, "not a password of anyone")?.into();
         Ok(Self {
             db,
-            cache: Arc::new(RwLock::new(
-                rows.into_iter()
-                    .map(|r| (r.user.username.clone(), r))
-                    .collect(),
-            )),
+            cache: Arc::new(RwLock::new(by_name(rows))),
             write: Arc::new(tokio::sync::Mutex::new(())),
             cost,
             dummy_hash,
         })
+    }
+
+    /// Replace the in-memory copy with the table as `conn` reads it now
+    /// (another instance changed it).
+    pub(crate) fn reload(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+        let rows = by_name(read_rows(conn)?);
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = rows;
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Row>> {
@@ -165,8 +147,17 @@ impl Users {
         self.read().is_empty()
     }
 
-    /// Create `users`, each with `password` (start-up only: blocks).
-    pub(crate) fn create_all(&self, users: &[User], password: &str) -> Result<(), DemoError> {
+    /// If the table is empty, create `users`, each with `password`;
+    /// whether this call created them (start-up only: blocks).
+    ///
+    /// Safe when several instances start at once on a new file: the check
+    /// and the inserts are one `IMMEDIATE` transaction, so exactly one
+    /// instance seeds and the others load what it wrote.
+    pub(crate) fn seed(&self, users: &[User], password: &str) -> Result<bool, DemoError> {
+        if !self.is_empty() {
+            return Ok(false);
+        }
+        // Hash before taking the write lock: hashing is the slow part.
         let mut rows = Vec::with_capacity(users.len());
         for user in users {
             rows.push(Row {
@@ -174,34 +165,40 @@ impl Users {
                 hash: hash_password(self.cost, password)?.into(),
             });
         }
-        let to_insert = rows.clone();
+        let cache = Arc::clone(&self.cache);
         self.db.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            for r in &to_insert {
-                tx.execute(
-                    "INSERT INTO demo_users \
-                     (username, display_name, kind, is_admin, require_2fa, password_hash) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        r.user.username,
-                        r.user.display_name,
-                        kind_to_sql(r.user.kind),
-                        r.user.is_admin,
-                        r.user.require_2fa,
-                        &*r.hash
-                    ],
-                )?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let empty: bool =
+                tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM demo_users)", [], |r| {
+                    r.get(0)
+                })?;
+            if empty {
+                for r in &rows {
+                    tx.execute(
+                        "INSERT INTO demo_users \
+                         (username, display_name, kind, is_admin, require_2fa, password_hash) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            r.user.username,
+                            r.user.display_name,
+                            kind_to_sql(r.user.kind),
+                            r.user.is_admin,
+                            r.user.require_2fa,
+                            &*r.hash
+                        ],
+                    )?;
+                }
             }
-            tx.commit()
-        })?;
-        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        for r in rows {
-            cache.insert(r.user.username.clone(), r);
-        }
-        Ok(())
+            // What the table holds now: ours, or another instance's.
+            let now = by_name(read_rows(&tx)?);
+            tx.commit()?;
+            *cache.write().unwrap_or_else(PoisonError::into_inner) = now;
+            Ok(empty)
+        })
     }
 
-    /// A user by name.
+    /// A user by name (with several instances, as of this instance's last
+    /// request, like [`Settings::get`](crate::Settings::get)).
     pub fn get(&self, username: &str) -> Option<User> {
         self.read().get(username).map(|r| r.user.clone())
     }
@@ -279,6 +276,35 @@ impl Users {
             r.user.clone()
         }))
     }
+}
+
+/// Every row of `demo_users`.
+fn read_rows(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT username, display_name, kind, is_admin, require_2fa, password_hash \
+         FROM demo_users",
+    )?;
+    stmt.query_map([], |r| {
+        let kind: String = r.get(2)?;
+        let hash: String = r.get(5)?;
+        Ok(Row {
+            user: User {
+                username: r.get(0)?,
+                display_name: r.get(1)?,
+                kind: kind_from_sql(&kind),
+                is_admin: r.get(3)?,
+                require_2fa: r.get(4)?,
+            },
+            hash: hash.into(),
+        })
+    })?
+    .collect()
+}
+
+fn by_name(rows: Vec<Row>) -> BTreeMap<String, Row> {
+    rows.into_iter()
+        .map(|r| (r.user.username.clone(), r))
+        .collect()
 }
 
 fn hash_password(cost: PasswordCost, password: &str) -> Result<String, DemoError> {

@@ -60,10 +60,7 @@ impl TestDemo {
     }
 
     pub fn client(&self) -> Client {
-        Client {
-            router: self.demo.router(),
-            cookie: None,
-        }
+        Client::new(&self.demo)
     }
 }
 
@@ -121,6 +118,21 @@ impl Answer {
 }
 
 impl Client {
+    /// A client without a session, talking to `demo`.
+    pub fn new(demo: &Demo) -> Self {
+        Self {
+            router: demo.router(),
+            cookie: None,
+        }
+    }
+
+    /// Send the next requests to `demo`, with the same cookie (another
+    /// instance behind the same load balancer).
+    pub fn on(&mut self, demo: &Demo) -> &mut Self {
+        self.router = demo.router();
+        self
+    }
+
     pub async fn request(
         &mut self,
         method: Method,
