@@ -7,6 +7,10 @@ use unicode_normalization::UnicodeNormalization;
 /// before any Unicode work is done on it.
 const MAX_INPUT_BYTES: usize = 256;
 
+/// The most digits a code may have: every 9-digit value fits in the `u32`
+/// a [`Code`] holds (the engine's codes have 6 to 8).
+const MAX_DIGITS: u8 = 9;
+
 /// A code as typed, parsed: its value and its number of digits.
 ///
 /// Never printed: `Debug` shows `[redacted]`.
@@ -49,7 +53,8 @@ pub struct Malformed {
 /// 2. remove spaces, tabs and `-`;
 /// 3. what is left must be exactly `digits` ASCII digits.
 ///
-/// Anything else is [`Malformed`]; no input makes this panic.
+/// Anything else is [`Malformed`], and so is every input when `digits` is
+/// over 9 (a code's value is a `u32`); no input makes this panic.
 ///
 /// ```
 /// use tower_totp::code::parse_code;
@@ -64,7 +69,7 @@ pub struct Malformed {
 /// [`Malformed`] when the input does not follow the rule.
 pub fn parse_code(input: &str, digits: u8) -> Result<Code, Malformed> {
     let malformed = Malformed { expected: digits };
-    if input.len() > MAX_INPUT_BYTES {
+    if input.len() > MAX_INPUT_BYTES || digits > MAX_DIGITS {
         return Err(malformed);
     }
     let mut value: u32 = 0;
@@ -131,6 +136,23 @@ mod tests {
             );
         }
         assert!(parse_code(&" ".repeat(1000), 6).is_err());
+    }
+
+    /// Found by the `code_input` fuzz target: ten digits overflowed the
+    /// value (a panic with overflow checks, a wrong value without).
+    #[test]
+    fn more_digits_than_a_u32_holds_are_refused() {
+        assert_eq!(
+            parse_code("999999999", 9).map(|c| c.value()),
+            Ok(999_999_999)
+        );
+        for (input, digits) in [("5911111111", 10), ("0000000000", 10), ("", 255)] {
+            assert_eq!(
+                parse_code(input, digits),
+                Err(Malformed { expected: digits }),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]
