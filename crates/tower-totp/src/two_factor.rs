@@ -498,6 +498,39 @@ impl TwoFactor {
         }
     }
 
+    /// Key rotation in the background: seal again, under the current key,
+    /// every authenticator of `user` sealed under another key; how many were
+    /// re-sealed. Run it over the user list after [`Keyring::rotated_to`];
+    /// once it has passed every user without an error, and pending
+    /// enrollments sealed before the rotation have expired, the old key can
+    /// leave the keyring ([`Keyring::without`]). See "Key rotation" in
+    /// `docs/security.md`.
+    ///
+    /// Re-sealing leaves the sync state alone (used steps stay used) and is
+    /// safe alongside logins, which re-seal on use: both write a record
+    /// under the current key. Running it again finds nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Seal`] when a record does not open (its key is no longer in
+    /// the keyring, or it is damaged), [`Error::Store`] when the store
+    /// fails. Records re-sealed before the error stay re-sealed.
+    pub async fn reseal_user(&self, user: &UserId) -> Result<usize, Error> {
+        let keys = &self.inner.keys;
+        let mut resealed = 0;
+        for a in self.inner.store.authenticators(user).await? {
+            if keys.is_current(&a.secret) {
+                continue;
+            }
+            let sealed = keys.seal(user, &keys.open(user, &a.secret)?)?;
+            // `false`: revoked meanwhile, nothing left to re-seal.
+            if self.inner.store.reseal(user, &a.id, sealed).await? {
+                resealed += 1;
+            }
+        }
+        Ok(resealed)
+    }
+
     /// Charge one attempt to the throttle; `Some(reason)` when locked out.
     async fn charge_attempt(&self, user: &UserId) -> Result<Option<RejectReason>, Error> {
         let policy = self.inner.config.throttle();
