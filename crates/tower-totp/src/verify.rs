@@ -196,4 +196,47 @@ mod tests {
         assert_eq!(find_step(&hotp, &code, window_steps(40, 1, 1)), Some(41));
         assert_eq!(find_step(&hotp, &code, window_steps(45, 1, 1)), None);
     }
+
+    /// Constant work: `find_step` computes one code (one HMAC) per step it
+    /// takes from the iterator and takes every step, so a window of width W
+    /// costs W codes whether the match is at the first, middle or last step,
+    /// or nowhere. Counting the steps taken counts the HMACs.
+    #[test]
+    fn find_step_computes_every_candidate_whatever_matches() {
+        use std::cell::Cell;
+
+        let hotp = Hotp::new(
+            &Secret::from_bytes(b"12345678901234567890").unwrap(),
+            CodeParams::default(),
+        );
+        let centre: u64 = 1_000;
+        for (behind, ahead) in [(0, 0), (1, 1), (2, 0), (0, 3), (5, 5)] {
+            let window = Window::new(behind, ahead, 10).unwrap();
+            let width = window.width() as usize;
+            let lo = centre - u64::from(behind);
+            let hi = centre + u64::from(ahead);
+            // A step far outside whose code matches nothing in the window.
+            let outside = (hi + 100..)
+                .find(|s| (lo..=hi).all(|w| hotp.code(w) != hotp.code(*s)))
+                .unwrap();
+            for (target, expected) in [
+                (lo, Some(lo)),
+                (centre, Some(centre)),
+                (hi, Some(hi)),
+                (outside, None),
+            ] {
+                let code = parse_code(&hotp.code_string(target), 6).unwrap();
+                let taken = Cell::new(0usize);
+                let steps = window_steps(i128::from(centre), behind, ahead)
+                    .inspect(|_| taken.set(taken.get() + 1));
+                assert_eq!(find_step(&hotp, &code, steps), expected);
+                assert_eq!(
+                    taken.get(),
+                    width,
+                    "window -{behind}/+{ahead}, match at {target}: {} codes computed",
+                    taken.get()
+                );
+            }
+        }
+    }
 }
