@@ -138,24 +138,33 @@ impl RejectReason {
     }
 }
 
-/// The steps `centre - behind ..= centre + ahead`, clipped at step 0 and at
+/// The steps `centre - behind ..= centre + ahead`, nearest to `centre`
+/// first (at equal distance the older step first), clipped at step 0 and at
 /// `u64::MAX`.
 pub(crate) fn window_steps(centre: i128, behind: u32, ahead: u32) -> impl Iterator<Item = u64> {
-    let lo = (centre - i128::from(behind)).max(0);
-    let hi = (centre + i128::from(ahead)).min(i128::from(u64::MAX));
-    (lo..=hi).filter_map(|s| u64::try_from(s).ok())
+    let reach = i128::from(behind.max(ahead));
+    (0..=reach)
+        .flat_map(move |d| {
+            let older = (d <= i128::from(behind)).then_some(centre - d);
+            let newer = (d > 0 && d <= i128::from(ahead)).then_some(centre + d);
+            older.into_iter().chain(newer)
+        })
+        .filter_map(|s| u64::try_from(s).ok())
 }
 
 /// Compare `code` with every step in `steps`, in constant time: all codes
 /// are computed and compared whatever matches, and the match is selected
 /// with `subtle`, so the time taken does not tell which step matched.
-/// Where two steps match, the later one wins.
+/// Where two steps match (a code collision, about one login in 10^6 per
+/// extra step), the first in `steps` wins: with [`window_steps`] the one
+/// nearest the expected step, so a collision does not make the learned
+/// offset jump.
 pub(crate) fn find_step(hotp: &Hotp, code: &Code, steps: impl Iterator<Item = u64>) -> Option<u64> {
     let mut found = Choice::from(0);
     let mut step = 0u64;
     for candidate in steps {
         let hit = code.ct_matches(hotp.code(candidate));
-        step = u64::conditional_select(&step, &candidate, hit);
+        step = u64::conditional_select(&step, &candidate, hit & !found);
         found |= hit;
     }
     bool::from(found).then_some(step)
@@ -177,13 +186,45 @@ mod tests {
     #[test]
     fn window_steps_clip_at_both_ends() {
         assert_eq!(window_steps(0, 1, 1).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(window_steps(5, 2, 0).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(window_steps(5, 2, 0).collect::<Vec<_>>(), [5, 4, 3]);
         let top = i128::from(u64::MAX);
         assert_eq!(
             window_steps(top, 1, 3).collect::<Vec<_>>(),
-            [u64::MAX - 1, u64::MAX]
+            [u64::MAX, u64::MAX - 1]
         );
         assert_eq!(window_steps(-5, 1, 1).count(), 0);
+    }
+
+    #[test]
+    fn window_steps_go_outward_from_the_centre() {
+        assert_eq!(
+            window_steps(100, 2, 3).collect::<Vec<_>>(),
+            [100, 99, 101, 98, 102, 103]
+        );
+        assert_eq!(window_steps(100, 0, 0).collect::<Vec<_>>(), [100]);
+    }
+
+    /// Two steps whose codes collide: the one nearest the centre wins,
+    /// whichever comes later in time.
+    #[test]
+    fn a_collision_resolves_to_the_nearest_step() {
+        let hotp = Hotp::new(
+            &Secret::from_bytes(b"12345678901234567890").unwrap(),
+            CodeParams::default(),
+        );
+        // Find two steps within 10 of each other with the same code.
+        let (a, b) = (0u64..2_000_000)
+            .find_map(|s| {
+                let c = hotp.code(s);
+                (1..=10).map(|d| s + d).find(|t| hotp.code(*t) == c).map(|t| (s, t))
+            })
+            .expect("a 6-digit collision within 10 steps exists among 2 million steps");
+        let code = parse_code(&hotp.code_string(a), 6).unwrap();
+        let span = u32::try_from(b - a).unwrap();
+        // Centred on the older step, the window reaching the newer one picks the older.
+        assert_eq!(find_step(&hotp, &code, window_steps(i128::from(a), 0, span)), Some(a));
+        // Centred on the newer one, it picks the newer.
+        assert_eq!(find_step(&hotp, &code, window_steps(i128::from(b), span, 0)), Some(b));
     }
 
     #[test]
