@@ -2,8 +2,8 @@
 //! "Require Two Factor Authentication" flag. Only administrators reach
 //! them (the [`Admin`] extractor answers 403 to others).
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -12,21 +12,27 @@ use tower_totp::UserId;
 
 use crate::app::AppState;
 use crate::pages;
-use crate::respond::{self, Failure, body_is_json, form_flag, parse_body, see_other};
+use crate::respond::{
+    self, Failure, body_is_json, form_checkbox, form_radio, parse_body, see_other,
+};
 use crate::settings::SettingsPatch;
 use crate::users::User;
 use crate::viewer::Admin;
 
-/// `?saved=1` after a form post.
-#[derive(Deserialize)]
-pub(crate) struct Saved {
-    saved: Option<String>,
+/// Whether the query has `saved` (`?saved=1` after a form post). Only a
+/// notice on the page: a query that does not parse just has none.
+fn saved(RawQuery(query): &RawQuery) -> bool {
+    query
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .is_some_and(|pairs| pairs.iter().any(|(k, _)| k == "saved"))
 }
 
-impl Saved {
-    fn is_set(&self) -> bool {
-        self.saved.is_some()
-    }
+/// The user name of the path. One that does not decode (not UTF-8) names
+/// nobody.
+fn username(path: Result<Path<String>, PathRejection>, html: bool) -> Result<String, Failure> {
+    path.map(|Path(name)| name)
+        .map_err(|_| Failure::not_found(html))
 }
 
 /// `GET /admin`.
@@ -38,13 +44,13 @@ pub(crate) async fn index(_admin: Admin) -> Response {
 pub(crate) async fn settings(
     State(state): State<AppState>,
     Admin(v): Admin,
-    Query(saved): Query<Saved>,
+    query: RawQuery,
 ) -> Response {
     let current = state.settings.get();
     if v.html {
         return respond::html(
             StatusCode::OK,
-            pages::settings_page(&v.user, current, saved.is_set()),
+            pages::settings_page(&v.user, current, saved(&query)),
         );
     }
     respond::json(StatusCode::OK, &current)
@@ -59,7 +65,9 @@ struct SettingsJson {
     external_users: Option<bool>,
 }
 
-/// The form: a checkbox and two ON/OFF radios (a missing field is off).
+/// The form: a checkbox (left out when off) and two ON/OFF radios (always
+/// sent). Checked in [`update_settings`]: a form that is not the page's
+/// changes nothing.
 #[derive(Deserialize)]
 struct SettingsForm {
     enabled: Option<String>,
@@ -87,12 +95,23 @@ pub(crate) async fn update_settings(
             Err(f) => return f.into_response(),
         }
     } else {
-        match parse_body::<SettingsForm>(&headers, body, v.html, true) {
-            Ok(f) => SettingsPatch {
-                enabled: Some(form_flag(f.enabled.as_deref())),
-                internal_users: Some(form_flag(f.internal_users.as_deref())),
-                external_users: Some(form_flag(f.external_users.as_deref())),
-            },
+        let read = parse_body::<SettingsForm>(&headers, body, v.html, true).and_then(|f| {
+            Ok(SettingsPatch {
+                enabled: Some(form_checkbox(f.enabled.as_deref(), v.html)?),
+                internal_users: Some(form_radio(
+                    f.internal_users.as_deref(),
+                    "internal_users",
+                    v.html,
+                )?),
+                external_users: Some(form_radio(
+                    f.external_users.as_deref(),
+                    "external_users",
+                    v.html,
+                )?),
+            })
+        });
+        match read {
+            Ok(patch) => patch,
             Err(f) => return f.into_response(),
         }
     };
@@ -151,9 +170,13 @@ pub(crate) async fn users(State(state): State<AppState>, Admin(v): Admin) -> Res
 pub(crate) async fn user(
     State(state): State<AppState>,
     Admin(v): Admin,
-    Path(username): Path<String>,
-    Query(saved): Query<Saved>,
+    path: Result<Path<String>, PathRejection>,
+    query: RawQuery,
 ) -> Response {
+    let username = match username(path, v.html) {
+        Ok(name) => name,
+        Err(f) => return f.into_response(),
+    };
     let Some(user) = state.users.get(&username) else {
         return Failure::not_found(v.html).into_response();
     };
@@ -164,7 +187,7 @@ pub(crate) async fn user(
     if v.html {
         return respond::html(
             StatusCode::OK,
-            pages::user_page(&v.user, &user, enrolled, saved.is_set()),
+            pages::user_page(&v.user, &user, enrolled, saved(&query)),
         );
     }
     respond::json(
@@ -183,7 +206,7 @@ struct UserPatch {
     require_2fa: bool,
 }
 
-/// The form: the checkbox (missing is off).
+/// The form: the checkbox (left out when off).
 #[derive(Deserialize)]
 struct UserForm {
     require_2fa: Option<String>,
@@ -193,10 +216,14 @@ struct UserForm {
 pub(crate) async fn update_user(
     State(state): State<AppState>,
     Admin(v): Admin,
-    Path(username): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let username = match username(path, v.html) {
+        Ok(name) => name,
+        Err(f) => return f.into_response(),
+    };
     if state.users.get(&username).is_none() {
         return Failure::not_found(v.html).into_response();
     }
@@ -206,8 +233,10 @@ pub(crate) async fn update_user(
             Err(f) => return f.into_response(),
         }
     } else {
-        match parse_body::<UserForm>(&headers, body, v.html, true) {
-            Ok(f) => form_flag(f.require_2fa.as_deref()),
+        match parse_body::<UserForm>(&headers, body, v.html, true)
+            .and_then(|f| form_checkbox(f.require_2fa.as_deref(), v.html))
+        {
+            Ok(require) => require,
             Err(f) => return f.into_response(),
         }
     };

@@ -99,11 +99,18 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         None => with_sessions,
     };
 
+    // Outside in: the security headers on every answer, a body declared
+    // too large refused as a problem or a page, then tower-http's limit
+    // for bodies that grow too large while read (the handlers answer
+    // that). Every route answers a method it does not take with a 405
+    // problem or page, not axum's empty one.
     Router::new()
         .route("/health", get(api::health))
         .merge(with_sessions)
-        .layer(middleware::from_fn(security_headers))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(refuse_declared_too_large))
+        .layer(middleware::from_fn(security_headers))
 }
 
 /// The session layer over `store`. A session unused for 8 hours is over.
@@ -126,6 +133,25 @@ fn session_layer<S: SessionStore + Clone>(store: S, secure_cookie: bool) -> Sess
 
 async fn not_found(headers: http::HeaderMap) -> Response {
     Failure::not_found(wants_html(&headers)).into_response()
+}
+
+async fn method_not_allowed(headers: http::HeaderMap) -> Response {
+    Failure::method_not_allowed(wants_html(&headers)).into_response()
+}
+
+/// A `Content-Length` over [`BODY_LIMIT`]: refused before anything reads
+/// the body, as tower-http's limit would, but as a problem or a page
+/// rather than its plain text.
+async fn refuse_declared_too_large(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Failure::payload_too_large(wants_html(req.headers())).into_response();
+    }
+    next.run(req).await
 }
 
 /// Headers for every answer: no framing (clickjacking of the admin

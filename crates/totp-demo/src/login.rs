@@ -14,7 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::app::AppState;
 use crate::pages;
-use crate::respond::{self, Failure, parse_body, see_other, wants_html};
+use crate::respond::{self, Failure, body_is_json, parse_body, see_other, wants_html};
 
 /// `GET /login`.
 pub(crate) async fn page() -> Response {
@@ -28,6 +28,15 @@ struct LoginForm {
     password: String,
 }
 
+/// The JSON body: exactly these two members (a script that sends more
+/// is mistaken about this route). Forms may carry other fields.
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+struct LoginJson {
+    username: String,
+    password: String,
+}
+
 /// `POST /login`: form or `{"username","password"}`.
 pub(crate) async fn submit(
     State(state): State<AppState>,
@@ -36,7 +45,15 @@ pub(crate) async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let html = wants_html(&headers);
-    let form: LoginForm = match parse_body(&headers, body, html, false) {
+    let read = if body_is_json(&headers) {
+        parse_body::<LoginJson>(&headers, body, html, false).map(|mut j| LoginForm {
+            username: std::mem::take(&mut j.username),
+            password: std::mem::take(&mut j.password),
+        })
+    } else {
+        parse_body::<LoginForm>(&headers, body, html, false)
+    };
+    let form = match read {
         Ok(form) => form,
         Err(failure) => return failure.into_response(),
     };

@@ -165,6 +165,34 @@ impl Failure {
     pub(crate) fn bad_request(html: bool, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", detail, html)
     }
+
+    /// Well-formed input with a value or member the route does not take.
+    pub(crate) fn invalid_body(html: bool, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            detail,
+            html,
+        )
+    }
+
+    pub(crate) fn payload_too_large(html: bool) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The request body is too large.",
+            html,
+        )
+    }
+
+    pub(crate) fn method_not_allowed(html: bool) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This page does not take that method.",
+            html,
+        )
+    }
 }
 
 impl IntoResponse for Failure {
@@ -206,18 +234,18 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
     explain: bool,
 ) -> Result<T, Failure> {
     let bytes = body.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Failure::new(
-                status,
-                "payload_too_large",
-                "The request body is too large.",
-                html,
-            )
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::payload_too_large(html)
         } else {
             Failure::bad_request(html, "The request body could not be read.")
         }
     })?;
+    // Both parsers would take bytes that are not UTF-8 (serde_urlencoded
+    // replaces them, serde_json calls it the wrong shape): refuse them
+    // here, as the 2FA endpoints do.
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(Failure::bad_request(html, "The body is not valid UTF-8."));
+    }
     let detail = |what: &'static str, e: &dyn std::fmt::Display| -> Cow<'static, str> {
         if explain {
             format!("{what}: {e}").into()
@@ -232,12 +260,7 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
             serde_json::from_slice(&bytes).map_err(|e| {
                 if e.is_data() {
                     // Well-formed JSON of the wrong shape.
-                    Failure::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_body",
-                        detail("The JSON body does not fit", &e),
-                        html,
-                    )
+                    Failure::invalid_body(html, detail("The JSON body does not fit", &e))
                 } else {
                     Failure::bad_request(html, detail("The body is not valid JSON", &e))
                 }
@@ -252,12 +275,31 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
     }
 }
 
-/// A checkbox or ON/OFF radio value from a form.
-pub(crate) fn form_flag(value: Option<&str>) -> bool {
-    matches!(
-        value.map(str::to_ascii_lowercase).as_deref(),
-        Some("on" | "true" | "1" | "yes")
-    )
+/// A checkbox or ON/OFF radio value from a form: `on` (or `true`, `1`,
+/// `yes`) or `off` (`false`, `0`, `no`), in any case. `None` for anything
+/// else, which the form never sends.
+pub(crate) fn form_flag(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Some(true),
+        "off" | "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// A checkbox: sent (with an on value) when checked, left out when not.
+pub(crate) fn form_checkbox(value: Option<&str>, html: bool) -> Result<bool, Failure> {
+    match value {
+        None => Ok(false),
+        Some(v) => form_flag(v)
+            .ok_or_else(|| Failure::invalid_body(html, "A checkbox value is not on or off.")),
+    }
+}
+
+/// An ON/OFF radio group: the form always sends one of the two.
+pub(crate) fn form_radio(value: Option<&str>, name: &str, html: bool) -> Result<bool, Failure> {
+    value.and_then(form_flag).ok_or_else(|| {
+        Failure::invalid_body(html, format!("The form needs {name}=on or {name}=off."))
+    })
 }
 
 #[cfg(test)]
@@ -281,11 +323,19 @@ mod tests {
     #[test]
     fn form_flags() {
         for on in ["on", "ON", "true", "1", "yes"] {
-            assert!(form_flag(Some(on)));
+            assert_eq!(form_flag(on), Some(true));
+            assert!(form_checkbox(Some(on), false).unwrap());
+            assert!(form_radio(Some(on), "x", false).unwrap());
         }
-        for off in ["off", "", "no", "0"] {
-            assert!(!form_flag(Some(off)));
+        for off in ["off", "OFF", "no", "0", "false"] {
+            assert_eq!(form_flag(off), Some(false));
+            assert!(!form_radio(Some(off), "x", false).unwrap());
         }
-        assert!(!form_flag(None));
+        for bad in ["", "maybe", "\u{fffd}", "onn"] {
+            assert_eq!(form_flag(bad), None);
+            assert!(form_checkbox(Some(bad), false).is_err());
+        }
+        assert!(!form_checkbox(None, false).unwrap());
+        assert!(form_radio(None, "x", false).is_err());
     }
 }

@@ -24,6 +24,12 @@ use crate::error::DemoError;
 pub(crate) const MAX_USERNAME: usize = 64;
 pub(crate) const MAX_PASSWORD: usize = 1024;
 
+/// How many password checks run at once, per CPU. Each argon2id check
+/// with the standard cost holds 19 MiB for tens of milliseconds; without a
+/// cap a flood of logins would fill Tokio's blocking pool (512 threads,
+/// about 10 GiB). Checks beyond the cap wait their turn.
+const HASHING_PER_CPU: usize = 2;
+
 /// How expensive password hashes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -90,6 +96,8 @@ pub struct Users {
     /// Checked against when the user name is unknown, so that a wrong name
     /// takes as long as a wrong password.
     dummy_hash: Arc<str>,
+    /// Caps the password checks running at once ([`HASHING_PER_CPU`]).
+    hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Users {
@@ -127,6 +135,11 @@ impl Users {
             write: Arc::new(tokio::sync::Mutex::new(())),
             cost,
             dummy_hash,
+            hashing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map_or(1, std::num::NonZeroUsize::get)
+                    .saturating_mul(HASHING_PER_CPU),
+            )),
         })
     }
 
@@ -227,6 +240,11 @@ impl Users {
             .as_ref()
             .map_or_else(|| self.dummy_hash.clone(), |r| r.hash.clone());
         let password = Zeroizing::new(password.to_owned());
+        let _turn = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|_| DemoError::Interrupted)?;
         let matches = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| {
                 Argon2::default()

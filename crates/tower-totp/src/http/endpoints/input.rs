@@ -69,7 +69,12 @@ where
     let bytes: Bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) => {
-            return Err(if e.is::<http_body_util::LengthLimitError>() {
+            // Our limit, or one in front of us (tower-http's
+            // `RequestBodyLimitLayer`), wrapped by the framework's body.
+            let first: &(dyn std::error::Error + 'static) = &*e;
+            let mut chain = std::iter::successors(Some(first), |e| e.source());
+            let too_large = chain.any(|e| e.is::<http_body_util::LengthLimitError>());
+            return Err(if too_large {
                 RefusalReason::PayloadTooLarge
             } else {
                 RefusalReason::BadRequest("The request body could not be read.")
