@@ -216,15 +216,24 @@ mod tests {
         let (a, b) = (0u64..2_000_000)
             .find_map(|s| {
                 let c = hotp.code(s);
-                (1..=10).map(|d| s + d).find(|t| hotp.code(*t) == c).map(|t| (s, t))
+                (1..=10)
+                    .map(|d| s + d)
+                    .find(|t| hotp.code(*t) == c)
+                    .map(|t| (s, t))
             })
             .expect("a 6-digit collision within 10 steps exists among 2 million steps");
         let code = parse_code(&hotp.code_string(a), 6).unwrap();
         let span = u32::try_from(b - a).unwrap();
         // Centred on the older step, the window reaching the newer one picks the older.
-        assert_eq!(find_step(&hotp, &code, window_steps(i128::from(a), 0, span)), Some(a));
+        assert_eq!(
+            find_step(&hotp, &code, window_steps(i128::from(a), 0, span)),
+            Some(a)
+        );
         // Centred on the newer one, it picks the newer.
-        assert_eq!(find_step(&hotp, &code, window_steps(i128::from(b), span, 0)), Some(b));
+        assert_eq!(
+            find_step(&hotp, &code, window_steps(i128::from(b), span, 0)),
+            Some(b)
+        );
     }
 
     #[test]
