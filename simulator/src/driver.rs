@@ -2,16 +2,20 @@
 //! attempt (password step, then code step).
 //!
 //! [`EngineDriver`](crate::engine_driver::EngineDriver) calls the
-//! `TwoFactor` engine in process. An HTTP driver speaks to the `/login` and
-//! `/2fa` endpoints; it maps the answers like this:
+//! `TwoFactor` engine in process. The HTTP drivers
+//! ([`HttpDriver`](crate::http_driver::HttpDriver) in process,
+//! [`TargetDriver`](crate::target::TargetDriver) over the network) speak to
+//! `POST /login` and the `/2fa` endpoints; they map the answers like this
+//! ([`crate::wire`]):
 //!
 //! | HTTP answer | [`Outcome`] |
 //! |---|---|
-//! | `POST /2fa` 200 `{"next":"done"}` | [`Outcome::Accepted`] (offset and step unknown: `None`) |
-//! | 401 problem+json with `reason` | [`Outcome::Rejected`] with [`Refusal::from_reason`] |
+//! | `POST /2fa` 200 `{"next":"done"}` | [`Outcome::Accepted`]: offset and step read back from the engine's store in process, `None` over the network |
+//! | 4xx problem+json with `reason` | [`Outcome::Rejected`] with [`Refusal::from_reason`] |
 //! | 429 with `Retry-After: N` | [`Outcome::Throttled`] |
 //! | `POST /login` answers `{"next":"enroll"}` | [`Outcome::Rejected`]`(`[`Refusal::NotEnrolled`]`)` |
 //! | `POST /login` answers `{"next":"done"}` | [`DriverError::Protocol`]: no code was asked for |
+//! | anything else (5xx, another `next`) | [`DriverError::Protocol`] |
 //!
 //! and for [`Driver::enroll`] and [`Driver::confirm`]: `POST /login`
 //! (`{"next":"enroll"}`), `GET /2fa/enroll` (JSON `secret` in base32 and

@@ -24,10 +24,109 @@ enum Secrets {
     /// `TwoFactor::start_enrollment`: the operating system's random source,
     /// as in production.
     Engine,
-    /// Drawn from a seeded generator per user id, sealed with the engine's
-    /// keyring and stored as the pending enrollment, so that a run is
-    /// reproducible down to every code.
-    Seeded { keys: Keyring, seed: [u8; 32] },
+    /// Drawn from the run's seed per user id ([`SeededSecrets`]), so that a
+    /// run is reproducible down to every code.
+    Seeded(SeededSecrets),
+}
+
+/// Enrollment secrets drawn from a seed, one per user id, sealed with the
+/// engine's keyring and stored as the user's pending enrollment: the
+/// engine (or the `GET /2fa/enroll` endpoint, which shows a pending
+/// enrollment rather than starting one) then uses it as if it had drawn
+/// it. This is what makes a run reproducible down to every code, and code
+/// collisions the same from run to run.
+#[derive(Debug, Clone)]
+pub struct SeededSecrets {
+    keys: Keyring,
+    seed: [u8; 32],
+}
+
+impl SeededSecrets {
+    /// The secret of `user`.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Protocol`] if the configured secret length is refused.
+    pub fn secret(&self, tfa: &TwoFactor, user: &UserId) -> Result<Secret, DriverError> {
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(fnv1a(user.as_str().as_bytes()));
+        let mut bytes = vec![0u8; tfa.config().secret_bits().div_ceil(8)];
+        rng.fill_bytes(&mut bytes);
+        Secret::from_bytes(&bytes).map_err(|e| DriverError::Protocol {
+            step: "enroll",
+            detail: e.to_string(),
+        })
+    }
+
+    /// Store `user`'s secret as their pending enrollment (named `phone`),
+    /// replacing any; returns what the phone needs.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Engine`] if sealing or the store fails.
+    pub async fn put_pending(
+        &self,
+        tfa: &TwoFactor,
+        user: &UserId,
+    ) -> Result<Enrolled, DriverError> {
+        let secret = self.secret(tfa, user)?;
+        let params = tfa.config().params();
+        let sealed = self
+            .keys
+            .seal(user, &secret)
+            .map_err(tower_totp::Error::from)?;
+        let pending = PendingEnrollment {
+            id: AuthenticatorId::new(format!("{:016x}", fnv1a(user.as_str().as_bytes()))),
+            name: "phone".into(),
+            secret: sealed,
+            params,
+            created_at: tfa.now(),
+            replaces: None,
+        };
+        tfa.store()
+            .put_pending(user, pending)
+            .await
+            .map_err(tower_totp::Error::from)?;
+        Ok(Enrolled { secret, params })
+    }
+}
+
+/// The simulator's engine: a memory store (wrapped in [`UntrackedStore`]
+/// without `drift_tracking`), `clock`, and a sealing key and secrets
+/// derived from `seed`. [`EngineDriver`] and
+/// [`HttpDriver`](crate::http_driver::HttpDriver) build the same one, so
+/// both drivers give the same run for the same seed.
+///
+/// # Errors
+///
+/// [`DriverError::Engine`] if the engine cannot be built.
+pub fn simulated_engine(
+    config: TotpConfig,
+    clock: ManualClock,
+    drift_tracking: bool,
+    seed: u64,
+) -> Result<(TwoFactor, SeededSecrets), DriverError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f00d_5ec2_e75a);
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    let mut secret_seed = [0u8; 32];
+    rng.fill_bytes(&mut secret_seed);
+    let keys = Keyring::new(1, SealingKey::from_bytes(key));
+    let builder = TwoFactor::builder(config)
+        .clock(clock)
+        .keyring(keys.clone());
+    let builder = if drift_tracking {
+        builder.store(MemoryStore::new())
+    } else {
+        builder.store(UntrackedStore::new(MemoryStore::new()))
+    };
+    Ok((
+        builder.build()?,
+        SeededSecrets {
+            keys,
+            seed: secret_seed,
+        },
+    ))
 }
 
 /// The [`Driver`] over a [`TwoFactor`] engine. The password step is the
@@ -51,10 +150,9 @@ impl EngineDriver {
         }
     }
 
-    /// An engine for the simulator: a memory store, `clock`, and secrets
-    /// and sealing key derived from `seed`. Without `drift_tracking` the
-    /// store never records a learned offset or a resync candidate, so the
-    /// window stays centred on the server's step.
+    /// The engine of [`simulated_engine`], driven directly. Without
+    /// `drift_tracking` the store never records a learned offset or a
+    /// resync candidate, so the window stays centred on the server's step.
     ///
     /// # Errors
     ///
@@ -65,26 +163,10 @@ impl EngineDriver {
         drift_tracking: bool,
         seed: u64,
     ) -> Result<Self, DriverError> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_f00d_5ec2_e75a);
-        let mut key = [0u8; 32];
-        rng.fill_bytes(&mut key);
-        let mut secret_seed = [0u8; 32];
-        rng.fill_bytes(&mut secret_seed);
-        let keys = Keyring::new(1, SealingKey::from_bytes(key));
-        let builder = TwoFactor::builder(config)
-            .clock(clock)
-            .keyring(keys.clone());
-        let builder = if drift_tracking {
-            builder.store(MemoryStore::new())
-        } else {
-            builder.store(UntrackedStore::new(MemoryStore::new()))
-        };
+        let (tfa, secrets) = simulated_engine(config, clock, drift_tracking, seed)?;
         Ok(Self {
-            tfa: builder.build()?,
-            secrets: Secrets::Seeded {
-                keys,
-                seed: secret_seed,
-            },
+            tfa,
+            secrets: Secrets::Seeded(secrets),
             tracking: drift_tracking,
         })
     }
@@ -92,17 +174,6 @@ impl EngineDriver {
     /// The engine.
     pub fn engine(&self) -> &TwoFactor {
         &self.tfa
-    }
-
-    fn seeded_secret(&self, seed: &[u8; 32], user: &UserId) -> Result<Secret, DriverError> {
-        let mut rng = ChaCha8Rng::from_seed(*seed);
-        rng.set_stream(fnv1a(user.as_str().as_bytes()));
-        let mut bytes = vec![0u8; self.tfa.config().secret_bits().div_ceil(8)];
-        rng.fill_bytes(&mut bytes);
-        Secret::from_bytes(&bytes).map_err(|e| DriverError::Protocol {
-            step: "enroll",
-            detail: e.to_string(),
-        })
     }
 
     fn outcome(&self, verdict: Verdict) -> Outcome {
@@ -130,6 +201,25 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The learned offset and last accepted step of `user`'s (first)
+/// authenticator, read back from the store after an acceptance.
+///
+/// # Errors
+///
+/// [`DriverError::Engine`] when the store fails.
+pub async fn stored_sync(tfa: &TwoFactor, user: &UserId) -> Result<Outcome, DriverError> {
+    let stored = tfa
+        .store()
+        .authenticators(user)
+        .await
+        .map_err(tower_totp::Error::from)?;
+    let sync = stored.first().map(|a| a.sync).unwrap_or_default();
+    Ok(Outcome::Accepted {
+        learned_offset: Some(sync.offset),
+        step: sync.last_step,
+    })
+}
+
 impl Driver for EngineDriver {
     async fn enroll(&self, account: &Account) -> Result<Enrolled, DriverError> {
         let user = &account.id;
@@ -144,25 +234,7 @@ impl Driver for EngineDriver {
                     params: e.params(),
                 })
             }
-            Secrets::Seeded { keys, seed } => {
-                let secret = self.seeded_secret(seed, user)?;
-                let params = self.tfa.config().params();
-                let sealed = keys.seal(user, &secret).map_err(tower_totp::Error::from)?;
-                let pending = PendingEnrollment {
-                    id: AuthenticatorId::new(format!("{:016x}", fnv1a(user.as_str().as_bytes()))),
-                    name: "phone".into(),
-                    secret: sealed,
-                    params,
-                    created_at: self.tfa.now(),
-                    replaces: None,
-                };
-                self.tfa
-                    .store()
-                    .put_pending(user, pending)
-                    .await
-                    .map_err(tower_totp::Error::from)?;
-                Ok(Enrolled { secret, params })
-            }
+            Secrets::Seeded(seeded) => seeded.put_pending(&self.tfa, user).await,
         }
     }
 

@@ -6,9 +6,19 @@
 //! virtual users (phone clock offsets and drift, login schedule, reaction
 //! delay, typos, retries) and attackers (brute-force guessers, a replay
 //! attacker). [`run::run`] plays it on a manual clock through a
-//! [`driver::Driver`], by default the in-process
-//! [`engine_driver::EngineDriver`], and reports what users and attackers
-//! got ([`stats::Report`]). The guide is `docs/simulator.md`.
+//! [`driver::Driver`] and reports what users and attackers got
+//! ([`stats::Report`]). The drivers:
+//!
+//! - [`http_driver::HttpDriver`] (the default): the whole HTTP stack in
+//!   process, as a deployed service runs it (tower-sessions, `TotpLayer`, the
+//!   `/2fa` endpoints, a password login), through `tower::Service`;
+//! - [`engine_driver::EngineDriver`]: the `TwoFactor` engine called
+//!   directly, with the same figures for the same seed, several times faster;
+//! - [`target::TargetDriver`]: a running server over real HTTP, on real time
+//!   ([`target::run_target`], `totp-sim run --target URL`).
+//!
+//! [`bench`](mod@bench) times full logins through the in-process stack. The guide is
+//! `docs/simulator.md`.
 //!
 //! ```
 //! use totp_sim::run::{RunOptions, run};
@@ -31,9 +41,11 @@
 #![forbid(unsafe_code)]
 
 pub mod analytic;
+pub mod bench;
 pub mod dist;
 pub mod driver;
 pub mod engine_driver;
+pub mod http_driver;
 pub mod output;
 pub mod overrides;
 pub mod plot;
@@ -42,3 +54,5 @@ pub mod scenario;
 pub mod sim;
 pub mod stats;
 pub mod sweep;
+pub mod target;
+pub mod wire;

@@ -4,16 +4,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use totp_sim::bench::LoginBench;
 use totp_sim::output::{summary_table, write_run};
 use totp_sim::overrides::parse_assignment;
 use totp_sim::plot::format_value;
-use totp_sim::run::{RunOptions, run};
+use totp_sim::run::{DriverKind, RunOptions, run};
 use totp_sim::scenario::Scenario;
 use totp_sim::sweep::{SweepSpec, sweep};
+use totp_sim::target::{TargetOptions, check_target, demo_accounts, parse_accounts, run_target};
 
-/// Simulate a TOTP fleet against the tower-totp engine.
+/// Simulate a TOTP fleet against tower-totp: in process, or over HTTP against a running server.
 #[derive(Debug, Parser)]
 #[command(name = "totp-sim", version, about, long_about = None)]
 struct Cli {
@@ -24,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario: print a summary and write report.json, plots and index.html.
-    Run(Common),
+    Run(RunArgs),
     /// Run a scenario over a grid of one or two parameters and draw a heat map.
     Sweep(SweepArgs),
     /// Check a scenario file and print it with every default filled in.
@@ -34,6 +37,19 @@ enum Command {
     },
     /// Print the default scenario: every key with its default value.
     Defaults,
+    /// Time full logins (password request and code request) through the
+    /// in-process HTTP stack, without the simulator around them.
+    Bench {
+        /// Logins to time.
+        #[arg(long, default_value_t = 200_000)]
+        logins: u64,
+        /// Users enrolled beforehand (each logs in once per 30 s step).
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        /// Also GET a protected route after each login (a third request).
+        #[arg(long)]
+        confirm_access: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +77,50 @@ struct Common {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// In process: `http` (the whole stack: sessions, layer, endpoints) or
+    /// `engine` (the TwoFactor engine called directly; same figures, faster).
+    #[arg(long, default_value = "http")]
+    driver: DriverKind,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Load a running server over real HTTP instead, on real time.
+#[derive(Debug, Args)]
+struct TargetArgs {
+    /// The server, e.g. http://127.0.0.1:3000 (a loopback address unless --allow-remote).
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// The server's accounts, one per user, comma-separated (default: the
+    /// demo's admin,jsmith). They must have no authenticator yet.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "target",
+        conflicts_with = "accounts_from"
+    )]
+    accounts: Vec<String>,
+    /// A file of accounts: one `name` or `name:password` a line.
+    #[arg(long, value_name = "FILE", requires = "target")]
+    accounts_from: Option<PathBuf>,
+    /// The password of accounts given without one.
+    #[arg(long, default_value = "demo", requires = "target")]
+    password: String,
+    /// Stop after this many seconds of wall-clock time.
+    #[arg(long, default_value_t = 60.0, requires = "target")]
+    max_seconds: f64,
+    /// Stop after this many HTTP requests.
+    #[arg(long, requires = "target")]
+    max_requests: Option<u64>,
+    /// Accept a target that is not a loopback address.
+    #[arg(long, requires = "target")]
+    allow_remote: bool,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +181,21 @@ fn main_inner() -> Result<(), BoxError> {
             print!("{}", Scenario::default().to_toml()?);
             Ok(())
         }
+        Command::Bench {
+            logins,
+            users,
+            confirm_access,
+        } => {
+            let mut bench = LoginBench::new(users)?.confirm_access(confirm_access);
+            let took = bench.logins(logins)?;
+            let rate = logins as f64 / took.as_secs_f64().max(1e-9);
+            println!(
+                "{logins} full logins in {:.3} s: {rate:.0} logins/s ({:.2} µs each)",
+                took.as_secs_f64(),
+                1e6 / rate
+            );
+            Ok(())
+        }
     }
 }
 
@@ -150,19 +225,67 @@ impl Common {
             threads: self.threads,
             trace: false,
             progress: !self.quiet,
+            driver: self.driver,
         }
     }
 }
 
-fn run_command(args: &Common) -> Result<(), BoxError> {
+fn run_command(run_args: &RunArgs) -> Result<(), BoxError> {
+    let args = &run_args.common;
     let mut scenario = Scenario::load_with(&args.scenario, &args.overrides()?)?;
     args.prepare(&mut scenario);
-    let model = scenario.model()?;
-    let out = run(&model, &args.options())?;
+    let out = match &run_args.target.target {
+        None => {
+            let model = scenario.model()?;
+            let out = run(&model, &args.options())?;
+            (model, out)
+        }
+        Some(url) => {
+            let target = run_args.target.options(url)?;
+            if scenario.users as usize > target.accounts.len() {
+                eprintln!(
+                    "totp-sim: {} users, but {} accounts on the target: running {} users",
+                    scenario.users,
+                    target.accounts.len(),
+                    target.accounts.len()
+                );
+                scenario.users = u32::try_from(target.accounts.len()).unwrap_or(u32::MAX);
+            }
+            let model = scenario.model()?;
+            let out = run_target(&model, &args.options(), &target)?;
+            (model, out)
+        }
+    };
+    let (model, out) = out;
     write_run(&args.out, &scenario, &model, &out)?;
     print!("{}", summary_table(&out.report));
     println!("wrote {}", args.out.join("index.html").display());
     Ok(())
+}
+
+impl TargetArgs {
+    fn options(&self, url: &str) -> Result<TargetOptions, BoxError> {
+        check_target(url, self.allow_remote)?;
+        let accounts = if let Some(path) = &self.accounts_from {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            parse_accounts(&text, &self.password)?
+        } else if self.accounts.is_empty() {
+            demo_accounts(&self.password)
+        } else {
+            parse_accounts(&self.accounts.join("\n"), &self.password)?
+        };
+        if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {
+            return Err("--max-seconds must be a positive number".into());
+        }
+        Ok(TargetOptions {
+            url: url.to_owned(),
+            accounts,
+            max_duration: Duration::from_secs_f64(self.max_seconds.min(1e9)),
+            max_requests: self.max_requests,
+            allow_remote: self.allow_remote,
+        })
+    }
 }
 
 fn sweep_command(args: &SweepArgs) -> Result<(), BoxError> {

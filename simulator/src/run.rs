@@ -10,9 +10,36 @@ use tower_totp::clock::{ManualClock, UnixTime};
 use crate::analytic::guess_success_bound;
 use crate::driver::{Driver, DriverError};
 use crate::engine_driver::EngineDriver;
+use crate::http_driver::HttpDriver;
 use crate::scenario::Model;
 use crate::sim::{ManualTimeline, ShardOptions, ShardOutput, simulate_shard};
 use crate::stats::{AttemptRecord, OffsetRow, Report, Stats, ratio};
+
+/// Which server the fleet logs in to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DriverKind {
+    /// The whole HTTP stack in process ([`HttpDriver`]): sessions, the
+    /// layer, the endpoints and a password login, through
+    /// `tower::Service`. The default.
+    #[default]
+    Http,
+    /// The `TwoFactor` engine called directly ([`EngineDriver`]): the same
+    /// figures for the same seed, several times faster.
+    Engine,
+}
+
+impl std::str::FromStr for DriverKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "http" => Ok(Self::Http),
+            "engine" => Ok(Self::Engine),
+            other => Err(format!("unknown driver `{other}` (http or engine)")),
+        }
+    }
+}
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -24,6 +51,8 @@ pub struct RunOptions {
     pub trace: bool,
     /// Show a progress bar, if standard error is a terminal.
     pub progress: bool,
+    /// The driver of [`run`] (default [`DriverKind::Http`]).
+    pub driver: DriverKind,
 }
 
 impl Default for RunOptions {
@@ -32,6 +61,7 @@ impl Default for RunOptions {
             threads: 1,
             trace: false,
             progress: false,
+            driver: DriverKind::Http,
         }
     }
 }
@@ -60,9 +90,15 @@ pub enum SimError {
     /// A shard's thread panicked.
     #[error("a simulation thread panicked")]
     Panicked,
+    /// The `--target` run cannot start.
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
 }
 
-/// Run `model` over the engine in process, on the discrete-event clock.
+/// Run `model` in process on the discrete-event clock, through the
+/// driver `options.driver` names: by default the whole HTTP stack
+/// ([`HttpDriver`]), else the engine ([`EngineDriver`]). Both give the
+/// same figures for the same seed.
 ///
 /// ```
 /// use totp_sim::run::{RunOptions, run};
@@ -80,20 +116,20 @@ pub enum SimError {
 ///
 /// [`SimError`] when a shard cannot run to its end.
 pub fn run(model: &Model, options: &RunOptions) -> Result<RunOutput, SimError> {
-    run_with(model, options, |clock| {
-        EngineDriver::simulated(
-            model.config.clone(),
-            clock,
-            model.drift_tracking,
-            model.seed,
-        )
-    })
+    let (config, tracking, seed) = (&model.config, model.drift_tracking, model.seed);
+    match options.driver {
+        DriverKind::Http => run_with(model, options, |clock| {
+            HttpDriver::simulated(config.clone(), clock, tracking, seed)
+        }),
+        DriverKind::Engine => run_with(model, options, |clock| {
+            EngineDriver::simulated(config.clone(), clock, tracking, seed)
+        }),
+    }
 }
 
 /// Run `model` through drivers made by `make_driver`, one per shard, each
 /// given the shard's [`ManualClock`] (the server under test must read its
-/// time from it). This is how another driver (an in-process HTTP stack,
-/// say) runs the same fleet.
+/// time from it). This is how another driver runs the same fleet.
 ///
 /// # Errors
 ///
@@ -108,19 +144,50 @@ where
     D: Driver,
     F: Fn(ManualClock) -> Result<D, DriverError> + Sync,
 {
+    run_shards(model, options, |shard, shards, shard_options| {
+        let clock = ManualClock::new(UnixTime::from_millis(
+            model.start_ms.saturating_sub(3_600_000),
+        ));
+        let driver = make_driver(clock.clone())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(SimError::Runtime)?;
+        Ok(runtime.block_on(simulate_shard(
+            model,
+            shard,
+            shards,
+            driver,
+            ManualTimeline(clock),
+            shard_options,
+        ))?)
+    })
+}
+
+/// Run `run_shard(shard, shards, options)` for every shard, each on its own
+/// thread, and merge what they found.
+pub(crate) fn run_shards<F>(
+    model: &Model,
+    options: &RunOptions,
+    run_shard: F,
+) -> Result<RunOutput, SimError>
+where
+    F: Fn(u32, u32, ShardOptions) -> Result<ShardOutput, SimError> + Sync,
+{
     let shards = options.threads.clamp(1, model.users.max(1) as usize) as u32;
     let bar = progress_bar(
         options.progress,
         u64::from(shards) * u64::from(model.days) * 24,
     );
     let started = Instant::now();
-    let make_driver = &make_driver;
+    let run_shard = &run_shard;
     let outputs: Vec<ShardOutput> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..shards)
             .map(|shard| {
-                let bar = bar.clone();
-                let trace = options.trace;
-                scope.spawn(move || shard_thread(model, shard, shards, trace, bar, make_driver))
+                let shard_options = ShardOptions {
+                    trace: options.trace,
+                    progress: bar.clone(),
+                };
+                scope.spawn(move || run_shard(shard, shards, shard_options))
             })
             .collect();
         handles
@@ -145,32 +212,6 @@ where
         stats,
         trace,
     })
-}
-
-fn shard_thread<D: Driver>(
-    model: &Model,
-    shard: u32,
-    shards: u32,
-    trace: bool,
-    progress: Option<ProgressBar>,
-    make_driver: &(dyn Fn(ManualClock) -> Result<D, DriverError> + Sync),
-) -> Result<ShardOutput, SimError> {
-    let clock = ManualClock::new(UnixTime::from_millis(
-        model.start_ms.saturating_sub(3_600_000),
-    ));
-    let driver = make_driver(clock.clone())?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .map_err(SimError::Runtime)?;
-    let options = ShardOptions { trace, progress };
-    Ok(runtime.block_on(simulate_shard(
-        model,
-        shard,
-        shards,
-        driver,
-        ManualTimeline(clock),
-        options,
-    ))?)
 }
 
 fn progress_bar(wanted: bool, hours: u64) -> Option<ProgressBar> {

@@ -23,12 +23,16 @@ use crate::stats::{
 
 /// Moves the server's "now" to the time of the next event.
 ///
-/// The discrete-event mode sets a [`ManualClock`] ([`ManualTimeline`]); a
-/// real-time mode against a running server would wait until the wall clock
-/// reaches the event instead.
+/// The discrete-event mode sets a [`ManualClock`] ([`ManualTimeline`]); the
+/// real-time mode against a running server
+/// ([`WallTimeline`](crate::target::WallTimeline)) waits until the wall
+/// clock reaches the event instead.
 pub trait Timeline: Send {
-    /// Make `at` the current time before the event at `at` is handled.
-    fn advance_to(&mut self, at: UnixTime) -> impl Future<Output = ()> + Send;
+    /// Make `at` the current time before the event at `at` is handled, and
+    /// say when the event really happens: `at` itself, or later when the
+    /// timeline runs late (a wall clock behind a slow server). `None` ends
+    /// the run (a deadline passed).
+    fn advance_to(&mut self, at: UnixTime) -> impl Future<Output = Option<UnixTime>> + Send;
 }
 
 /// The discrete-event timeline: jumps a shared [`ManualClock`].
@@ -36,8 +40,9 @@ pub trait Timeline: Send {
 pub struct ManualTimeline(pub ManualClock);
 
 impl Timeline for ManualTimeline {
-    async fn advance_to(&mut self, at: UnixTime) {
+    async fn advance_to(&mut self, at: UnixTime) -> Option<UnixTime> {
         self.0.set(at);
+        Some(at)
     }
 }
 
@@ -349,13 +354,16 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
             if ev.at >= self.next_tick {
                 self.tick(ev.at);
             }
-            self.timeline.advance_to(UnixTime::from_millis(ev.at)).await;
+            let Some(now) = self.timeline.advance_to(UnixTime::from_millis(ev.at)).await else {
+                break;
+            };
+            let now = now.as_millis().max(ev.at);
             match ev.kind {
-                Kind::Enroll { user } => self.enroll(user, ev.at).await?,
-                Kind::Login { user } => self.login(user, ev.at),
-                Kind::Submit(s) => self.submit(s, ev.at).await?,
-                Kind::Guess { session } => self.guess(session, ev.at).await?,
-                Kind::Replay { user, code, step } => self.replay(user, code, step, ev.at).await?,
+                Kind::Enroll { user } => self.enroll(user, now).await?,
+                Kind::Login { user } => self.login(user, now),
+                Kind::Submit(s) => self.submit(s, now).await?,
+                Kind::Guess { session } => self.guess(session, now).await?,
+                Kind::Replay { user, code, step } => self.replay(user, code, step, now).await?,
             }
         }
         if let Some(bar) = &self.progress {

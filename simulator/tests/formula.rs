@@ -1,6 +1,9 @@
 //! The simulator against the closed form of docs/simulator.md: the share of
 //! first attempts accepted for a fixed clock offset and reaction delay,
-//! with logins at uniformly random moments.
+//! with logins at uniformly random moments. It checks the simulator's
+//! arithmetic, not the server, so it runs on the engine driver
+//! (`DriverKind::Engine`, about four times faster than the HTTP stack, with
+//! the same results: `tests/drivers.rs`).
 //!
 //! Drift tracking is off, so the window stays centred on the server's step
 //! (learned offset 0) and every login is an independent draw. First
@@ -12,7 +15,7 @@
 use totp_sim::analytic::first_try_accept_probability;
 use totp_sim::dist::Dist;
 use totp_sim::driver::{Outcome, Refusal};
-use totp_sim::run::{RunOptions, run};
+use totp_sim::run::{DriverKind, RunOptions, run};
 use totp_sim::scenario::Scenario;
 
 /// (offset s, delay s, period s, behind, ahead)
@@ -48,6 +51,7 @@ fn first_try_acceptance_matches_the_formula_within_three_standard_errors() {
             &s.model().unwrap(),
             &RunOptions {
                 trace: true,
+                driver: DriverKind::Engine,
                 ..RunOptions::default()
             },
         )

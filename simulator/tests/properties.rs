@@ -1,4 +1,6 @@
-//! Invariants over random fleets and settings.
+//! Invariants over random fleets and settings, through the whole HTTP
+//! stack in process (`run`'s default driver: sessions, `TotpLayer`, the
+//! `/2fa` endpoints, a password login).
 //!
 //! Case counts are small: every case runs a whole simulation in a debug
 //! build. Failures are kept in `properties.proptest-regressions`.

@@ -1,0 +1,512 @@
+//! [`HttpDriver`]: the [`Driver`] over a complete in-process service, as
+//! a deployed one runs: tower-sessions' `SessionManagerLayer` (its memory
+//! store) outside, `TotpLayer` inside it, and a small application with a
+//! password login, the `/2fa` endpoints and a protected route. Real
+//! `http::Request`s go through `tower::Service`; no sockets.
+//!
+//! | Route | What |
+//! |---|---|
+//! | `POST /login` | JSON `{"username","password"}`; the password of `u<N>` is `pw-<N>` (a string comparison: a real service's hash is its own cost); then `TotpAuth::password_verified`, answering `{"next": …}` |
+//! | `/2fa…` | `TotpAuth::endpoints` |
+//! | `GET /hello` | behind the layer: 200 once the second step is done |
+//!
+//! Every simulated user is internal with "Require Two Factor
+//! Authentication" set, under the default policy.
+//!
+//! ```
+//! use totp_sim::driver::{Account, CodeText, Driver};
+//! use totp_sim::http_driver::HttpDriver;
+//! use tower_totp::clock::{ManualClock, UnixTime};
+//! use tower_totp::code::Hotp;
+//! use tower_totp::TotpConfig;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let clock = ManualClock::new(UnixTime::from_secs(1_700_000_010));
+//! let driver = HttpDriver::simulated(TotpConfig::new("Acme").unwrap(), clock.clone(), true, 7)
+//!     .unwrap()
+//!     .confirm_access(true);
+//! let me = Account::simulated(0);
+//! let enrolled = driver.enroll(&me).await.unwrap(); // POST /login, GET /2fa/enroll
+//! let phone = Hotp::new(&enrolled.secret, enrolled.params);
+//! let step = enrolled.params.step_at(UnixTime::from_secs(1_700_000_010));
+//! let code = CodeText::new(phone.code(step), 6);
+//! assert!(driver.confirm(&me, code.as_str()).await.unwrap().is_accepted()); // POST /2fa/enroll
+//!
+//! clock.set(UnixTime::from_secs(1_700_000_040)); // the next step
+//! let code = CodeText::new(phone.code(step + 1), 6);
+//! // POST /login, POST /2fa, GET /hello
+//! assert!(driver.login(&me, code.as_str()).await.unwrap().is_accepted());
+//! # });
+//! ```
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use serde::Deserialize;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, Service, ServiceExt};
+use tower_sessions::session::Id;
+use tower_sessions::{
+    MemoryStore as SessionStore, Session, SessionManagerLayer, SessionStore as _,
+};
+use tower_totp::clock::ManualClock;
+use tower_totp::http::{Endpoints, NextStep, SecondFactor, TotpAuth, TotpBody, UserDirectory};
+use tower_totp::store::StoreError;
+use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+
+use crate::driver::{Account, Driver, DriverError, Enrolled, Outcome, Refusal};
+use crate::engine_driver::{SeededSecrets, simulated_engine, stored_sync};
+use crate::wire::{
+    CodeAnswer, code_answer, code_body, enrolled_from_json, login_body, next_of, protocol,
+    set_cookie_pair,
+};
+
+/// The session cookie's name (tower-sessions' default).
+const SESSION_COOKIE: &str = "id";
+
+/// The whole service: sessions (tower-sessions' cookie and session
+/// managers), then the layer, then the application; boxed, as the cookie
+/// manager's type is not public.
+pub type Stack =
+    BoxCloneSyncService<Request<Full<Bytes>>, Response<TotpBody<Full<Bytes>>>, Infallible>;
+
+/// The [`Driver`] over the in-process [`Stack`].
+///
+/// A login is two requests: `POST /login`, then `POST /2fa` with the code,
+/// each on a fresh session (logins of one user may overlap). With
+/// [`HttpDriver::confirm_access`] a third, `GET /hello`, checks that the
+/// session now opens a protected route; it is not counted as an attempt
+/// (`logins_per_s` counts code checks either way). The session is then
+/// deleted from the session store, as its expiry would, so that a long run
+/// does not keep millions of them.
+///
+/// The learned offset and the matched step of an accepted code are read
+/// back from the engine's store (one lookup), as HTTP does not show them.
+#[derive(Debug, Clone)]
+pub struct HttpDriver {
+    stack: Stack,
+    sessions: SessionStore,
+    auth: TotpAuth,
+    secrets: Option<SeededSecrets>,
+    confirm_access: bool,
+    /// The session of each enrollment between [`Driver::enroll`] and
+    /// [`Driver::confirm`].
+    enrolling: Arc<Mutex<HashMap<UserId, HeaderValue>>>,
+}
+
+impl HttpDriver {
+    /// The simulator's engine ([`simulated_engine`]: memory store, `clock`,
+    /// secrets from `seed`) behind the in-process stack. The seeded secret
+    /// is stored as the user's pending enrollment just before
+    /// `GET /2fa/enroll`, which shows a pending enrollment instead of
+    /// drawing a new secret, so runs are reproducible down to every code
+    /// and give exactly the figures of
+    /// [`EngineDriver`](crate::engine_driver::EngineDriver).
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Engine`] if the engine cannot be built.
+    pub fn simulated(
+        config: TotpConfig,
+        clock: ManualClock,
+        drift_tracking: bool,
+        seed: u64,
+    ) -> Result<Self, DriverError> {
+        let (tfa, secrets) = simulated_engine(config, clock, drift_tracking, seed)?;
+        let mut driver = Self::from_engine(tfa);
+        driver.secrets = Some(secrets);
+        Ok(driver)
+    }
+
+    /// The stack over an engine built elsewhere: `GET /2fa/enroll` draws
+    /// each secret from the operating system, as in production, so secrets
+    /// (and code collisions) differ from run to run.
+    pub fn from_engine(tfa: TwoFactor) -> Self {
+        let auth = TotpAuth::builder(tfa, FleetDirectory).build();
+        let sessions = SessionStore::default();
+        let app = SimApp {
+            auth: auth.clone(),
+            endpoints: auth.endpoints(),
+        };
+        let stack = BoxCloneSyncService::new(
+            SessionManagerLayer::new(sessions.clone()).layer(auth.layer().layer(app)),
+        );
+        Self {
+            stack,
+            sessions,
+            auth,
+            secrets: None,
+            confirm_access: false,
+            enrolling: Arc::default(),
+        }
+    }
+
+    /// After each accepted code, also `GET /hello` with the new session and
+    /// fail the run ([`DriverError::Protocol`]) unless it answers 200.
+    #[must_use]
+    pub fn confirm_access(mut self, on: bool) -> Self {
+        self.confirm_access = on;
+        self
+    }
+
+    /// The `TotpAuth` handle (engine, policy).
+    pub fn auth(&self) -> &TotpAuth {
+        &self.auth
+    }
+
+    /// The whole service, to send requests of one's own.
+    pub fn service(&self) -> Stack {
+        self.stack.clone()
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: &'static str,
+        cookie: Option<&HeaderValue>,
+        body: Option<Bytes>,
+    ) -> Result<(http::response::Parts, Bytes), DriverError> {
+        let json = body.is_some();
+        let mut req = Request::new(Full::new(body.unwrap_or_default()));
+        *req.method_mut() = method;
+        *req.uri_mut() = Uri::from_static(uri);
+        let headers = req.headers_mut();
+        if json {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        if let Some(c) = cookie {
+            headers.insert(header::COOKIE, c.clone());
+        }
+        let res = match self.stack.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        };
+        let (parts, body) = res.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .map_err(DriverError::Transport)?
+            .to_bytes();
+        Ok((parts, bytes))
+    }
+
+    /// `POST /login`: what comes next, and the session.
+    async fn password(&self, account: &Account) -> Result<(NextStep, HeaderValue), DriverError> {
+        let body = login_body(account.id.as_str(), &account.password);
+        let (parts, bytes) = self.send(Method::POST, "/login", None, Some(body)).await?;
+        if parts.status != StatusCode::OK {
+            return Err(protocol("login", parts.status, &bytes));
+        }
+        let next = match next_of(&bytes, "login", parts.status)?.as_ref() {
+            "totp" => NextStep::Totp,
+            "enroll" => NextStep::Enroll,
+            "done" => NextStep::Done,
+            _ => return Err(protocol("login", parts.status, &bytes)),
+        };
+        let cookie = set_cookie_pair(&parts.headers, SESSION_COOKIE)
+            .ok_or_else(|| protocol("login", parts.status, b"no session cookie"))?;
+        Ok((next, cookie))
+    }
+
+    /// The outcome of an accepted code: the learned offset and step, read
+    /// back from the store.
+    async fn accepted(&self, user: &UserId) -> Result<Outcome, DriverError> {
+        stored_sync(self.auth.engine(), user).await
+    }
+
+    /// Delete a finished login's session from the session store.
+    async fn forget(&self, cookie: &HeaderValue) {
+        let id = cookie
+            .to_str()
+            .ok()
+            .and_then(|c| c.strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+            .and_then(|v| v.parse::<Id>().ok());
+        if let Some(id) = id {
+            // The memory store cannot fail.
+            let _ = self.sessions.delete(&id).await;
+        }
+    }
+
+    async fn code_step(
+        &self,
+        account: &Account,
+        uri: &'static str,
+        step: &'static str,
+        cookie: HeaderValue,
+        code: &str,
+    ) -> Result<Outcome, DriverError> {
+        let (parts, bytes) = self
+            .send(Method::POST, uri, Some(&cookie), Some(code_body(code)))
+            .await?;
+        // Cycled after a success.
+        let cookie = set_cookie_pair(&parts.headers, SESSION_COOKIE).unwrap_or(cookie);
+        let answer = code_answer(parts.status, &parts.headers, &bytes, step);
+        let outcome = match answer {
+            Ok(CodeAnswer::Done) => {
+                if self.confirm_access {
+                    let (p, b) = self
+                        .send(Method::GET, "/hello", Some(&cookie), None)
+                        .await?;
+                    if p.status != StatusCode::OK {
+                        self.forget(&cookie).await;
+                        return Err(protocol("hello", p.status, &b));
+                    }
+                }
+                self.accepted(&account.id).await
+            }
+            Ok(CodeAnswer::Refused(r)) => Ok(Outcome::Rejected(r)),
+            Ok(CodeAnswer::Throttled(retry_after)) => Ok(Outcome::Throttled { retry_after }),
+            Err(e) => Err(e),
+        };
+        self.forget(&cookie).await;
+        outcome
+    }
+
+    fn enrolling(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, HeaderValue>> {
+        self.enrolling
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Driver for HttpDriver {
+    async fn enroll(&self, account: &Account) -> Result<Enrolled, DriverError> {
+        let (next, cookie) = self.password(account).await?;
+        if next != NextStep::Enroll {
+            self.forget(&cookie).await;
+            return Err(DriverError::Protocol {
+                step: "login",
+                detail: format!(
+                    "{} is asked for {:?}, not to enrol",
+                    account.id.as_str(),
+                    next
+                ),
+            });
+        }
+        if let Some(secrets) = &self.secrets {
+            secrets.put_pending(self.auth.engine(), &account.id).await?;
+        }
+        let (parts, bytes) = self
+            .send(Method::GET, "/2fa/enroll", Some(&cookie), None)
+            .await?;
+        if parts.status != StatusCode::OK {
+            self.forget(&cookie).await;
+            return Err(protocol("enroll", parts.status, &bytes));
+        }
+        let enrolled = enrolled_from_json(&bytes, parts.status)?;
+        let old = self.enrolling().insert(account.id.clone(), cookie);
+        if let Some(old) = old {
+            self.forget(&old).await;
+        }
+        Ok(enrolled)
+    }
+
+    async fn confirm(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
+        let cookie = self
+            .enrolling()
+            .remove(&account.id)
+            .ok_or(DriverError::Protocol {
+                step: "enroll",
+                detail: "confirm without an enrollment in progress".into(),
+            })?;
+        self.code_step(account, "/2fa/enroll", "enroll", cookie, code)
+            .await
+    }
+
+    async fn login(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
+        let (next, cookie) = self.password(account).await?;
+        match next {
+            NextStep::Totp => self.code_step(account, "/2fa", "2fa", cookie, code).await,
+            NextStep::Enroll => {
+                self.forget(&cookie).await;
+                Ok(Outcome::Rejected(Refusal::NotEnrolled))
+            }
+            NextStep::Done => {
+                self.forget(&cookie).await;
+                Err(DriverError::Protocol {
+                    step: "login",
+                    detail: "no code was asked for".into(),
+                })
+            }
+        }
+    }
+}
+
+/// The simulated users: `u<N>` is internal, with "Require Two Factor
+/// Authentication" set; anyone else does not exist.
+#[derive(Debug, Clone, Copy)]
+struct FleetDirectory;
+
+#[async_trait]
+impl UserDirectory for FleetDirectory {
+    async fn user_info(&self, user: &UserId) -> Result<Option<UserInfo>, StoreError> {
+        Ok(simulated_index(user.as_str()).map(|_| UserInfo {
+            kind: UserKind::Internal,
+            require_2fa: true,
+            display_name: String::new(),
+        }))
+    }
+}
+
+/// `N` of `u<N>`.
+fn simulated_index(name: &str) -> Option<&str> {
+    let digits = name.strip_prefix('u')?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
+}
+
+/// The application inside the layer: `POST /login`, the `/2fa` endpoints
+/// and `GET /hello`.
+#[derive(Debug, Clone)]
+pub struct SimApp {
+    auth: TotpAuth,
+    endpoints: Endpoints,
+}
+
+type AppResponse = Response<Full<Bytes>>;
+type BoxFuture = Pin<Box<dyn Future<Output = Result<AppResponse, Infallible>> + Send>>;
+
+/// The response future of [`SimApp`].
+pub enum AppFuture {
+    /// The login handler.
+    Login(BoxFuture),
+    /// The endpoints.
+    Endpoints(tower_totp::http::endpoints::EndpointsFuture),
+    /// An answer known at once.
+    Ready(Option<AppResponse>),
+}
+
+impl std::fmt::Debug for AppFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for AppFuture {
+    type Output = Result<AppResponse, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Login(f) => f.as_mut().poll(cx),
+            Self::Endpoints(f) => Pin::new(f).poll(cx),
+            Self::Ready(r) => Poll::Ready(Ok(r
+                .take()
+                .unwrap_or_else(|| json(StatusCode::INTERNAL_SERVER_ERROR, b"{}")))),
+        }
+    }
+}
+
+impl Service<Request<Full<Bytes>>> for SimApp {
+    type Response = AppResponse;
+    type Error = Infallible;
+    type Future = AppFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
+        let path = req.uri().path();
+        if path == "/login" && req.method() == Method::POST {
+            return AppFuture::Login(Box::pin(login(self.auth.clone(), req)));
+        }
+        let prefix = self.auth.prefix();
+        if path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
+            return AppFuture::Endpoints(self.endpoints.call(req));
+        }
+        if path == "/hello" {
+            let verified = matches!(
+                req.extensions().get::<SecondFactor>(),
+                Some(SecondFactor::Verified(_))
+            );
+            return AppFuture::Ready(Some(if verified {
+                json(StatusCode::OK, br#"{"hello":"verified"}"#)
+            } else {
+                json(StatusCode::UNAUTHORIZED, br#"{"error":"log in first"}"#)
+            }));
+        }
+        AppFuture::Ready(Some(json(
+            StatusCode::NOT_FOUND,
+            br#"{"error":"not found"}"#,
+        )))
+    }
+}
+
+fn json(status: StatusCode, body: &'static [u8]) -> AppResponse {
+    let mut res = Response::new(Full::new(Bytes::from_static(body)));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+#[derive(Deserialize)]
+struct LoginForm<'a> {
+    #[serde(borrow)]
+    username: Cow<'a, str>,
+    #[serde(borrow)]
+    password: Cow<'a, str>,
+}
+
+/// `POST /login`: the password of `u<N>` is `pw-<N>`.
+async fn login(auth: TotpAuth, req: Request<Full<Bytes>>) -> Result<AppResponse, Infallible> {
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        return Ok(json(StatusCode::INTERNAL_SERVER_ERROR, b"{}"));
+    };
+    let bytes = match req.into_body().collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(never) => match never {},
+    };
+    let Ok(form) = serde_json::from_slice::<LoginForm<'_>>(&bytes) else {
+        return Ok(json(StatusCode::BAD_REQUEST, br#"{"error":"json"}"#));
+    };
+    let right = simulated_index(&form.username)
+        .and_then(|n| Some(form.password.strip_prefix("pw-")? == n))
+        .unwrap_or(false);
+    if !right {
+        return Ok(json(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":"bad_credentials"}"#,
+        ));
+    }
+    let user = UserId::new(form.username.as_ref());
+    Ok(match auth.password_verified(&session, &user).await {
+        Ok(NextStep::Totp) => json(StatusCode::OK, br#"{"next":"totp"}"#),
+        Ok(NextStep::Enroll) => json(StatusCode::OK, br#"{"next":"enroll"}"#),
+        Ok(NextStep::Done) => json(StatusCode::OK, br#"{"next":"done"}"#),
+        Err(_) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"error":"unavailable"}"#,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_simulated_names_are_users() {
+        assert_eq!(simulated_index("u12"), Some("12"));
+        assert_eq!(simulated_index("u"), None);
+        assert_eq!(simulated_index("x12"), None);
+        assert_eq!(simulated_index("u1a"), None);
+    }
+}
