@@ -97,8 +97,16 @@ impl ThrottlePolicy {
     /// the bound `docs/security.md` derives, computed. Attempt `n + 1`
     /// comes `delay_after(n)` after attempt `n`.
     pub fn max_attempts_within(&self, span: Duration) -> u64 {
+        if span.is_zero() {
+            return 0;
+        }
+        if self.free_attempts == u32::MAX {
+            // Attempt counts saturate at u32::MAX, so no delay ever starts.
+            return u64::MAX;
+        }
+        // The free attempts all come at once, without delay.
+        let mut attempts = u64::from(self.free_attempts);
         let mut at = Duration::ZERO; // when the next attempt can start
-        let mut attempts: u64 = 0;
         while at < span {
             attempts += 1;
             let delay = self.delay_after(u32::try_from(attempts).unwrap_or(u32::MAX));
@@ -207,6 +215,26 @@ mod tests {
         // With 3 acceptable codes in 10^6 per guess, the chance stays under 1%.
         let p_success = 1.0 - (1.0 - 3e-6f64).powf(tries as f64);
         assert!(p_success < 0.01, "{p_success}");
+    }
+
+    #[test]
+    fn the_bound_is_quick_even_with_huge_free_allowances() {
+        let day = Duration::from_secs(86_400);
+        let unthrottled =
+            ThrottlePolicy::new(u32::MAX, Duration::from_secs(1), Duration::from_secs(2)).unwrap();
+        assert_eq!(unthrottled.max_attempts_within(day), u64::MAX);
+        let p = ThrottlePolicy::new(
+            u32::MAX - 10,
+            Duration::from_secs(1),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        // All free attempts at once, then 1 s, then one every 2 s.
+        assert_eq!(
+            p.max_attempts_within(day),
+            u64::from(u32::MAX - 10) + 1 + 43_200
+        );
+        assert_eq!(p.max_attempts_within(Duration::ZERO), 0);
     }
 
     #[test]
