@@ -32,7 +32,9 @@ pub struct MemoryStore {
 struct UserRecord {
     epoch: u64,
     authenticators: Vec<Authenticator>,
-    pending: Option<PendingEnrollment>,
+    /// Boxed: a pending enrollment is rare and short-lived, and inline it
+    /// would make every user's record about 100 bytes larger.
+    pending: Option<Box<PendingEnrollment>>,
     recovery: Vec<RecoveryHash>,
     throttle: ThrottleState,
 }
@@ -107,12 +109,14 @@ impl EnrollmentStore for MemoryStore {
         user: &UserId,
         pending: PendingEnrollment,
     ) -> Result<(), StoreError> {
-        self.with_user(user, |r| r.pending = Some(pending));
+        self.with_user(user, |r| r.pending = Some(Box::new(pending)));
         Ok(())
     }
 
     async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
-        Ok(self.read_user(user, |r| r.pending.clone()).flatten())
+        Ok(self
+            .read_user(user, |r| r.pending.as_deref().cloned())
+            .flatten())
     }
 
     async fn activate_pending(
@@ -127,10 +131,13 @@ impl EnrollmentStore for MemoryStore {
             if r.pending.as_ref().map(|p| &p.id) != Some(pending_id) {
                 return None;
             }
-            let pending = r.pending.take()?;
+            let pending = *r.pending.take()?;
             if let Some(old) = &pending.replaces {
                 r.authenticators.retain(|a| &a.id != old);
             }
+            // Room for exactly one more: a first push would reserve four,
+            // and nearly every user has one authenticator.
+            r.authenticators.reserve_exact(1);
             r.authenticators.push(Authenticator {
                 id: pending.id,
                 name: pending.name,
@@ -252,8 +259,11 @@ impl RecoveryStore for MemoryStore {
     async fn replace_recovery_codes(
         &self,
         user: &UserId,
-        hashes: Vec<RecoveryHash>,
+        mut hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
+        // Kept for a long time: drop the spare capacity a collected `Vec`
+        // may carry (ten codes collected one by one reserve sixteen).
+        hashes.shrink_to_fit();
         self.with_user(user, |r| r.recovery = hashes);
         Ok(())
     }

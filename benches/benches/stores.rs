@@ -1,0 +1,283 @@
+//! The stores' atomic step consumption (`StepStore::consume_step`, the
+//! compare-and-set every accepted code costs), on the memory store, SQLite
+//! (a temporary file, WAL, `synchronous = FULL`) and Redis.
+//!
+//! ```text
+//! cargo bench -p tower-totp-benches --bench stores -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Group `consume_step/<store>`:
+//!
+//! - `single`: one caller, one call at a time, on a current-thread tokio
+//!   runtime;
+//! - `concurrent_8`: 8 callers at once on a multi-thread runtime (the
+//!   machine's cores): 8 futures, each consuming the next step of its own
+//!   user, joined in one task. The stores overlap them where they can
+//!   (SQLite runs each on the blocking pool, where they queue for its one
+//!   connection; Redis pipelines them on its multiplexed connection; the
+//!   memory store finishes each before the next starts). One iteration is
+//!   the batch of 8, so criterion's throughput line is calls per second.
+//!   (Spawning 8 tasks instead measured mostly the runtime's thread
+//!   wake-ups, which on this busy 2-core machine varied by 2x run to run.)
+//!
+//! `consume_step/baseline` is the same two shapes with no store call (a
+//! poll; 8 ready futures joined): the runtime's share.
+//!
+//! Every call consumes a new step (a counter far above the enrolment step),
+//! so every call is a successful compare-and-set that writes. The users
+//! enrol through the engine before any timing.
+//!
+//! Redis: the bench starts its own `redis-server` on a free loopback port
+//! (no persistence) and kills it at the end; without `redis-server` on the
+//! `PATH` it prints a note and measures the other two.
+
+// A bench binary: `pub` only shares items between its modules.
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Enrolled users over any store, and a throwaway Redis server.
+mod support {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use tower_totp::clock::{Clock, ManualClock, UnixTime};
+    use tower_totp::code::Hotp;
+    use tower_totp::store::{AuthenticatorId, ConsumeOutcome, TotpStore};
+    use tower_totp::{TotpConfig, TwoFactor, UserId};
+
+    /// How many callers the concurrent scenario runs.
+    pub const CALLERS: usize = 8;
+
+    /// A user and their one authenticator.
+    pub type Target = Arc<(UserId, AuthenticatorId)>;
+
+    /// Steps handed out to the timed calls: all far above any real step.
+    pub struct Steps(AtomicU64);
+
+    impl Steps {
+        pub fn new() -> Self {
+            Self(AtomicU64::new(1 << 40))
+        }
+
+        pub fn next(&self) -> u64 {
+            self.0.fetch_add(1, Ordering::Relaxed)
+        }
+    }
+
+    /// Enrol `CALLERS` users in `store` through the engine.
+    pub async fn enrolled<S: TotpStore + Clone>(store: &S) -> Vec<Target> {
+        let clock = ManualClock::new(UnixTime::from_secs(1_700_000_010));
+        let engine = TwoFactor::builder(TotpConfig::new("Bench").unwrap())
+            .clock(clock.clone())
+            .store(store.clone())
+            .build()
+            .unwrap();
+        let mut targets = Vec::new();
+        for i in 0..CALLERS {
+            let user = UserId::new(format!("bench-user-{i}"));
+            let e = engine
+                .start_enrollment(&user, user.as_str(), "Phone", None)
+                .await
+                .unwrap();
+            let code =
+                Hotp::new(e.secret(), e.params()).code_string(e.params().step_at(clock.now()));
+            assert!(
+                engine
+                    .confirm_enrollment(&user, &code)
+                    .await
+                    .unwrap()
+                    .is_confirmed()
+            );
+            targets.push(Arc::new((user, e.id().clone())));
+        }
+        // The first timed call must succeed like every later one.
+        let (user, id) = &*targets[0];
+        let outcome = store.consume_step(user, id, 1 << 39, 0).await.unwrap();
+        assert_eq!(outcome, ConsumeOutcome::Consumed);
+        targets
+    }
+
+    /// A `redis-server` on a free loopback port, without persistence;
+    /// killed on drop.
+    pub struct RedisServer {
+        pub port: u16,
+        child: Child,
+    }
+
+    impl RedisServer {
+        /// `None` (with a note) when `redis-server` cannot be run.
+        pub fn start() -> Option<Self> {
+            for _ in 0..5 {
+                let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                let spawned = Command::new("redis-server")
+                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--save", "", "--appendonly", "no"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn();
+                let mut child = match spawned {
+                    Ok(c) => c,
+                    Err(e) => {
+                        println!("note: Redis not measured: cannot run redis-server ({e})");
+                        return None;
+                    }
+                };
+                for _ in 0..100 {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break; // exited: the port was taken meanwhile
+                    }
+                    if ping(port) {
+                        return Some(Self { port, child });
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            println!("note: Redis not measured: redis-server did not come up");
+            None
+        }
+
+        pub fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}/", self.port)
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn ping(port: u16) -> bool {
+        let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+}
+
+/// `consume_step`, generic over the store.
+mod consume_step {
+    use std::hint::black_box;
+    use std::sync::Arc;
+
+    use criterion::{Criterion, Throughput};
+    use futures_util::future::join_all;
+    use tokio::runtime::Runtime;
+    use tower_totp::store::TotpStore;
+
+    use super::support::{CALLERS, Steps, enrolled};
+
+    /// `stores`: the store as used on the `single` runtime and on the
+    /// `multi` one (a Redis connection lives on the runtime that made it).
+    pub fn scenario<S: TotpStore + Clone>(
+        c: &mut Criterion,
+        name: &str,
+        stores: (&S, &S),
+        single: &Runtime,
+        multi: &Runtime,
+    ) {
+        let (store, multi_store) = stores;
+        let targets = single.block_on(enrolled(store));
+        let steps = Arc::new(Steps::new());
+        let mut g = c.benchmark_group(format!("consume_step/{name}"));
+
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("single", |b| {
+            let (user, id) = &*targets[0];
+            b.to_async(single).iter(|| async {
+                black_box(store.consume_step(user, id, steps.next(), 0).await.unwrap())
+            });
+        });
+
+        g.throughput(Throughput::Elements(CALLERS as u64));
+        g.bench_function(format!("concurrent_{CALLERS}"), |b| {
+            b.to_async(multi).iter(|| async {
+                let step = steps.next();
+                let calls = targets
+                    .iter()
+                    .map(|t| multi_store.consume_step(&t.0, &t.1, step, 0));
+                for outcome in join_all(calls).await {
+                    black_box(outcome.unwrap());
+                }
+            });
+        });
+        g.finish();
+    }
+
+    /// The same two shapes around no store at all: what the runtime costs
+    /// (a poll; 8 ready futures joined).
+    pub fn baseline(c: &mut Criterion, single: &Runtime, multi: &Runtime) {
+        let steps = Steps::new();
+        let mut g = c.benchmark_group("consume_step/baseline");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("single", |b| {
+            b.to_async(single)
+                .iter(|| async { black_box(steps.next()) });
+        });
+        g.throughput(Throughput::Elements(CALLERS as u64));
+        g.bench_function(format!("concurrent_{CALLERS}"), |b| {
+            b.to_async(multi).iter(|| async {
+                let step = steps.next();
+                let calls = (0..CALLERS).map(|_| async move { step });
+                for outcome in join_all(calls).await {
+                    black_box(outcome);
+                }
+            });
+        });
+        g.finish();
+    }
+}
+
+fn stores(c: &mut Criterion) {
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    consume_step::baseline(c, &single, &multi);
+
+    let memory = tower_totp::store::MemoryStore::new();
+    consume_step::scenario(c, "memory", (&memory, &memory), &single, &multi);
+
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = tower_totp_sqlite::SqliteStore::open(dir.path().join("bench.sqlite3")).unwrap();
+    consume_step::scenario(c, "sqlite", (&sqlite, &sqlite), &single, &multi);
+
+    if let Some(server) = support::RedisServer::start() {
+        // A connection per runtime: its driver task lives on the runtime
+        // that made it. Same server and prefix, so the same data.
+        let url = server.url();
+        let connect = || tower_totp_redis::RedisStore::connect(&url);
+        let redis_single = single.block_on(connect()).unwrap();
+        let redis_multi = multi.block_on(connect()).unwrap();
+        consume_step::scenario(c, "redis", (&redis_single, &redis_multi), &single, &multi);
+        drop(server);
+    }
+}
+
+criterion_group!(benches, stores);
+criterion_main!(benches);
