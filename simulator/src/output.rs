@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::plot::{self, PlotError, format_value, html_escape};
+use tower_totp::http::pages::escape as html_escape;
+
+use crate::plot::{self, PlotError, format_value};
 use crate::run::RunOutput;
 use crate::scenario::{Model, Scenario};
 use crate::stats::Report;

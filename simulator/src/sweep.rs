@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use crate::output::{self, OutputError};
 use crate::overrides::parse_value;
-use crate::plot::{self, format_value, html_escape};
+use tower_totp::http::pages::escape as html_escape;
+
+use crate::plot::{self, format_value};
 use crate::run::{RunOptions, SimError, run};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::stats::Report;
