@@ -211,6 +211,19 @@ impl Session {
             .unwrap();
     }
 
+    /// Click something that loads a new page and wait until the old page is
+    /// gone. The address alone can't tell: a form may post back to its own
+    /// address, and reading right after the click would see the old page.
+    async fn click_to_load(&self, css: &str) {
+        let old_page = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        let deadline = Instant::now() + NAVIGATION;
+        while old_page.tag_name().await.is_ok() {
+            assert!(Instant::now() < deadline, "{css} loaded no new page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The label of a form control, as a person reads it.
     async fn label_of(&self, id: &str) -> String {
         self.text(&format!("label[for='{id}']")).await
@@ -220,13 +233,13 @@ impl Session {
         self.goto("/login").await;
         self.fill("#username", user).await;
         self.fill("#password", password).await;
-        self.click("#submit").await;
+        self.click_to_load("#submit").await;
     }
 
     /// Open the menu under the user's name and log out.
     async fn logout(&self) {
         self.click("#user-menu summary").await;
-        self.click("#logout").await;
+        self.click_to_load("#logout").await;
         self.wait_for_path("/login").await;
     }
 }
@@ -393,7 +406,7 @@ async fn flow(s: Session) {
 
     let (code, enrolled_step) = phone.fresh_code(None).await;
     s.fill("#code", &code).await;
-    s.click("#submit").await;
+    s.click_to_load("#submit").await;
     // The recovery codes, shown once, then home.
     s.wait_for_path("/2fa/enroll").await;
     let codes = s
@@ -403,7 +416,7 @@ async fn flow(s: Session) {
         .unwrap();
     assert_eq!(codes.len(), 10, "{}", s.client.source().await.unwrap());
     s.shot("03-recovery-codes").await;
-    s.click("#continue").await;
+    s.click_to_load("#continue").await;
     s.wait_for_path("/").await;
     assert_eq!(s.text("#welcome").await, "Welcome, John Smith");
     s.shot("04-welcome").await;
@@ -416,7 +429,7 @@ async fn flow(s: Session) {
         "Sync Authenticator App"
     );
     s.shot("05-user-menu").await;
-    s.click("#logout").await;
+    s.click_to_load("#logout").await;
     s.wait_for_path("/login").await;
 
     // Log in again: the second screen, the next code typed with a space.
@@ -429,7 +442,7 @@ async fn flow(s: Session) {
     let (code, _) = phone.fresh_code(Some(enrolled_step)).await;
     s.fill("#code", &format!("{} {}", &code[..3], &code[3..]))
         .await;
-    s.click("#submit").await;
+    s.click_to_load("#submit").await;
     s.wait_for_path("/").await;
     assert_eq!(s.text("#welcome").await, "Welcome, John Smith");
     assert_eq!(
@@ -449,7 +462,7 @@ async fn flow(s: Session) {
     s.login("admin", "demo").await;
     s.wait_for_path("/").await;
     assert_eq!(s.text("#welcome").await, "Welcome, Administrator");
-    s.click("a[href='/admin/settings']").await;
+    s.click_to_load("a[href='/admin/settings']").await;
     s.wait_for_path("/admin/settings").await;
     assert_eq!(
         s.text("nav.tabs [aria-current=page]").await,
@@ -464,7 +477,7 @@ async fn flow(s: Session) {
     assert_eq!(names, ["TFA for Internal Users", "TFA for External Users"]);
     s.shot("09-admin-two-factor-auth").await;
     s.click("#internal_users-off").await;
-    s.click("#save").await;
+    s.click_to_load("#save").await;
     s.wait_for_path("/admin/settings?saved=1").await;
     let off = s
         .client
