@@ -1,6 +1,7 @@
 //! The stores' atomic step consumption (`StepStore::consume_step`, the
-//! compare-and-set every accepted code costs), on the memory store, SQLite
-//! (a temporary file, WAL, `synchronous = FULL`) and Redis.
+//! compare-and-set every accepted code costs, which also clears the user's
+//! throttle in the same call), on the memory store, SQLite (a temporary
+//! file, WAL, `synchronous = FULL`) and Redis.
 //!
 //! ```text
 //! cargo bench -p tower-totp-benches --bench stores -- --warm-up-time 1 --measurement-time 3

@@ -35,7 +35,8 @@
 //! Every operation the store traits require to be atomic is one Lua script,
 //! run with `EVALSHA` in one round trip (the `redis` crate loads it again
 //! after `NOSCRIPT`, as after a server restart): `consume_step` (the
-//! compare-and-set of the last step together with the drift), `begin_attempt`
+//! compare-and-set of the last step together with the drift, deleting the
+//! user's throttle key when it consumes), `begin_attempt`
 //! (the throttle, mirroring `ThrottleState::begin` exactly),
 //! `consume_recovery_code` (a constant-time scan of the user's hashes, then
 //! removal), `activate_pending`, `revoke`, `reseal`, `reset` and

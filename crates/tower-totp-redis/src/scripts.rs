@@ -47,8 +47,11 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))
 }
 
-/// `consume_step`. KEYS: auth. ARGV: id, step (20 digits), offset.
-/// Replies 0 not found, 1 consumed, 2 replayed.
+/// `consume_step`. KEYS: auth, throttle. ARGV: id, step (20 digits),
+/// offset. Replies 0 not found, 1 consumed, 2 replayed. Consuming also
+/// deletes the throttle key (the trait's contract: a success forgets the
+/// failures in the same atomic call, sparing the engine a `clear_throttle`
+/// round trip); not found and replayed touch nothing.
 pub(crate) static CONSUME_STEP: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -61,6 +64,7 @@ if last then
 end
 redis.call('HSET', KEYS[1], 'last:' .. id, ARGV[2], 'offset:' .. id, ARGV[3])
 redis.call('HDEL', KEYS[1], 'rstep:' .. id, 'roff:' .. id)
+redis.call('DEL', KEYS[2])
 return 1
 ",
     )

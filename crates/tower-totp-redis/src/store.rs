@@ -420,10 +420,13 @@ impl StepStore for RedisStore {
         step: u64,
         offset: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
+        let k = self.keys(user);
         let outcome: i64 = self
             .eval(
                 &scripts::CONSUME_STEP,
-                &[&self.keys(user).auth()],
+                // The throttle key too: a consumed step clears it in the
+                // same script.
+                &[&k.auth(), &k.throttle()],
                 &[
                     id.as_str().as_bytes(),
                     fixed20(step).as_bytes(),

@@ -266,7 +266,18 @@ async fn damaged_data_is_corrupt_not_a_panic() {
     conn.hset::<_, _, _, ()>(&auth, format!("last:{id}"), "12")
         .await
         .unwrap();
+    // A failure charged first: the script that finds the damaged step
+    // replies before its first write, so it must not clear the throttle.
+    assert_eq!(
+        store.begin_attempt(&u, now, &policy).await.unwrap(),
+        Attempt::Allowed
+    );
     corrupt("consume_step", store.consume_step(&u, &id, 6, 0).await);
+    assert_eq!(
+        store.throttle_state(&u).await.unwrap().attempts,
+        1,
+        "a corrupt consume_step must leave the throttle key"
+    );
     conn.hset::<_, _, _, ()>(&auth, format!("last:{id}"), "00000000000000000005")
         .await
         .unwrap();
@@ -274,6 +285,8 @@ async fn damaged_data_is_corrupt_not_a_panic() {
         store.consume_step(&u, &id, 6, 0).await.unwrap(),
         ConsumeOutcome::Consumed
     );
+    let throttle_key: bool = conn.exists(format!("{{{p}u}}:throttle")).await.unwrap();
+    assert!(!throttle_key, "a consumed step deletes the throttle key");
     conn.hset::<_, _, _, ()>(&auth, format!("secret:{id}"), "short")
         .await
         .unwrap();

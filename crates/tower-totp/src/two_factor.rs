@@ -442,10 +442,13 @@ impl TwoFactor {
         offset: i64,
         resynchronised: bool,
     ) -> Result<Verdict, Error> {
+        // A consumed step also clears the user's throttle, in the same
+        // atomic store call (the `StepStore::consume_step` contract): no
+        // `clear_throttle` round trip after it. A replay or a revoked
+        // authenticator leaves the failures counted.
         let store = &self.inner.store;
         match store.consume_step(user, &a.id, step, offset).await? {
             ConsumeOutcome::Consumed => {
-                store.clear_throttle(user).await?;
                 self.reseal_if_old(user, a).await;
                 let event = if resynchronised {
                     AuditEvent::Resynchronised

@@ -253,12 +253,9 @@ async fn a_healthy_mock_accepts() {
 #[tokio::test]
 async fn verify_fails_closed_on_every_store_call() {
     let w = World::new();
-    for call in [
-        Call::Authenticators,
-        Call::BeginAttempt,
-        Call::ConsumeStep,
-        Call::ClearThrottle,
-    ] {
+    // No `clear_throttle` here: a consumed step clears the throttle inside
+    // `consume_step` (see `a_correct_code_does_not_call_clear_throttle`).
+    for call in [Call::Authenticators, Call::BeginAttempt, Call::ConsumeStep] {
         let tfa = w.engine(call, w.engine_keys.clone());
         for offset in [0, 1, -1] {
             assert_store_error("verify", call, tfa.verify(&w.alice, &w.code(offset)).await);
@@ -287,6 +284,23 @@ async fn verify_fails_closed_on_every_store_call() {
         Call::BeginAttempt,
         tfa.verify(&w.alice, &wrong).await,
     );
+}
+
+/// `verify` leaves clearing the throttle to `consume_step` (one round trip
+/// less per accepted code), so a broken `clear_throttle` cannot touch it.
+#[tokio::test]
+async fn a_correct_code_does_not_call_clear_throttle() {
+    let w = World::new();
+    let tfa = w.engine(Call::ClearThrottle, w.engine_keys.clone());
+    for offset in [0, 1, -1] {
+        assert!(
+            tfa.verify(&w.alice, &w.code(offset))
+                .await
+                .unwrap()
+                .is_accepted(),
+            "offset {offset}"
+        );
+    }
 }
 
 /// The one exception, by design: re-sealing under a new key happens after

@@ -48,6 +48,10 @@ where
     pending_enrollment_lifecycle(make().await).await;
     activation_replaces_an_old_authenticator(make().await).await;
     consume_step_is_compare_and_set(make().await).await;
+    consumed_step_clears_the_throttle(make().await).await;
+    replayed_step_keeps_the_throttle(make().await).await;
+    step_of_a_missing_authenticator_keeps_the_throttle(make().await).await;
+    consumed_step_leaves_other_users_throttle_alone(make().await).await;
     resync_candidate_is_kept_until_consumed(make().await).await;
     revoke_and_reset_move_the_epoch_forward(make().await).await;
     reseal_keeps_sync_state(make().await).await;
@@ -252,6 +256,222 @@ pub async fn consume_step_is_compare_and_set(store: impl TotpStore) {
         store.status(&u).await.expect("status").epoch,
         epoch_before,
         "consume_step_is_compare_and_set: using a code must not change the epoch"
+    );
+}
+
+/// Charge `u` three attempts at one instant under a policy with two free
+/// ones, so that the state holds both a count and a lockout; returns it.
+async fn charge_failures(store: &impl TotpStore, u: &UserId, case: &str) -> ThrottleState {
+    let policy = ThrottlePolicy::new(2, Duration::from_millis(1500), Duration::from_secs(10))
+        .expect("policy");
+    let now = UnixTime::from_secs(1_700_000_000);
+    for _ in 0..3 {
+        assert_eq!(
+            store.begin_attempt(u, now, &policy).await.expect("attempt"),
+            Attempt::Allowed,
+            "{case}: charging failures"
+        );
+    }
+    let state = store.throttle_state(u).await.expect("throttle_state");
+    // Both fields set, so a store that clears only one of them fails.
+    assert_eq!(state.attempts, 3, "{case}: attempts charged");
+    assert!(
+        state.locked_until > now,
+        "{case}: the third attempt must start a lockout"
+    );
+    state
+}
+
+/// A consumed step forgets the user's failures and lockout, in the same
+/// call: the engine no longer clears the throttle after a consumed step.
+pub async fn consumed_step_clears_the_throttle(store: impl TotpStore) {
+    let case = "consumed_step_clears_the_throttle";
+    let u = user("kate");
+    let id = enroll(&store, &u, "phone", 100).await;
+    charge_failures(&store, &u, case).await;
+    assert_eq!(
+        store.consume_step(&u, &id, 101, 1).await.expect("consume"),
+        ConsumeOutcome::Consumed,
+        "{case}: step 101"
+    );
+    assert_eq!(
+        store.throttle_state(&u).await.expect("throttle_state"),
+        ThrottleState::default(),
+        "{case}: a consumed step must clear the throttle"
+    );
+    // Also with several authenticators, consuming on the second one.
+    let other = enroll(&store, &u, "tablet", 100).await;
+    charge_failures(&store, &u, case).await;
+    assert_eq!(
+        store
+            .consume_step(&u, &other, 102, 0)
+            .await
+            .expect("consume"),
+        ConsumeOutcome::Consumed,
+        "{case}: second authenticator"
+    );
+    assert_eq!(
+        store.throttle_state(&u).await.expect("throttle_state"),
+        ThrottleState::default(),
+        "{case}: a consumed step of another authenticator must clear the throttle"
+    );
+    // Cleared, not just hidden: inside the old lockout, the next attempt
+    // passes and counting restarts from zero.
+    assert_eq!(
+        store
+            .begin_attempt(
+                &u,
+                UnixTime::from_secs(1_700_000_000),
+                &ThrottlePolicy::default()
+            )
+            .await
+            .expect("attempt"),
+        Attempt::Allowed,
+        "{case}: the lockout must be gone"
+    );
+    assert_eq!(
+        store
+            .throttle_state(&u)
+            .await
+            .expect("throttle_state")
+            .attempts,
+        1,
+        "{case}: counting restarts from zero"
+    );
+}
+
+/// A replayed step changes nothing, the throttle state included: a replay
+/// is no success.
+pub async fn replayed_step_keeps_the_throttle(store: impl TotpStore) {
+    let case = "replayed_step_keeps_the_throttle";
+    let u = user("liam");
+    let id = enroll(&store, &u, "phone", 100).await;
+    let before = charge_failures(&store, &u, case).await;
+    for step in [100, 99, 0] {
+        assert_eq!(
+            store.consume_step(&u, &id, step, 0).await.expect("consume"),
+            ConsumeOutcome::Replayed,
+            "{case}: step {step}"
+        );
+        assert_eq!(
+            store.throttle_state(&u).await.expect("throttle_state"),
+            before,
+            "{case}: replaying step {step} must leave the throttle as it was"
+        );
+    }
+    // After a success, new failures are kept by a replay of that success.
+    assert_eq!(
+        store.consume_step(&u, &id, 101, 0).await.expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    let before = charge_failures(&store, &u, case).await;
+    assert_eq!(
+        store.consume_step(&u, &id, 101, 0).await.expect("consume"),
+        ConsumeOutcome::Replayed,
+        "{case}: step 101 again"
+    );
+    assert_eq!(
+        store.throttle_state(&u).await.expect("throttle_state"),
+        before,
+        "{case}: replaying the last accepted step must leave the throttle as it was"
+    );
+}
+
+/// A step for an authenticator the user does not have (unknown, revoked,
+/// or none at all) changes nothing, the throttle state included.
+pub async fn step_of_a_missing_authenticator_keeps_the_throttle(store: impl TotpStore) {
+    let case = "step_of_a_missing_authenticator_keeps_the_throttle";
+    let u = user("mia");
+    enroll(&store, &u, "phone", 10).await;
+    let revoked = enroll(&store, &u, "old phone", 10).await;
+    assert!(store.revoke(&u, &revoked).await.expect("revoke"));
+    let before = charge_failures(&store, &u, case).await;
+    for id in [AuthenticatorId::new("0000000000000000"), revoked] {
+        assert_eq!(
+            store.consume_step(&u, &id, 50, 0).await.expect("consume"),
+            ConsumeOutcome::NotFound,
+            "{case}: {}",
+            id.as_str()
+        );
+        assert_eq!(
+            store.throttle_state(&u).await.expect("throttle_state"),
+            before,
+            "{case}: {} must leave the throttle as it was",
+            id.as_str()
+        );
+    }
+    assert_eq!(
+        store.authenticators(&u).await.expect("list")[0]
+            .sync
+            .last_step,
+        Some(10),
+        "{case}: the remaining authenticator is untouched"
+    );
+
+    // A user with failures and no authenticator at all.
+    let v = user("noah");
+    let before = charge_failures(&store, &v, case).await;
+    assert_eq!(
+        store
+            .consume_step(&v, &AuthenticatorId::new("0000000000000000"), 50, 0)
+            .await
+            .expect("consume"),
+        ConsumeOutcome::NotFound,
+        "{case}: a user without authenticators"
+    );
+    assert_eq!(
+        store.throttle_state(&v).await.expect("throttle_state"),
+        before,
+        "{case}: a user without authenticators keeps the throttle"
+    );
+}
+
+/// A consumed step clears its own user's throttle only.
+pub async fn consumed_step_leaves_other_users_throttle_alone(store: impl TotpStore) {
+    let case = "consumed_step_leaves_other_users_throttle_alone";
+    let (a, b, c) = (user("olga"), user("pete"), user("olga2"));
+    let id_a = enroll(&store, &a, "phone", 10).await;
+    let id_b = enroll(&store, &b, "phone", 10).await;
+    charge_failures(&store, &a, case).await;
+    let before_b = charge_failures(&store, &b, case).await;
+    // A user id that shares a prefix with `a`'s, for stores keyed by text.
+    let before_c = charge_failures(&store, &c, case).await;
+    assert_eq!(
+        store.consume_step(&a, &id_a, 11, 0).await.expect("consume"),
+        ConsumeOutcome::Consumed
+    );
+    assert_eq!(
+        store.throttle_state(&a).await.expect("throttle_state"),
+        ThrottleState::default(),
+        "{case}: the consuming user is cleared"
+    );
+    assert_eq!(
+        store.throttle_state(&b).await.expect("throttle_state"),
+        before_b,
+        "{case}: another user's throttle must be untouched"
+    );
+    assert_eq!(
+        store.throttle_state(&c).await.expect("throttle_state"),
+        before_c,
+        "{case}: another user's throttle must be untouched"
+    );
+    // `b`'s authenticator id under `a` is not `b`'s: nothing is cleared.
+    charge_failures(&store, &a, case).await;
+    let before_a = store.throttle_state(&a).await.expect("throttle_state");
+    assert_eq!(
+        store.consume_step(&a, &id_b, 12, 0).await.expect("consume"),
+        ConsumeOutcome::NotFound,
+        "{case}: another user's authenticator id"
+    );
+    assert_eq!(
+        store.throttle_state(&a).await.expect("throttle_state"),
+        before_a,
+        "{case}: another user's authenticator id must not clear the throttle"
+    );
+    assert_eq!(
+        store.throttle_state(&b).await.expect("throttle_state"),
+        before_b,
+        "{case}: nor its owner's"
     );
 }
 

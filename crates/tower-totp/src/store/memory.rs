@@ -202,6 +202,8 @@ impl StepStore for MemoryStore {
         step: u64,
         offset: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
+        // One lock for the compare-and-set and the throttle reset: no other
+        // call sees the step spent with the failures still counted.
         Ok(self.with_user(user, |r| match find(r, id) {
             None => ConsumeOutcome::NotFound,
             Some(a) if a.sync.last_step.is_some_and(|last| step <= last) => {
@@ -213,6 +215,7 @@ impl StepStore for MemoryStore {
                     offset,
                     resync: None,
                 };
+                r.throttle = ThrottleState::default();
                 ConsumeOutcome::Consumed
             }
         }))

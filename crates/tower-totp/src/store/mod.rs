@@ -9,8 +9,9 @@
 //!
 //! What must be atomic is one call: [`StepStore::consume_step`] is a
 //! compare-and-set ("accept step N only if N is newer than the last accepted
-//! step"), [`ThrottleStore::begin_attempt`] charges and checks in one go,
-//! and [`RecoveryStore::consume_recovery_code`] removes the code it matches.
+//! step") that, when it accepts, also forgets the user's throttle failures,
+//! [`ThrottleStore::begin_attempt`] charges and checks in one go, and
+//! [`RecoveryStore::consume_recovery_code`] removes the code it matches.
 //! None of the methods has a default body: every store decides each one.
 //!
 //! [`conformance`] (feature `conformance`) is the test suite every store
@@ -128,8 +129,16 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
 pub trait StepStore: Send + Sync + std::fmt::Debug + 'static {
     /// Compare-and-set: if `step` is newer than the authenticator's last
     /// accepted step, record it as the last accepted step, set the learned
-    /// `offset` and clear any resync candidate; otherwise change nothing.
+    /// `offset`, clear any resync candidate and forget the user's throttle
+    /// failures (what [`ThrottleStore::clear_throttle`] does), all in one
+    /// atomic operation, and return [`ConsumeOutcome::Consumed`]. Otherwise
+    /// ([`ConsumeOutcome::Replayed`], [`ConsumeOutcome::NotFound`]) change
+    /// nothing, the throttle state included.
     /// Of many concurrent calls with the same step, exactly one consumes it.
+    ///
+    /// Clearing the throttle here rather than in a second call saves the
+    /// engine a store round trip on every accepted code, and leaves no
+    /// moment at which a step is spent but its failures still count.
     async fn consume_step(
         &self,
         user: &UserId,
@@ -159,7 +168,9 @@ pub trait ThrottleStore: Send + Sync + std::fmt::Debug + 'static {
         policy: &ThrottlePolicy,
     ) -> Result<Attempt, StoreError>;
 
-    /// Forget the user's failures (after a success).
+    /// Forget the user's failures (after a success). An accepted code does
+    /// not need it: [`StepStore::consume_step`] already clears them; an
+    /// activated enrollment and a used recovery code do.
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError>;
 
     /// The user's current state, for display and tests.
