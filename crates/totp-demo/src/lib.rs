@@ -59,6 +59,7 @@ mod viewer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tower_totp::clock::Clock;
@@ -244,6 +245,12 @@ fn demo_users() -> Vec<User> {
     ]
 }
 
+/// How old the SQLite store's copy of a user's status may get when
+/// another connection changes the file (see
+/// `SqliteStore::with_status_cache`): the layer asks for it on every
+/// request, and a copy saves an SQLite read and a thread hand-off each time.
+const STATUS_STALENESS: Duration = Duration::from_secs(1);
+
 /// Open the database (creating its tables and, if it has no users, the
 /// demo users and default switches) and build the service: with the TOTP
 /// store in the database and sessions in memory, or both in Redis if
@@ -275,7 +282,11 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
                 }
                 Database::Memory => SqliteStore::open_in_memory(),
             }
-            .map_err(DemoError::Store)?;
+            .map_err(DemoError::Store)?
+            // Without `--redis` this process owns the file, so every write
+            // to the store's tables goes through this store and is seen at
+            // once; the bound only covers someone editing the file by hand.
+            .with_status_cache(STATUS_STALENESS);
             (engine.store(store), app::Sessions::Memory)
         }
     };

@@ -69,22 +69,35 @@
 //! pool (`spawn_blocking`): the store must be used inside a Tokio runtime.
 //! An operation whose future is dropped still runs to its end, committed
 //! or rolled back as a whole.
+//!
+//! # The status cache
+//!
+//! The layer asks for a user's [`status`](tower_totp::store::EnrollmentStore::status)
+//! on every request. [`SqliteStore::with_status_cache`] answers it from
+//! memory: this store's own writes keep the copies right at once, other
+//! connections' writes (another process on the file) within a bound you
+//! choose. It is off by default, because of that bound; turn it on when
+//! one process owns the file, or when a revocation made elsewhere may take
+//! that long to apply here.
 
 #![forbid(unsafe_code)]
 
 mod codec;
 mod schema;
+mod status_cache;
 mod store;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use tower_totp::UserId;
 use tower_totp::store::StoreError;
 
 use crate::codec::{Failure, db_error};
+use crate::status_cache::StatusCache;
 
 /// How long an operation waits for another process's lock before failing
 /// with [`StoreError::Unavailable`].
@@ -111,6 +124,10 @@ struct Inner {
     /// fast enough; the mutex also makes every operation of this process
     /// strictly one after another.
     conn: Mutex<Connection>,
+    /// Copies of users' status, if [`SqliteStore::with_status_cache`]
+    /// turned them on; shared by every clone, so that every clone's writes
+    /// keep them right.
+    status_cache: OnceLock<StatusCache>,
     /// Shown by `Debug`.
     location: Location,
 }
@@ -238,9 +255,60 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
+                status_cache: OnceLock::new(),
                 location,
             }),
         })
+    }
+
+    /// Answer [`status`](tower_totp::store::EnrollmentStore::status) from
+    /// memory: the call the layer makes on every request then needs no
+    /// SQLite read and no thread hand-off.
+    ///
+    /// This store's own writes (through any clone) are seen at once: each
+    /// write that can change a status drops that user's copy before it lets
+    /// go of the connection. Writes by *other* connections to the same file
+    /// (another process, say) are noticed through SQLite's
+    /// `PRAGMA data_version`, asked at most once per `max_staleness`; until
+    /// then a copy may be that old. So a revocation made by another process
+    /// takes up to `max_staleness` to reach this one's sessions. With one
+    /// process owning the file, nothing else writes and the copies are
+    /// always current; with `Duration::ZERO` every call asks
+    /// `data_version` (cheaper than the read it saves, but still a call
+    /// into SQLite).
+    ///
+    /// The first call decides for every clone; later calls change nothing.
+    #[must_use]
+    pub fn with_status_cache(self, max_staleness: Duration) -> Self {
+        // Ignoring the error keeps the first setting: clones already
+        // answering from copies must not switch rules under each other.
+        let _ = self.inner.status_cache.set(StatusCache::new(max_staleness));
+        self
+    }
+
+    /// The status cache, if turned on.
+    fn status_cache(&self) -> Option<&StatusCache> {
+        self.inner.status_cache.get()
+    }
+
+    /// Run `op`, which may change `user`'s status, and drop the user's
+    /// cached status while still holding the connection (see
+    /// `status_cache`).
+    async fn run_changing_status<T, F>(&self, user: UserId, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        self.run(move |conn| {
+            let outcome = op(conn);
+            // Also after a failure: a commit may have landed before it.
+            if let Some(cache) = inner.status_cache.get() {
+                cache.forget(&user);
+            }
+            outcome
+        })
+        .await
     }
 
     /// Run `op` on the connection, on the blocking thread pool.
@@ -307,6 +375,28 @@ mod tests {
             .unwrap_or_else(PoisonError::into_inner);
         conn.pragma_query_value(None, name, |row| row.get(0))
             .expect("pragma")
+    }
+
+    // Holding the connection across the awaits is the point of the test.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn a_cached_status_is_answered_without_the_connection() {
+        use tower_totp::store::EnrollmentStore;
+        let store = SqliteStore::open_in_memory()
+            .expect("open")
+            .with_status_cache(Duration::from_secs(3600));
+        let (cached, uncached) = (UserId::new("cached"), UserId::new("uncached"));
+        let status = store.status(&cached).await.expect("status");
+
+        // With the connection held elsewhere (a long commit, say), the copy
+        // still answers; a user without one has to wait for SQLite.
+        let held = store.inner.conn.lock().expect("connection");
+        let soon = Duration::from_secs(5);
+        let hit = tokio::time::timeout(soon, store.status(&cached)).await;
+        assert_eq!(hit.expect("answered from memory").expect("status"), status);
+        let miss = tokio::time::timeout(Duration::from_millis(50), store.status(&uncached)).await;
+        assert!(miss.is_err(), "a miss reads SQLite");
+        drop(held);
     }
 
     #[test]

@@ -54,24 +54,35 @@ fn bump_epoch(tx: &Transaction<'_>, user: &UserId) -> Result<u64, Failure> {
     Ok(next)
 }
 
+/// The user's epoch and whether any authenticator is active.
+fn read_status(conn: &Connection, user: &UserId) -> rusqlite::Result<UserStatus> {
+    let status = conn
+        .prepare_cached(
+            "SELECT epoch, EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1)
+             FROM users WHERE user_id = ?1",
+        )?
+        .query_row(params![user.as_str()], |row| {
+            Ok(UserStatus {
+                epoch: get_u64(row, 0)?,
+                enrolled: row.get(1)?,
+            })
+        })
+        .optional()?;
+    Ok(status.unwrap_or_default())
+}
+
 #[async_trait]
 impl EnrollmentStore for SqliteStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        let user = user.clone();
+        if let Some(status) = self.status_cache().and_then(|cache| cache.fresh(user)) {
+            return Ok(status);
+        }
+        let (store, user) = (self.clone(), user.clone());
         self.run(move |conn| {
-            let status = conn
-                .prepare_cached(
-                    "SELECT epoch, EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1)
-                     FROM users WHERE user_id = ?1",
-                )?
-                .query_row(params![user.as_str()], |row| {
-                    Ok(UserStatus {
-                        epoch: get_u64(row, 0)?,
-                        enrolled: row.get(1)?,
-                    })
-                })
-                .optional()?;
-            Ok(status.unwrap_or_default())
+            Ok(match store.status_cache() {
+                Some(cache) => cache.read_through(conn, &user, |conn| read_status(conn, &user))?,
+                None => read_status(conn, &user)?,
+            })
         })
         .await
     }
@@ -177,7 +188,7 @@ impl EnrollmentStore for SqliteStore {
         now: UnixTime,
     ) -> Result<Option<u64>, StoreError> {
         let (user, pending_id) = (user.clone(), pending_id.clone());
-        self.run(move |conn| {
+        self.run_changing_status(user.clone(), move |conn| {
             let tx = write_tx(conn)?;
             let replaces = tx
                 .prepare_cached(
@@ -222,7 +233,7 @@ impl EnrollmentStore for SqliteStore {
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
         let (user, id) = (user.clone(), id.clone());
-        self.run(move |conn| {
+        self.run_changing_status(user.clone(), move |conn| {
             let tx = write_tx(conn)?;
             let removed = tx
                 .prepare_cached("DELETE FROM authenticators WHERE user_id = ?1 AND id = ?2")?
@@ -257,7 +268,7 @@ impl EnrollmentStore for SqliteStore {
 
     async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
         let user = user.clone();
-        self.run(move |conn| {
+        self.run_changing_status(user.clone(), move |conn| {
             let tx = write_tx(conn)?;
             // The users row stays: it holds the epoch and the throttle state.
             ensure_user(&tx, &user)?;
@@ -287,11 +298,16 @@ impl StepStore for SqliteStore {
     ) -> Result<ConsumeOutcome, StoreError> {
         let (user, id) = (user.clone(), id.clone());
         self.run(move |conn| {
-            // The compare-and-set is this one statement: SQLite runs it
-            // under the write lock, so of many concurrent calls with the
-            // same step (from this process or another), one changes the row
-            // and the others then find `last_step < step` false.
-            let consumed = conn
+            // Two writes, one transaction: a consumed step also clears the
+            // user's throttle (the trait's contract, which spares the engine
+            // a `clear_throttle` round trip), and no reader may see the step
+            // spent with the failures still counted.
+            let tx = write_tx(conn)?;
+            // The compare-and-set is this one statement, under the write
+            // lock taken at BEGIN: of many concurrent calls with the same
+            // step (from this process or another), one changes the row and
+            // the others then find `last_step < step` false.
+            let consumed = tx
                 .prepare_cached(
                     "UPDATE authenticators
                      SET last_step = ?3, drift_offset = ?4, resync_step = NULL, resync_offset = NULL
@@ -304,11 +320,20 @@ impl StepStore for SqliteStore {
                     offset
                 ])?;
             if consumed > 0 {
+                // What `clear_throttle` writes. The users row exists: the
+                // authenticator just updated refers to it.
+                tx.prepare_cached(
+                    "UPDATE users SET throttle_attempts = 0, throttle_locked_until = ?2
+                     WHERE user_id = ?1",
+                )?
+                .execute(params![user.as_str(), u64_to_sql(0)])?;
+                tx.commit()?;
                 return Ok(ConsumeOutcome::Consumed);
             }
             // Nothing changed, so nothing is consumed whatever this read
             // says; it only tells a replay from a missing authenticator.
-            let exists: bool = conn
+            // Returning drops the transaction, which rolls back nothing.
+            let exists: bool = tx
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1 AND id = ?2)",
                 )?

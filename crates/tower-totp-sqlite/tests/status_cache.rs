@@ -1,0 +1,106 @@
+//! `SqliteStore::with_status_cache`: `status` from memory, kept right by
+//! the store's own writes at once and by other connections' writes within
+//! the staleness bound.
+
+mod common;
+
+use std::time::Duration;
+
+use tower_totp::UserId;
+use tower_totp::store::{EnrollmentStore, UserStatus, conformance};
+use tower_totp_sqlite::SqliteStore;
+
+/// Long enough that no test ever reaches it: other connections' writes are
+/// then only seen on a miss.
+const AN_HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cached_store_passes_the_conformance_suite() {
+    let mut dirs = Vec::new();
+    conformance::run_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path().join("totp.sqlite3"))
+            .expect("open")
+            .with_status_cache(AN_HOUR);
+        dirs.push(dir);
+        async move { store }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn writes_through_any_clone_are_seen_at_once() {
+    let store = SqliteStore::open_in_memory()
+        .expect("open")
+        .with_status_cache(AN_HOUR);
+    let writer = store.clone();
+    let u = UserId::new("alice");
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus::default()
+    );
+
+    let id = common::enroll(&writer, &u, "phone", 1).await;
+    let enrolled = store.status(&u).await.expect("status");
+    assert_eq!(
+        enrolled,
+        UserStatus {
+            epoch: 1,
+            enrolled: true
+        }
+    );
+
+    assert!(writer.revoke(&u, &id).await.expect("revoke"));
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus {
+            epoch: 2,
+            enrolled: false
+        }
+    );
+
+    common::enroll(&writer, &u, "new phone", 1).await;
+    writer.reset(&u).await.expect("reset");
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus {
+            epoch: 4,
+            enrolled: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn another_connection_is_seen_within_the_staleness_bound() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shared.sqlite3");
+    let other = SqliteStore::open(&path).expect("open the other process's connection");
+    let fresh = SqliteStore::open(&path)
+        .expect("open")
+        .with_status_cache(Duration::ZERO);
+    let lagging = SqliteStore::open(&path)
+        .expect("open")
+        .with_status_cache(AN_HOUR);
+    let u = UserId::new("bob");
+    let id = common::enroll(&other, &u, "phone", 1).await;
+    let before = UserStatus {
+        epoch: 1,
+        enrolled: true,
+    };
+    assert_eq!(fresh.status(&u).await.expect("status"), before);
+    assert_eq!(lagging.status(&u).await.expect("status"), before);
+
+    assert!(other.revoke(&u, &id).await.expect("revoke"));
+    let after = UserStatus {
+        epoch: 2,
+        enrolled: false,
+    };
+    // No staleness allowed: the other connection's commit is seen.
+    assert_eq!(fresh.status(&u).await.expect("status"), after);
+    // An hour allowed: the copy is still served, as documented.
+    assert_eq!(lagging.status(&u).await.expect("status"), before);
+    // A user not copied yet is read, and the moved `data_version` drops
+    // every old copy with it.
+    let _ = lagging.status(&UserId::new("carol")).await.expect("status");
+    assert_eq!(lagging.status(&u).await.expect("status"), after);
+}
