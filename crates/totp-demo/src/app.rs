@@ -3,6 +3,8 @@
 //! with Redis, the refresh of admin changes other instances made), and a
 //! body limit around everything.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
@@ -24,12 +26,31 @@ use crate::{admin, api, home, login};
 /// The largest request body any route reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// What the handlers share.
+/// What the handlers share. axum clones the state for every request, so
+/// it is one pointer to [`Shared`] rather than the dozen `Arc`s inside it.
 #[derive(Clone, Debug)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub(crate) struct Shared {
     pub(crate) auth: TotpAuth,
     pub(crate) users: Users,
     pub(crate) settings: Settings,
+}
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// The session cookie's name.

@@ -309,11 +309,11 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         .after_login("/")
         .pages(DemoPages)
         .build();
-    let state = app::AppState {
+    let state = app::AppState::new(app::Shared {
         auth: auth.clone(),
         users: users.clone(),
         settings: settings.clone(),
-    };
+    });
     let live = shared.then(|| live::Live {
         db,
         users: users.clone(),

@@ -247,7 +247,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The list of users.
-pub(crate) fn users_page(admin: &User, rows: &[(User, bool)]) -> String {
+pub(crate) fn users_page(admin: &User, rows: &[(std::sync::Arc<User>, bool)]) -> String {
     let mut list = String::new();
     for (u, enrolled) in rows {
         let _ = write!(

@@ -81,7 +81,9 @@ impl User {
 
 #[derive(Clone)]
 struct Row {
-    user: User,
+    /// Shared, so that the per-request lookups ([`Users::get`] and the
+    /// layer's [`UserDirectory`] call) copy a pointer, not two strings.
+    user: Arc<User>,
     hash: Arc<str>,
 }
 
@@ -174,7 +176,7 @@ impl Users {
         let mut rows = Vec::with_capacity(users.len());
         for user in users {
             rows.push(Row {
-                user: user.clone(),
+                user: Arc::new(user.clone()),
                 hash: hash_password(self.cost, password)?.into(),
             });
         }
@@ -212,13 +214,13 @@ impl Users {
 
     /// A user by name (with several instances, as of this instance's last
     /// request, like [`Settings::get`](crate::Settings::get)).
-    pub fn get(&self, username: &str) -> Option<User> {
-        self.read().get(username).map(|r| r.user.clone())
+    pub fn get(&self, username: &str) -> Option<Arc<User>> {
+        self.read().get(username).map(|r| Arc::clone(&r.user))
     }
 
     /// Every user, by name.
-    pub fn list(&self) -> Vec<User> {
-        self.read().values().map(|r| r.user.clone()).collect()
+    pub fn list(&self) -> Vec<Arc<User>> {
+        self.read().values().map(|r| Arc::clone(&r.user)).collect()
     }
 
     /// The user if `password` is theirs. Takes about as long for an unknown
@@ -231,7 +233,7 @@ impl Users {
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<User>, DemoError> {
+    ) -> Result<Option<Arc<User>>, DemoError> {
         if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
             return Ok(None);
         }
@@ -268,7 +270,7 @@ impl Users {
         &self,
         username: &str,
         require: bool,
-    ) -> Result<Option<User>, DemoError> {
+    ) -> Result<Option<Arc<User>>, DemoError> {
         let _writer = self.write.lock().await;
         if self.get(username).is_none() {
             return Ok(None);
@@ -290,8 +292,8 @@ impl Users {
         }
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         Ok(cache.get_mut(username).map(|r| {
-            r.user.require_2fa = require;
-            r.user.clone()
+            Arc::make_mut(&mut r.user).require_2fa = require;
+            Arc::clone(&r.user)
         }))
     }
 }
@@ -306,13 +308,13 @@ fn read_rows(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Row>> {
         let kind: String = r.get(2)?;
         let hash: String = r.get(5)?;
         Ok(Row {
-            user: User {
+            user: Arc::new(User {
                 username: r.get(0)?,
                 display_name: r.get(1)?,
                 kind: kind_from_sql(&kind),
                 is_admin: r.get(3)?,
                 require_2fa: r.get(4)?,
-            },
+            }),
             hash: hash.into(),
         })
     })?

@@ -1,5 +1,7 @@
 //! Who is asking: the extractors of the routes behind the TOTP layer.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use tower_totp::http::SecondFactor;
@@ -12,7 +14,7 @@ use crate::users::User;
 /// factor is done or not required. Anyone else gets a redirect to the
 /// login page or a 401 problem with `next: login`.
 pub(crate) struct Viewer {
-    pub(crate) user: User,
+    pub(crate) user: Arc<User>,
     pub(crate) second_factor: SecondFactor,
     pub(crate) html: bool,
 }
