@@ -85,8 +85,9 @@ pub(crate) struct SessionState {
     pub(crate) stage: Stage,
 }
 
-/// The version tag that starts the compact form.
-const FORM: &str = "1";
+/// How the two stages' forms start: the version tag (`1`) and the stage.
+const PENDING: &str = "1 P ";
+const VERIFIED: &str = "1 V ";
 
 impl SessionState {
     /// The compact form of the module docs.
@@ -94,10 +95,10 @@ impl SessionState {
         let mut out = String::with_capacity(48 + self.user.as_str().len());
         // Writing to a `String` cannot fail.
         let _ = match self.stage {
-            Stage::Pending => write!(out, "{FORM} P {}", self.since.as_millis()),
+            Stage::Pending => write!(out, "{PENDING}{}", self.since.as_millis()),
             Stage::Verified { epoch, method, at } => write!(
                 out,
-                "{FORM} V {} {epoch} {} {}",
+                "{VERIFIED}{} {epoch} {} {}",
                 self.since.as_millis(),
                 method.as_str(),
                 at.as_millis()
@@ -110,27 +111,25 @@ impl SessionState {
 
     /// Read the compact form; `None` for anything else.
     fn decode(text: &str) -> Option<Self> {
-        let mut rest = text;
-        if next_field(&mut rest)? != FORM {
-            return None;
-        }
-        let kind = next_field(&mut rest)?;
-        let since = UnixTime::from_millis(number(next_field(&mut rest)?)?);
-        let stage = match kind {
-            "P" => Stage::Pending,
-            "V" => {
-                let epoch = number(next_field(&mut rest)?)?;
-                let method = match next_field(&mut rest)? {
-                    "totp" => Method::Totp,
-                    "recovery_code" => Method::RecoveryCode,
-                    "enrollment" => Method::Enrollment,
-                    "remembered_device" => Method::RememberedDevice,
-                    _ => return None,
-                };
-                let at = UnixTime::from_millis(number(next_field(&mut rest)?)?);
-                Stage::Verified { epoch, method, at }
-            }
-            _ => return None,
+        let (verified, mut rest) = if let Some(rest) = text.strip_prefix(VERIFIED) {
+            (true, rest)
+        } else {
+            (false, text.strip_prefix(PENDING)?)
+        };
+        let since = UnixTime::from_millis(number_field(&mut rest)?);
+        let stage = if verified {
+            let epoch = number_field(&mut rest)?;
+            let method = match next_field(&mut rest)? {
+                "totp" => Method::Totp,
+                "recovery_code" => Method::RecoveryCode,
+                "enrollment" => Method::Enrollment,
+                "remembered_device" => Method::RememberedDevice,
+                _ => return None,
+            };
+            let at = UnixTime::from_millis(number_field(&mut rest)?);
+            Stage::Verified { epoch, method, at }
+        } else {
+            Stage::Pending
         };
         // The rest, spaces and all, is the user id.
         if rest.is_empty() {
@@ -146,13 +145,14 @@ impl SessionState {
     pub(crate) async fn load(
         session: &Session,
     ) -> Result<Option<Self>, tower_sessions::session::Error> {
-        match session.get::<Self>(SESSION_KEY).await {
-            Ok(state) => Ok(state),
-            // A value we cannot read (an older format, tampering is impossible
-            // with server-side sessions) is treated as no login at all.
-            Err(tower_sessions::session::Error::SerdeJson(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        // The JSON value straight to `decode`, without serde's deserializer
+        // around it (on every guarded request). A value we cannot read (an
+        // older format; tampering is impossible with server-side sessions)
+        // is treated as no login at all, as `Deserialize` does.
+        Ok(match session.get_value(SESSION_KEY).await? {
+            Some(serde_json::Value::String(text)) => Self::decode(&text),
+            _ => None,
+        })
     }
 
     pub(crate) async fn save(
@@ -189,15 +189,37 @@ fn next_field<'a>(rest: &mut &'a str) -> Option<&'a str> {
     Some(field)
 }
 
-/// A decimal `u64` of digits only (no sign, no spaces); `None` on overflow.
-fn number(field: &str) -> Option<u64> {
-    if field.is_empty() {
+/// A decimal `u64` (digits only: no sign, no spaces) up to the next space,
+/// which `rest` then skips; `None` for anything else, overflow included.
+/// One pass: the digits are read while looking for the space, without
+/// overflow checks, which only a number of 20 digits or more needs (19
+/// nines fit in a `u64`); such a number is read again, checked.
+fn number_field(rest: &mut &str) -> Option<u64> {
+    let bytes = rest.as_bytes();
+    let mut n = 0u64;
+    let mut at = 0;
+    loop {
+        let b = *bytes.get(at)?;
+        if b == b' ' {
+            break;
+        }
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+        at += 1;
+    }
+    if at == 0 {
         return None;
     }
-    field.bytes().try_fold(0u64, |n, b| {
-        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
+    if at > 19 {
+        n = bytes[..at].iter().try_fold(0u64, |n, b| {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        })?;
+    }
+    *rest = &rest[at + 1..];
+    Some(n)
 }
 
 impl Serialize for SessionState {
@@ -284,6 +306,39 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_exact_up_to_u64_max() {
+        let number = |text: &str| {
+            let with_space = format!("{text} rest");
+            let mut rest = with_space.as_str();
+            let n = number_field(&mut rest);
+            if n.is_some() {
+                assert_eq!(rest, "rest");
+            }
+            n
+        };
+        for n in [
+            0,
+            1,
+            9,
+            10,
+            1_700_000_010_123,
+            u64::MAX / 10,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(number(&n.to_string()), Some(n));
+        }
+        assert_eq!(number("000000000000000000000000001"), Some(1));
+        assert_eq!(number("18446744073709551616"), None);
+        assert_eq!(number("99999999999999999999"), None);
+        for bad in ["", "+1", "-1", "1a", "/", ":"] {
+            assert_eq!(number(bad), None, "{bad:?}");
+        }
+        let mut no_space = "123";
+        assert_eq!(number_field(&mut no_space), None);
+    }
+
+    #[test]
     fn anything_else_is_refused() {
         for bad in [
             "",
@@ -301,6 +356,10 @@ mod tests {
             "1 V 5 1 password 7 alice",
             "1 V 5 x totp 7 alice",
             "1 V 5 1 totp 18446744073709551616 alice",
+            "1 V 5 1 totp 99999999999999999999 alice",
+            "1 V 5 1 totp 100000000000000000000 alice",
+            "1 P 5/ alice",
+            "1 P 5: alice",
         ] {
             assert_eq!(SessionState::decode(bad), None, "{bad:?}");
         }
