@@ -34,6 +34,20 @@ pub trait UserDirectory: Send + Sync + 'static {
     /// The user's kind, "Require Two Factor Authentication" flag and display
     /// name; `None` if the user no longer exists (their session ends).
     async fn user_info(&self, user: &UserId) -> Result<Option<UserInfo>, StoreError>;
+
+    /// The same answer as [`user_info`](Self::user_info) when the directory
+    /// has it at hand without waiting (an in-memory map or cache), for the
+    /// layer's check on every guarded request; `None` when it has not, and
+    /// the layer then awaits `user_info`. `Some(None)`: no such user.
+    ///
+    /// The layer reads only the kind and the require flag, so the display
+    /// name may be left empty. The default returns `None`; an override saves
+    /// a boxed future (and, with an empty name, a copy of the name) per
+    /// request. [`StaticDirectory`](super::StaticDirectory) overrides it.
+    fn user_info_now(&self, user: &UserId) -> Option<Option<UserInfo>> {
+        let _ = user;
+        None
+    }
 }
 
 /// A replacement for the refusal responses: gets the refusal and whether the

@@ -21,9 +21,12 @@ pub struct TotpVerified {
     pub verified_at: UnixTime,
 }
 
-/// Put by [`Totp`](super::Totp) into every request it lets through, so
-/// that [`StepUp`](super::StepUp) can tell "no login" from "no `TotpLayer`
-/// around me" and fail closed on the second.
+/// Put by [`Totp`](super::Totp) into every request it lets through without
+/// a [`SecondFactor`] (no password login), so that
+/// [`StepUp`](super::StepUp) can tell "no login" from "no `TotpLayer`
+/// around me" and fail closed on the second. A request with a
+/// `SecondFactor` went through the layer already: one insert fewer on the
+/// verified path, where the fourth extension would make the table grow.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Guarded;
 

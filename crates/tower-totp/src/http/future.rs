@@ -24,7 +24,11 @@ pub(crate) enum Decision {
     Refuse(Response<Full<Bytes>>),
 }
 
-pub(crate) type DecisionFuture = Pin<Box<dyn Future<Output = Decision> + Send>>;
+/// The decision, and the request handed back: the decision owns the request
+/// while it runs, so that it reads headers (`Accept`, the remember cookie)
+/// only on the paths that need them, without copying them out first.
+pub(crate) type DecisionFuture<ReqBody> =
+    Pin<Box<dyn Future<Output = (Decision, Request<ReqBody>)> + Send>>;
 
 pin_project! {
     /// Response future of [`Totp`](super::Totp) and [`StepUp`](super::StepUp).
@@ -44,9 +48,13 @@ pin_project! {
         S: Service<Request<ReqBody>>,
     {
         Deciding {
-            decision: DecisionFuture,
+            decision: DecisionFuture<ReqBody>,
             inner: Option<S>,
-            request: Option<Request<ReqBody>>,
+        },
+        // Refused before any await (no session layer, a stale step-up):
+        // no boxed future and no clone of the inner service.
+        Refused {
+            response: Option<Response<Full<Bytes>>>,
         },
         Calling {
             #[pin]
@@ -68,12 +76,19 @@ impl<S, ReqBody> ResponseFuture<S, ReqBody>
 where
     S: Service<Request<ReqBody>>,
 {
-    pub(crate) fn deciding(decision: DecisionFuture, inner: S, request: Request<ReqBody>) -> Self {
+    pub(crate) fn deciding(decision: DecisionFuture<ReqBody>, inner: S) -> Self {
         Self {
             state: State::Deciding {
                 decision,
                 inner: Some(inner),
-                request: Some(request),
+            },
+        }
+    }
+
+    pub(crate) fn refused(response: Response<Full<Bytes>>) -> Self {
+        Self {
+            state: State::Refused {
+                response: Some(response),
             },
         }
     }
@@ -95,33 +110,43 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Deciding {
-                    decision,
-                    inner,
-                    request,
-                } => {
-                    let decided = ready!(decision.as_mut().poll(cx));
+                StateProj::Deciding { decision, inner } => {
+                    let (decided, mut req) = ready!(decision.as_mut().poll(cx));
                     match decided {
                         Decision::Refuse(res) => {
                             return Poll::Ready(Ok(res.map(TotpBody::refusal)));
                         }
                         Decision::Pass(marker) => {
-                            // Both are taken exactly once: the state changes right after.
-                            let (Some(mut svc), Some(mut req)) = (inner.take(), request.take())
-                            else {
+                            // Taken exactly once: the state changes right after.
+                            let Some(mut svc) = inner.take() else {
                                 unreachable!("ResponseFuture polled after completion");
                             };
-                            req.extensions_mut().insert(Guarded);
-                            if let Some(m) = marker {
-                                if let SecondFactor::Verified(v) = &m {
-                                    req.extensions_mut().insert(v.clone());
+                            let ext = req.extensions_mut();
+                            match marker {
+                                // A `SecondFactor` shows `StepUp` that the
+                                // layer ran; `Guarded` is only needed without
+                                // one (each insert costs a hash-table slot,
+                                // and the fourth makes the table grow).
+                                None => {
+                                    ext.insert(Guarded);
                                 }
-                                req.extensions_mut().insert(m);
+                                Some(m) => {
+                                    if let SecondFactor::Verified(v) = &m {
+                                        ext.insert(v.clone());
+                                    }
+                                    ext.insert(m);
+                                }
                             }
                             let future = svc.call(req);
                             this.state.set(State::Calling { future });
                         }
                     }
+                }
+                StateProj::Refused { response } => {
+                    let Some(res) = response.take() else {
+                        unreachable!("ResponseFuture polled after completion");
+                    };
+                    return Poll::Ready(Ok(res.map(TotpBody::refusal)));
                 }
                 StateProj::Calling { future } => {
                     let res = ready!(future.poll(cx))?;

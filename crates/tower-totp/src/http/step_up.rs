@@ -11,7 +11,7 @@ use tower_service::Service;
 use super::auth::TotpAuth;
 use super::body::TotpBody;
 use super::extensions::{Guarded, Method, SecondFactor, TotpVerified};
-use super::future::{Decision, ResponseFuture};
+use super::future::ResponseFuture;
 use super::refusal::{Next, Refusal, RefusalReason, wants_html};
 
 /// Demands a second step done within `max_age`. Place it inside
@@ -88,12 +88,16 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let now = self.auth.engine().now();
-        let refusal = if req.extensions().get::<Guarded>().is_none() {
+        let ext = req.extensions();
+        let factor = ext.get::<SecondFactor>();
+        // `TotpLayer` puts a `SecondFactor` (or, without a password login,
+        // `Guarded`) into every request it lets through.
+        let refusal = if factor.is_none() && ext.get::<Guarded>().is_none() {
             // Outside `TotpLayer` (or without it) nothing says whether the
             // second step was done: fail closed rather than let all through.
             Some(Refusal::new(RefusalReason::MissingTotpLayer, None))
         } else {
-            match req.extensions().get::<SecondFactor>() {
+            match factor {
                 Some(SecondFactor::Verified(TotpVerified {
                     verified_at,
                     method,
@@ -114,9 +118,6 @@ where
         let Some(refusal) = refusal else {
             return ResponseFuture::calling(self.inner.call(req));
         };
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let res = self.auth.refuse(refusal, wants_html(req.headers()));
-        ResponseFuture::deciding(Box::pin(async move { Decision::Refuse(res) }), inner, req)
+        ResponseFuture::refused(self.auth.refuse(refusal, wants_html(req.headers())))
     }
 }
