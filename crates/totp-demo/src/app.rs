@@ -97,6 +97,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         )
         .route_layer(state.auth.layer());
 
+    let guard = state.auth.session_guard();
     let with_sessions = Router::new()
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
@@ -112,7 +113,12 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         Sessions::Memory => {
             with_sessions.layer(session_layer(MemoryStore::default(), wiring.secure_cookie))
         }
-        Sessions::Redis(store) => with_sessions.layer(session_layer(store, wiring.secure_cookie)),
+        // Redis can fail to save a session after a handler answered, and
+        // tower-sessions then answers a bare 500: the guard outside it makes
+        // that a 503 problem or page. (The memory store cannot fail.)
+        Sessions::Redis(store) => with_sessions
+            .layer(session_layer(store, wiring.secure_cookie))
+            .layer(guard),
     };
     // Outside the sessions and the TOTP layer: both see the fresh copies.
     let with_sessions = match wiring.live {

@@ -1,7 +1,8 @@
 //! Complete in-process service stacks for the tests across instances.
 //!
 //! Each [`Instance`] is what one process of a service would run:
-//! `SessionManagerLayer` over a [`RedisSessionStore`], `POST /login` calling
+//! [`TotpAuth::session_guard`] and `SessionManagerLayer` over a
+//! [`RedisSessionStore`], `POST /login` calling
 //! [`TotpAuth::password_verified`], `/2fa` to [`TotpAuth::endpoints`], and
 //! everything else through [`TotpAuth::layer`] to a hello handler that
 //! counts its calls. Each has its own `TwoFactor` engine over its own
@@ -125,8 +126,12 @@ impl Shared {
             .expect("engine");
         let auth = TotpAuth::builder(engine, self.users.clone()).build();
         let hits = Arc::new(AtomicUsize::new(0));
+        // Outside in: the session guard (a failed session save is a 503,
+        // not tower-sessions' bare 500), the sessions, the routes.
         let service = BoxCloneSyncService::new(
             ServiceBuilder::new()
+                .map_response(|res: Response<_>| res.map(BodyExt::boxed))
+                .layer(auth.session_guard())
                 .layer(SessionManagerLayer::new(sessions).with_secure(false))
                 .service(router(&auth, &hits)),
         );

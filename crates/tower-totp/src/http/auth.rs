@@ -19,6 +19,7 @@ use super::refusal::{
 };
 use super::remember::RememberDevice;
 use super::session::{SessionState, Stage};
+use super::session_guard::SessionGuardLayer;
 use super::step_up::StepUpLayer;
 use crate::policy::{Policy, Requirement};
 use crate::store::StoreError;
@@ -250,6 +251,14 @@ impl TotpAuth {
     /// `max_age` (inside [`TotpAuth::layer`]).
     pub fn step_up(&self, max_age: Duration) -> StepUpLayer {
         StepUpLayer::new(self.clone(), max_age)
+    }
+
+    /// A layer for right outside tower-sessions' `SessionManagerLayer`: when
+    /// the session store fails to save a session after the application
+    /// answered, tower-sessions replies with a bare 500; this turns it into
+    /// the 503 refusal the layer gives for any failing store.
+    pub fn session_guard(&self) -> SessionGuardLayer {
+        SessionGuardLayer::new(self.clone())
     }
 
     /// The `/2fa` endpoints, a `tower::Service` to mount at the prefix.

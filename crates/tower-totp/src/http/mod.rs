@@ -62,6 +62,7 @@ pub mod pages;
 mod refusal;
 mod remember;
 mod session;
+mod session_guard;
 mod step_up;
 
 pub use auth::{NextStep, RefusalResponder, TotpAuth, TotpAuthBuilder, UserDirectory};
@@ -75,4 +76,5 @@ pub use future::ResponseFuture;
 pub use layer::{Totp, TotpLayer};
 pub use refusal::{Next, Refusal, RefusalReason, problem_response, redirect_response};
 pub use remember::RememberDevice;
+pub use session_guard::{SessionGuard, SessionGuardFuture, SessionGuardLayer};
 pub use step_up::{StepUp, StepUpLayer};
