@@ -233,12 +233,7 @@ fn main() {
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
-    let args: Vec<String> = std::env::args().collect();
-    let measuring = args.iter().any(|a| a == "--bench")
-        && !args
-            .iter()
-            .any(|a| a == "--list" || a == "--profile-time" || a == "--test");
-    if measuring {
+    if tower_totp_benches::criterion_is_measuring() {
         interleaved();
     }
 }

@@ -68,3 +68,14 @@ pub fn median(mut values: Vec<f64>) -> f64 {
         (values[mid - 1] + values[mid]) / 2.0
     }
 }
+
+/// Whether this bench binary was started to measure (`cargo bench`), not
+/// to list or test its benches (`--list`, `--test`, `--profile-time`): the
+/// reports a bench prints after criterion's only make sense then.
+pub fn criterion_is_measuring() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--bench")
+        && !args
+            .iter()
+            .any(|a| a == "--list" || a == "--profile-time" || a == "--test")
+}
