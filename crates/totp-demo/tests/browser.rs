@@ -97,10 +97,15 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // The whole group: chromedriver and the browser it started.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .status();
+        // The whole group: chromedriver and the browser it started. A
+        // system call, not the `kill` command: Debian's procps-ng 4.0.2
+        // misreads `kill -KILL -<pgid>` (seen: `-99999` went to process
+        // group 9), which killed unrelated processes, the test runner's
+        // among them.
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::KILL,
+        );
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
