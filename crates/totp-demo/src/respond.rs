@@ -14,10 +14,10 @@ use tower_totp::http::Next;
 
 use crate::pages;
 
-/// Whether the request's body is JSON.
-pub(crate) fn body_is_json(headers: &HeaderMap) -> bool {
-    media_type(headers).is_some_and(|t| t == "application/json" || t.ends_with("+json"))
-}
+// The library's rules, so that the demo's pages and the layer's refusals
+// answer the same client the same way: pages for a browser that accepts
+// `text/html` and did not send JSON.
+pub(crate) use tower_totp::http::{body_is_json, wants_html};
 
 fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
@@ -25,17 +25,6 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|t| t.trim().to_ascii_lowercase())
-}
-
-/// Whether the client is a browser that wants pages: it accepts
-/// `text/html` and did not send JSON. (The same rule as the layer's.)
-pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
-    !body_is_json(headers)
-        && headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.contains("text/html"))
 }
 
 fn no_store(res: &mut Response) {
@@ -253,26 +242,26 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
             what.into()
         }
     };
-    match media_type(headers).as_deref() {
-        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| Failure::bad_request(html, detail("The form could not be read", &e))),
-        Some(t) if t == "application/json" || t.ends_with("+json") => {
-            serde_json::from_slice(&bytes).map_err(|e| {
-                if e.is_data() {
-                    // Well-formed JSON of the wrong shape.
-                    Failure::invalid_body(html, detail("The JSON body does not fit", &e))
-                } else {
-                    Failure::bad_request(html, detail("The body is not valid JSON", &e))
-                }
-            })
-        }
-        _ => Err(Failure::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send application/json or application/x-www-form-urlencoded.",
-            html,
-        )),
+    if body_is_json(headers) {
+        return serde_json::from_slice(&bytes).map_err(|e| {
+            if e.is_data() {
+                // Well-formed JSON of the wrong shape.
+                Failure::invalid_body(html, detail("The JSON body does not fit", &e))
+            } else {
+                Failure::bad_request(html, detail("The body is not valid JSON", &e))
+            }
+        });
     }
+    if media_type(headers).as_deref() == Some("application/x-www-form-urlencoded") {
+        return serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| Failure::bad_request(html, detail("The form could not be read", &e)));
+    }
+    Err(Failure::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Send application/json or application/x-www-form-urlencoded.",
+        html,
+    ))
 }
 
 /// A checkbox or ON/OFF radio value from a form: `on` (or `true`, `1`,

@@ -69,12 +69,13 @@ pub use auth::{NextStep, RefusalResponder, TotpAuth, TotpAuthBuilder, UserDirect
 pub use body::TotpBody;
 pub use directory::StaticDirectory;
 pub use endpoints::Endpoints;
+pub use endpoints::body_is_json;
 pub use extensions::{Method, SecondFactor, TotpVerified};
 #[cfg(feature = "axum")]
 pub use extract::MissingTotpLayer;
 pub use future::ResponseFuture;
 pub use layer::{Totp, TotpLayer};
-pub use refusal::{Next, Refusal, RefusalReason, problem_response, redirect_response};
+pub use refusal::{Next, Refusal, RefusalReason, problem_response, redirect_response, wants_html};
 pub use remember::RememberDevice;
 pub use session_guard::{SessionGuard, SessionGuardFuture, SessionGuardLayer};
 pub use step_up::{StepUp, StepUpLayer};

@@ -280,12 +280,13 @@ fn finish(res: &mut Response<Full<Bytes>>, refusal: &Refusal) {
 /// Whether the client is a browser that wants pages: it accepts
 /// `text/html` and did not send JSON (a script that sends JSON wants JSON
 /// back, whatever its `Accept` header lists). The layer and the endpoints
-/// decide alike.
-pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+/// decide alike; an application's own pages can call it to answer the
+/// same client the same way.
+pub fn wants_html(headers: &HeaderMap) -> bool {
     let accepts_html = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/html"));
-    accepts_html && !crate::http::endpoints::is_json(headers)
+    accepts_html && !crate::http::endpoints::body_is_json(headers)
 }

@@ -49,8 +49,11 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-/// Whether the request body is JSON.
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the request body is JSON: its `Content-Type` is
+/// `application/json` or any `+json` type, parameters and case aside. The
+/// endpoints read such a body as JSON and answer in JSON; an application
+/// with pages of its own can decide the same way.
+pub fn body_is_json(headers: &HeaderMap) -> bool {
     content_type(headers).is_some_and(|t| t == "application/json" || t.ends_with("+json"))
 }
 

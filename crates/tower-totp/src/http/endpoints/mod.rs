@@ -19,7 +19,7 @@
 mod handlers;
 mod input;
 
-pub(crate) use input::is_json;
+pub use input::body_is_json;
 
 use std::convert::Infallible;
 use std::fmt;
