@@ -67,8 +67,10 @@ impl Db {
             .map_err(DemoError::Database)?;
         // WAL lets the store's connection and this one work side by side;
         // FULL: a change the admin saw saved survives a power loss.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(DemoError::Database)?;
+        // The store's own switch, which waits out instances starting on a
+        // new file at the same moment (SQLite refuses the switch then
+        // without waiting on its own).
+        tower_totp_sqlite::use_wal(&conn).map_err(DemoError::Database)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(DemoError::Database)?;
         conn.execute_batch(SCHEMA).map_err(DemoError::Database)?;

@@ -90,7 +90,7 @@ mod store;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tower_totp::UserId;
@@ -239,12 +239,9 @@ impl SqliteStore {
         if matches!(location, Location::File(_)) {
             // WAL: readers and the writer do not block each other, and a
             // commit is one append to the log. An in-memory database has no
-            // log. The pragma answers with the mode in force; a file system
-            // without shared memory keeps the rollback journal, which
-            // `synchronous = FULL` makes just as durable, so that answer is
-            // not an error.
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-                .map_err(db_error)?;
+            // log. A file system without shared memory keeps the rollback
+            // journal, which `synchronous = FULL` makes just as durable.
+            use_wal(&conn).map_err(db_error)?;
         }
         // FULL, not NORMAL: see "Durability" in the crate docs.
         conn.pragma_update(None, "synchronous", "FULL")
@@ -335,6 +332,35 @@ impl SqliteStore {
         joined
             .map_err(StoreError::unavailable)?
             .map_err(StoreError::from)
+    }
+}
+
+/// Put the database of `conn` in WAL mode, as [`SqliteStore::open`] does;
+/// for an application that keeps tables of its own in the same file and
+/// opens its own connection to it.
+///
+/// SQLite answers `PRAGMA journal_mode = WAL` with `SQLITE_BUSY` at once,
+/// without calling the busy handler, while another connection is switching
+/// the same new file (several processes starting together): this retries
+/// for up to the five seconds any other lock is waited for. On a file
+/// already in WAL mode it changes nothing. The pragma answers with the
+/// mode in force; an in-memory database, or a file system without shared
+/// memory, keeps its own, and that answer is not an error.
+///
+/// # Errors
+///
+/// SQLite's error, if it is not `SQLITE_BUSY` or the file stays busy.
+pub fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
     }
 }
 
