@@ -41,6 +41,9 @@ pub enum ConfigError {
     /// A secret length under 128 bits.
     #[error("secrets must have at least 128 bits")]
     SecretBits,
+    /// Not an origin (`scheme://host[:port]`, without path): the value.
+    #[error("not an origin (scheme://host[:port], without path): {0:?}")]
+    Origin(String),
 }
 
 /// Why the engine could not reach a decision.
