@@ -168,7 +168,7 @@ impl RefusalReason {
                 "Server misconfiguration: StepUpLayer must be inside TotpLayer (TotpAuth::layer)."
             }
             Self::CrossOrigin => {
-                "This change was sent from another site's page and was refused. Go back to this site's page and try again there."
+                "This change came from a page of another site or origin and was refused. Open this site's own page and try again there."
             }
         }
     }
