@@ -122,6 +122,14 @@ pub enum RejectReason {
     NotEnrolled,
     /// No pending enrollment to confirm, or it expired.
     NoPendingEnrollment,
+    /// This session may add the first authenticator only, and the user has
+    /// one already: adding another needs a recent second step.
+    AlreadyEnrolled,
+    /// The user has the maximum number of active authenticators.
+    TooManyAuthenticators,
+    /// The user has the maximum number of pending enrollments (one per
+    /// session that started one); they expire after the pending time.
+    TooManyPendingEnrollments,
 }
 
 impl RejectReason {
@@ -134,6 +142,9 @@ impl RejectReason {
             Self::Throttled { .. } => "throttled",
             Self::NotEnrolled => "not_enrolled",
             Self::NoPendingEnrollment => "no_pending_enrollment",
+            Self::AlreadyEnrolled => "already_enrolled",
+            Self::TooManyAuthenticators => "too_many_authenticators",
+            Self::TooManyPendingEnrollments => "too_many_pending_enrollments",
         }
     }
 }

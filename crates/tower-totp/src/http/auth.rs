@@ -307,6 +307,11 @@ impl TotpAuth {
             stage: Stage::Pending,
         };
         session.cycle_id().await.map_err(session_error)?;
+        // A pending enrollment of an earlier login in this session is not
+        // this login's.
+        super::own_enrollment::clear(session)
+            .await
+            .map_err(session_error)?;
         state.save(session).await.map_err(session_error)?;
         Ok(match requirement {
             Requirement::NotRequired => NextStep::Done,

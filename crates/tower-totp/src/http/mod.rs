@@ -58,6 +58,7 @@ mod extensions;
 mod extract;
 mod future;
 mod layer;
+mod own_enrollment;
 pub mod pages;
 mod refusal;
 mod remember;
