@@ -320,6 +320,40 @@ impl TotpAuth {
         })
     }
 
+    /// An administrator's reset of `user`'s second factor: every
+    /// authenticator, pending enrollment and recovery code removed, and
+    /// every session of `user` ended, with an audit event
+    /// (`admin_reset`) naming `admin` and `user`. The application checks
+    /// that `admin` may do it.
+    ///
+    /// Sessions end through [`UserStatus::sessions_ended_at`](crate::store::UserStatus::sessions_ended_at),
+    /// which the layer and the endpoints read with the status they read on
+    /// every request anyway: a session whose password login is at or before
+    /// the reset loses its login state on its next request and is answered
+    /// `401 not_logged_in` (a redirect to the login page for browsers). This
+    /// works with every session store, the memory one included, which
+    /// cannot list sessions by user; a store that can may also delete them.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use tower_totp::http::{StaticDirectory, TotpAuth};
+    /// use tower_totp::{TotpConfig, TwoFactor, UserId};
+    ///
+    /// let engine = TwoFactor::builder(TotpConfig::new("Acme").unwrap()).build().unwrap();
+    /// let auth = TotpAuth::builder(engine, StaticDirectory::default()).build();
+    /// auth.reset_user(&UserId::new("admin"), &UserId::new("jsmith")).await.unwrap();
+    /// let status = auth.engine().status(&UserId::new("jsmith")).await.unwrap();
+    /// assert!(!status.enrolled && status.sessions_ended_at.is_some());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Store`] when the store fails; nothing is reset then.
+    pub async fn reset_user(&self, admin: &UserId, user: &UserId) -> Result<(), crate::Error> {
+        self.inner.engine.reset_by(admin, user).await
+    }
+
     /// Forget the login in this session (the application may also flush the
     /// whole session).
     ///

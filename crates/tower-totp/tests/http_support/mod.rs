@@ -54,6 +54,7 @@ pub struct FlakyStore {
     down: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
     log: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    yielding: Arc<AtomicBool>,
 }
 
 impl FlakyStore {
@@ -77,7 +78,17 @@ impl FlakyStore {
         self.log.lock().unwrap().clear();
     }
 
-    fn check(&self, method: &'static str) -> Result<(), StoreError> {
+    /// Yield to the runtime before every call, so that requests driven
+    /// together (`tokio::join!`) interleave at each store call, as they
+    /// would on a busy server.
+    pub fn set_yielding(&self, yielding: bool) {
+        self.yielding.store(yielding, Ordering::SeqCst);
+    }
+
+    async fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        if self.yielding.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.log.lock().unwrap().push(method);
         if self.down.load(Ordering::SeqCst) {
@@ -92,12 +103,12 @@ impl FlakyStore {
 #[async_trait]
 impl EnrollmentStore for FlakyStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        self.check("status")?;
+        self.check("status").await?;
         self.inner.status(user).await
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
-        self.check("authenticators")?;
+        self.check("authenticators").await?;
         self.inner.authenticators(user).await
     }
 
@@ -107,7 +118,7 @@ impl EnrollmentStore for FlakyStore {
         pending: PendingEnrollment,
         limits: PendingLimits,
     ) -> Result<PutPending, StoreError> {
-        self.check("put_pending")?;
+        self.check("put_pending").await?;
         self.inner.put_pending(user, pending, limits).await
     }
 
@@ -116,12 +127,12 @@ impl EnrollmentStore for FlakyStore {
         user: &UserId,
         id: &AuthenticatorId,
     ) -> Result<Option<PendingEnrollment>, StoreError> {
-        self.check("pending")?;
+        self.check("pending").await?;
         self.inner.pending(user, id).await
     }
 
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
-        self.check("remove_pending")?;
+        self.check("remove_pending").await?;
         self.inner.remove_pending(user, id).await
     }
 
@@ -130,12 +141,12 @@ impl EnrollmentStore for FlakyStore {
         user: &UserId,
         activation: &Activation,
     ) -> Result<Activated, StoreError> {
-        self.check("activate_pending")?;
+        self.check("activate_pending").await?;
         self.inner.activate_pending(user, activation).await
     }
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
-        self.check("revoke")?;
+        self.check("revoke").await?;
         self.inner.revoke(user, id).await
     }
 
@@ -145,12 +156,12 @@ impl EnrollmentStore for FlakyStore {
         id: &AuthenticatorId,
         secret: SealedSecret,
     ) -> Result<bool, StoreError> {
-        self.check("reseal")?;
+        self.check("reseal").await?;
         self.inner.reseal(user, id, secret).await
     }
 
     async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
-        self.check("reset")?;
+        self.check("reset").await?;
         self.inner.reset(user, now).await
     }
 }
@@ -164,7 +175,7 @@ impl StepStore for FlakyStore {
         step: u64,
         offset: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
-        self.check("consume_step")?;
+        self.check("consume_step").await?;
         self.inner.consume_step(user, id, step, offset).await
     }
 
@@ -173,7 +184,7 @@ impl StepStore for FlakyStore {
         user: &UserId,
         candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        self.check("record_miss")?;
+        self.check("record_miss").await?;
         self.inner.record_miss(user, candidate).await
     }
 }
@@ -186,17 +197,17 @@ impl ThrottleStore for FlakyStore {
         now: UnixTime,
         policy: &ThrottlePolicy,
     ) -> Result<Attempt, StoreError> {
-        self.check("begin_attempt")?;
+        self.check("begin_attempt").await?;
         self.inner.begin_attempt(user, now, policy).await
     }
 
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError> {
-        self.check("clear_throttle")?;
+        self.check("clear_throttle").await?;
         self.inner.clear_throttle(user).await
     }
 
     async fn throttle_state(&self, user: &UserId) -> Result<ThrottleState, StoreError> {
-        self.check("throttle_state")?;
+        self.check("throttle_state").await?;
         self.inner.throttle_state(user).await
     }
 }
@@ -208,7 +219,7 @@ impl RecoveryStore for FlakyStore {
         user: &UserId,
         hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
-        self.check("replace_recovery_codes")?;
+        self.check("replace_recovery_codes").await?;
         self.inner.replace_recovery_codes(user, hashes).await
     }
 
@@ -217,12 +228,12 @@ impl RecoveryStore for FlakyStore {
         user: &UserId,
         hash: &RecoveryHash,
     ) -> Result<bool, StoreError> {
-        self.check("consume_recovery_code")?;
+        self.check("consume_recovery_code").await?;
         self.inner.consume_recovery_code(user, hash).await
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError> {
-        self.check("recovery_codes_left")?;
+        self.check("recovery_codes_left").await?;
         self.inner.recovery_codes_left(user).await
     }
 }
