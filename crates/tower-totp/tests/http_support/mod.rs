@@ -553,8 +553,14 @@ impl Phone {
         Self::new(secret, CodeParams::default(), clock.clone())
     }
 
-    fn step(&self) -> u64 {
+    /// The step the app is at now.
+    pub fn step(&self) -> u64 {
         self.params.step_at(self.clock.now())
+    }
+
+    /// The code the app shows at `step`.
+    pub fn code_for_step(&self, step: u64) -> String {
+        self.hotp.code_string(step)
     }
 
     /// The code the app shows now.
