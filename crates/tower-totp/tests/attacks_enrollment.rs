@@ -426,6 +426,34 @@ async fn pending_enrollments_are_capped_per_user() {
     secret_of(&late.get("/2fa/enroll").await);
 }
 
+/// One browser that logs in (and out) again and again, opening the
+/// enrollment page each time, never runs into the cap: a new login, and a
+/// logout, drop the session's old pending enrollment from the store.
+#[tokio::test]
+async fn logging_in_again_drops_the_old_pending_enrollment() {
+    let app = App::new();
+    let (ann, mut c) = sessions(&app, 1).await;
+    let mut last = String::new();
+    for round in 0..8 {
+        let secret = secret_of(&c[0].get("/2fa/enroll").await);
+        assert_ne!(secret, last, "round {round}: a new login, a new secret");
+        last = secret;
+        if round % 2 == 0 {
+            c[0].logout().await;
+        }
+        assert_eq!(c[0].login(&ann).await, "enroll");
+    }
+    // Four other sessions and this one: all fit under the cap of five.
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        let mut o = app.client();
+        o.login(&ann).await;
+        secret_of(&o.get("/2fa/enroll").await);
+        others.push(o);
+    }
+    secret_of(&c[0].get("/2fa/enroll").await);
+}
+
 /// At most five authenticators: a verified session that tries a sixth is
 /// refused with 409, at the start and, for two started at four and
 /// confirmed at once, at the second activation.
