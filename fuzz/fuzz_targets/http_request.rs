@@ -223,7 +223,7 @@ fn reply(status: StatusCode, value: &Value) -> Response<Body> {
 fn hello(req: &Request<Full<Bytes>>) -> Response<Full<Bytes>> {
     let factor = match req.extensions().get::<SecondFactor>() {
         None => json!({ "factor": "none" }),
-        Some(SecondFactor::NotRequired { user }) => {
+        Some(SecondFactor::NotRequired { user, .. }) => {
             json!({ "factor": "not_required", "user": user.as_str() })
         }
         Some(SecondFactor::Verified(v)) => json!({ "factor": "verified", "user": v.user.as_str() }),

@@ -804,6 +804,59 @@ async fn step_up_demands_a_recent_second_step() {
     assert_eq!(app.client().get("/sensitive").await.hello_factor(), "none");
 }
 
+/// An administrator who switches 2FA off (for everyone, or for their own
+/// kind of user) still has a phone: the step-up keeps asking it for a code,
+/// so that a stolen or left-open session cannot first switch 2FA off and
+/// then change the rest without one. Logged in before and after the switch.
+#[tokio::test]
+async fn step_up_still_asks_an_enrolled_user_after_2fa_is_switched_off() {
+    let app = App::new();
+    let policy = app.auth.policy();
+    let ada = app.user("ada", UserKind::Internal, true);
+    let phone = app.enroll_directly(&ada).await;
+    app.next_step();
+    let mut before = app.client();
+    before.login_verified(&ada, &phone).await;
+    for off in [settings(0b000), settings(0b101)] {
+        policy.set(off);
+        // A fresh code still counts.
+        assert_eq!(
+            before.get("/sensitive").await.hello_factor(),
+            "not_required"
+        );
+        app.advance(Duration::from_secs(121));
+        let hits = app.hits();
+        let r = before.get("/sensitive").await;
+        assert_problem(
+            &r,
+            StatusCode::UNAUTHORIZED,
+            "step_up_required",
+            Some("totp"),
+        );
+        // A password-only login made while 2FA is off is asked too.
+        let mut after = app.client();
+        assert_eq!(after.login(&ada).await, "done");
+        assert_eq!(after.get("/hello").await.hello_factor(), "not_required");
+        let r = after.get("/sensitive").await;
+        assert_problem(
+            &r,
+            StatusCode::UNAUTHORIZED,
+            "step_up_required",
+            Some("totp"),
+        );
+        assert_eq!(app.hits(), hits + 1, "only /hello got through");
+        // The second screen takes the code, and the step-up lets it pass.
+        app.next_step();
+        for c in [&mut before, &mut after] {
+            let r = c.submit(&phone.code()).await;
+            assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
+            assert_eq!(c.get("/sensitive").await.hello_factor(), "not_required");
+            app.next_step();
+        }
+        policy.set(settings(0b111));
+    }
+}
+
 /// A step-up outside `TotpLayer` cannot know whether the second step was
 /// done: it fails closed, and says what is wrong.
 #[tokio::test]

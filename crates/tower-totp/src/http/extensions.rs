@@ -39,6 +39,14 @@ pub enum SecondFactor {
     NotRequired {
         /// Who.
         user: UserId,
+        /// Whether the user has an authenticator all the same. Then a code
+        /// can still be asked for, and [`StepUp`](super::StepUp) asks for
+        /// one: a policy switched off must not switch off the step-up of
+        /// an administrator who has a phone.
+        enrolled: bool,
+        /// How and when a second step was done in this session since the
+        /// user's authenticators last changed, if one was.
+        last_step: Option<(Method, UnixTime)>,
     },
     /// The second step is done.
     Verified(TotpVerified),
@@ -48,7 +56,7 @@ impl SecondFactor {
     /// The user, whichever way they got through.
     pub fn user(&self) -> &UserId {
         match self {
-            Self::NotRequired { user } => user,
+            Self::NotRequired { user, .. } => user,
             Self::Verified(v) => &v.user,
         }
     }

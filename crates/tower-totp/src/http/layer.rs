@@ -164,7 +164,11 @@ async fn decide(
     }
     let now = inner.engine.now();
     match inner.policy.get().requirement(&info, status.enrolled) {
-        Requirement::NotRequired => Ok(Some(SecondFactor::NotRequired { user: state.user })),
+        Requirement::NotRequired => Ok(Some(SecondFactor::NotRequired {
+            last_step: state.verified_at(status.epoch),
+            enrolled: status.enrolled,
+            user: state.user,
+        })),
         Requirement::Enroll => {
             let deadline = state
                 .since

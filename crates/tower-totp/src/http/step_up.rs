@@ -13,16 +13,19 @@ use super::body::TotpBody;
 use super::extensions::{Guarded, Method, SecondFactor, TotpVerified};
 use super::future::ResponseFuture;
 use super::refusal::{Next, Refusal, RefusalReason, wants_html};
+use crate::clock::UnixTime;
 
 /// Demands a second step done within `max_age`. Place it inside
 /// [`TotpLayer`](super::TotpLayer), around the sensitive routes only; build
 /// it with [`TotpAuth::step_up`].
 ///
-/// Users to whom 2FA does not apply pass (there is no second factor to step
-/// up to); verified users whose step is older, or who got in with a
-/// remembered device (which proves the browser, not the phone), are sent to
-/// the second screen, which accepts a fresh code in an already verified
-/// session.
+/// Verified users whose step is older, or who got in with a remembered
+/// device (which proves the browser, not the phone), are sent to the second
+/// screen, which accepts a fresh code in an already verified session. So are
+/// users to whom 2FA does not apply but who have an authenticator: an
+/// administrator who switches 2FA off for everyone still needs a code for
+/// the next change. Only users without any authenticator pass (there is no
+/// second factor to step up to).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct StepUpLayer {
@@ -97,23 +100,29 @@ where
             // second step was done: fail closed rather than let all through.
             Some(Refusal::new(RefusalReason::MissingTotpLayer, None))
         } else {
-            match factor {
+            let fresh = |method: Method, at: UnixTime| {
+                method != Method::RememberedDevice && now.duration_since(at) <= self.max_age
+            };
+            let stale = match factor {
                 Some(SecondFactor::Verified(TotpVerified {
                     verified_at,
                     method,
                     ..
-                })) if *method == Method::RememberedDevice
-                    || now.duration_since(*verified_at) > self.max_age =>
-                {
-                    Some(Refusal::new(
-                        RefusalReason::StepUpRequired,
-                        Some(Next::Totp),
-                    ))
-                }
-                // Fresh enough, 2FA does not apply, or no password login
-                // (the application's own auth decides).
-                _ => None,
-            }
+                })) => !fresh(*method, *verified_at),
+                // 2FA does not apply, but the user has an authenticator: a
+                // code is still asked for (the second screen takes it), so
+                // that switching the policy off does not also switch off
+                // the step-up that guards the switches.
+                Some(SecondFactor::NotRequired {
+                    enrolled: true,
+                    last_step,
+                    ..
+                }) => !last_step.is_some_and(|(method, at)| fresh(method, at)),
+                // No authenticator to step up to, or no password login (the
+                // application's own auth decides).
+                _ => false,
+            };
+            stale.then(|| Refusal::new(RefusalReason::StepUpRequired, Some(Next::Totp)))
         };
         let Some(refusal) = refusal else {
             return ResponseFuture::calling(self.inner.call(req));

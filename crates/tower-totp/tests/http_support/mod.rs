@@ -472,7 +472,7 @@ fn hello(req: &Request<Full<Bytes>>) -> Response<Full<Bytes>> {
     let verified = req.extensions().get::<TotpVerified>();
     let factor = match req.extensions().get::<SecondFactor>() {
         None => json!({ "factor": "none" }),
-        Some(SecondFactor::NotRequired { user }) => {
+        Some(SecondFactor::NotRequired { user, .. }) => {
             json!({ "factor": "not_required", "user": user.as_str() })
         }
         Some(SecondFactor::Verified(v)) => json!({
