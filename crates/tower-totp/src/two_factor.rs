@@ -153,7 +153,8 @@ pub enum Confirmation {
         authenticator: AuthenticatorId,
         /// The user's new epoch.
         epoch: u64,
-        /// New recovery codes, to show once: issued when the user had none.
+        /// New recovery codes, to show once: issued when the user had no
+        /// active authenticator before this one, or no codes left.
         recovery_codes: Option<RecoveryCodes>,
     },
     /// The code was refused.

@@ -103,7 +103,7 @@ impl Verdict {
     }
 }
 
-/// Why a code was refused.
+/// Why a code was refused (or, for the last three, an enrollment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -120,7 +120,8 @@ pub enum RejectReason {
     },
     /// The user has no active authenticator.
     NotEnrolled,
-    /// No pending enrollment to confirm, or it expired.
+    /// No pending enrollment with the id given (the caller's session has
+    /// none, it expired, or it was confirmed or replaced meanwhile).
     NoPendingEnrollment,
     /// This session may add the first authenticator only, and the user has
     /// one already: adding another needs a recent second step.

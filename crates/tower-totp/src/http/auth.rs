@@ -309,9 +309,7 @@ impl TotpAuth {
         session.cycle_id().await.map_err(session_error)?;
         // A pending enrollment of an earlier login in this session is not
         // this login's.
-        super::own_enrollment::clear(session)
-            .await
-            .map_err(session_error)?;
+        self.drop_own_enrollment(session).await?;
         state.save(session).await.map_err(session_error)?;
         Ok(match requirement {
             Requirement::NotRequired => NextStep::Done,
@@ -361,7 +359,30 @@ impl TotpAuth {
     ///
     /// [`crate::Error::Store`] when the session store fails.
     pub async fn logout(&self, session: &Session) -> Result<(), crate::Error> {
+        self.drop_own_enrollment(session).await?;
         SessionState::clear(session).await.map_err(session_error)
+    }
+
+    /// Forget the pending enrollment this session started, in the session
+    /// and in the store: it would otherwise count against the user's cap
+    /// until it expires (a user who logs in again and again in one browser
+    /// would run into it).
+    async fn drop_own_enrollment(&self, session: &Session) -> Result<(), crate::Error> {
+        let Some(id) = super::own_enrollment::load(session)
+            .await
+            .map_err(session_error)?
+        else {
+            return Ok(());
+        };
+        if let Some(state) = SessionState::load(session).await.map_err(session_error)? {
+            self.inner
+                .engine
+                .cancel_enrollment(&state.user, &id)
+                .await?;
+        }
+        super::own_enrollment::clear(session)
+            .await
+            .map_err(session_error)
     }
 
     /// The user logged in with a password in this session, if any.

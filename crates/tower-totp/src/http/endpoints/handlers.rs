@@ -431,14 +431,16 @@ fn may_enroll(ctx: &Ctx) -> Result<(), Fail> {
     Ok(())
 }
 
-/// The refusal for an enrollment a cap refused.
+/// The refusal for an enrollment a cap (or another session's activation)
+/// refused.
 fn cap_refusal(reason: RejectReason) -> Fail {
     match reason {
         RejectReason::TooManyPendingEnrollments => {
             refuse(RefusalReason::TooManyPendingEnrollments, None)
         }
         RejectReason::AlreadyEnrolled => refuse(RefusalReason::StepUpRequired, Some(Next::Totp)),
-        _ => refuse(RefusalReason::TooManyAuthenticators, None),
+        RejectReason::TooManyAuthenticators => refuse(RefusalReason::TooManyAuthenticators, None),
+        other => refuse(RefusalReason::CodeRejected(other), Some(Next::Enroll)),
     }
 }
 
