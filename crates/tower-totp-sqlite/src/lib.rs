@@ -8,7 +8,7 @@
 //! ```
 //! use tower_totp::clock::{Clock, ManualClock, UnixTime};
 //! use tower_totp::code::Hotp;
-//! use tower_totp::{TotpConfig, TwoFactor, UserId};
+//! use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId};
 //! use tower_totp_sqlite::SqliteStore;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -20,10 +20,18 @@
 //!     .unwrap();
 //! let alice = UserId::new("alice");
 //!
-//! let enrollment = tfa.start_enrollment(&alice, "alice@example.com", "Phone", None).await.unwrap();
+//! let enrollment = tfa
+//!     .start_enrollment(&alice, "alice@example.com", "Phone", None)
+//!     .await
+//!     .unwrap()
+//!     .expect("under the caps");
 //! let phone = Hotp::new(enrollment.secret(), enrollment.params());
 //! let step = enrollment.params().step_at(clock.now());
-//! let confirmed = tfa.confirm_enrollment(&alice, &phone.code_string(step)).await.unwrap();
+//! let code = phone.code_string(step);
+//! let confirmed = tfa
+//!     .confirm_enrollment(&alice, enrollment.id(), &code, ConfirmAs::FirstAuthenticator)
+//!     .await
+//!     .unwrap();
 //! assert!(confirmed.is_confirmed());
 //! # });
 //! ```
@@ -58,10 +66,13 @@
 //! again, a revoked authenticator that would come back, a consumed step
 //! that could be replayed. The price is one `fsync` of the WAL per write.
 //!
-//! Every operation that changes more than one row runs in one IMMEDIATE
-//! transaction; step consumption is a single conditional `UPDATE`. Other
-//! processes may open the same file: SQLite's locks, waited on for up to
-//! five seconds (`busy_timeout`), keep them consistent.
+//! Every operation that runs more than one statement runs them in one
+//! IMMEDIATE transaction: an activation with its checks, its recovery codes
+//! and the throttle reset; a revocation with the recovery codes of the last
+//! authenticator; a reset; a consumed step with the throttle reset. One
+//! statement is atomic by itself: `record_miss`, the use of a recovery
+//! code. Other processes may open the same file: SQLite's locks, waited on
+//! for up to five seconds (`busy_timeout`), keep them consistent.
 //!
 //! # Runtime
 //!
