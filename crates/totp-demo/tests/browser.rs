@@ -6,7 +6,8 @@
 //! QR code off the page (a screenshot of the `<img>`, decoded with rqrr),
 //! computes the code from the decoded secret, confirms, logs out, logs in
 //! again typing the next code with a space in the middle, and lands on the
-//! welcome page. Then the admin switches "TFA for Internal Users" off and
+//! welcome page. It logs in once more and ticks "Remember this device":
+//! the next login needs the password alone. Then the admin switches "TFA for Internal Users" off and
 //! jsmith logs in with the password alone. Every page is saved as a
 //! screenshot under `target/tmp/browser-screenshots/`.
 //!
@@ -444,7 +445,7 @@ async fn flow(s: Session) {
     assert_eq!(s.label_of("code").await, "Two Factor Authorization Code");
     s.click("#method-totp").await;
     s.shot("06-second-screen").await;
-    let (code, _) = phone.fresh_code(Some(enrolled_step)).await;
+    let (code, code_step) = phone.fresh_code(Some(enrolled_step)).await;
     s.fill("#code", &format!("{} {}", &code[..3], &code[3..]))
         .await;
     s.click_to_load("#submit").await;
@@ -461,6 +462,27 @@ async fn flow(s: Session) {
     assert_eq!(s.text("h1").await, "Forbidden");
     s.shot("08-forbidden").await;
     s.goto("/").await;
+    s.logout().await;
+
+    // "Remember this device": not ticked last time, so the second screen
+    // again; ticked now, so the next login needs the password alone.
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/2fa").await;
+    assert_eq!(s.label_of("remember").await, "Remember this device");
+    let remember = s.client.find(Locator::Css("#remember")).await.unwrap();
+    assert!(!remember.is_selected().await.unwrap(), "off by default");
+    s.click("#remember").await;
+    assert!(remember.is_selected().await.unwrap());
+    s.shot("08a-remember-this-device").await;
+    let (code, _) = phone.fresh_code(Some(code_step)).await;
+    s.fill("#code", &code).await;
+    s.click_to_load("#submit").await;
+    s.wait_for_path("/").await;
+    s.logout().await;
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/").await;
+    assert_eq!(s.text("#second-factor").await, "this device is remembered");
+    s.shot("08b-remembered-device").await;
     s.logout().await;
 
     // The admin switches "TFA for Internal Users" off.
