@@ -7,8 +7,8 @@
 //! computes the code from the decoded secret, confirms, logs out, logs in
 //! again typing the next code with a space in the middle, and lands on the
 //! welcome page. It logs in once more and ticks "Remember this device":
-//! the next login needs the password alone. Then the admin switches "TFA for Internal Users" off and
-//! jsmith logs in with the password alone. Every page is saved as a
+//! the next login needs the password alone. Then the admin switches "TFA
+//! for Internal Users" off and jsmith logs in with the password alone. Every page is saved as a
 //! screenshot under `target/tmp/browser-screenshots/`.
 //!
 //! Needs `/usr/bin/chromium` and `chromedriver` (Debian's `chromium` and
