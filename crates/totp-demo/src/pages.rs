@@ -306,7 +306,7 @@ impl UserNotice {
 /// The User ID form with "Require Two Factor Authentication", and the
 /// "Reset Two Factor Authentication" button (its own form, which leaves
 /// the flag alone).
-pub(crate) fn user_page(admin: &User, u: &User, enrolled: bool, notice_: UserNotice) -> String {
+pub(crate) fn user_page(admin: &User, u: &User, enrolled: bool, shown: UserNotice) -> String {
     let body = format!(
         "<div class=\"card\"><h1>User ID: {name}</h1>{tabs}{saved}\
 <dl class=\"facts\"><dt>Name</dt><dd>{display}</dd><dt>Type</dt><dd>{kind}</dd>\
@@ -327,7 +327,7 @@ all of the user's sessions: at the next login the user syncs a new app and gets 
 Reset Two Factor Authentication</button></form></div>",
         name = escape(&u.username),
         tabs = admin_tabs("Users"),
-        saved = notice(notice_.text()),
+        saved = notice(shown.text()),
         display = escape(&u.display_name),
         kind = kind_label(u.kind),
         kind_lower = kind_label(u.kind).to_ascii_lowercase(),

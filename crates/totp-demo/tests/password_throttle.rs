@@ -163,12 +163,15 @@ async fn the_password_429_has_the_shape_of_the_code_steps_429() {
     );
 }
 
+/// What a guesser sees of an answer: status, `Retry-After`, body.
+type Seen = (StatusCode, Option<u64>, Vec<u8>);
+
 #[tokio::test]
 async fn unknown_names_are_throttled_exactly_like_known_ones() {
     let demo = TestDemo::start();
     // The same guesses, interleaved, for a user who exists and two who do
     // not: the same answers, byte for byte, at every step.
-    let mut answers: Vec<Vec<(StatusCode, Option<u64>, Vec<u8>)>> = vec![Vec::new(); 3];
+    let mut answers: Vec<Vec<Seen>> = vec![Vec::new(); 3];
     for round in 0..12 {
         for (i, name) in ["jsmith", "nobody", "jsmith2"].iter().enumerate() {
             let a = try_login(&mut demo.client(), name, "wrong").await;
