@@ -6,10 +6,13 @@
 //! QR code off the page (a screenshot of the `<img>`, decoded with rqrr),
 //! computes the code from the decoded secret, confirms, logs out, logs in
 //! again typing the next code with a space in the middle, and lands on the
-//! welcome page. It logs in once more and ticks "Remember this device":
-//! the next login needs the password alone. Then the admin switches "TFA
-//! for Internal Users" off and jsmith logs in with the password alone. Every page is saved as a
+//! welcome page. Then the admin switches "TFA for Internal Users" off and
+//! jsmith logs in with the password alone. Every page is saved as a
 //! screenshot under `target/tmp/browser-screenshots/`.
+//!
+//! On the way, "Remember this device": a login with a code but without the
+//! tick gets the second screen again next time; with the tick, the next
+//! login needs the password alone.
 //!
 //! Needs `/usr/bin/chromium` and `chromedriver` (Debian's `chromium` and
 //! `chromium-driver`): `scripts/test` installs them. Without them this test
@@ -457,15 +460,9 @@ async fn flow(s: Session) {
     );
     s.shot("07-welcome-after-code").await;
 
-    // Not an admin: no admin pages.
-    s.goto("/admin/settings").await;
-    assert_eq!(s.text("h1").await, "Forbidden");
-    s.shot("08-forbidden").await;
-    s.goto("/").await;
-    s.logout().await;
-
-    // "Remember this device": not ticked last time, so the second screen
+    // "Remember this device": not ticked above, so the second screen
     // again; ticked now, so the next login needs the password alone.
+    s.logout().await;
     s.login("jsmith", "demo").await;
     s.wait_for_path("/2fa").await;
     assert_eq!(s.label_of("remember").await, "Remember this device");
@@ -483,6 +480,12 @@ async fn flow(s: Session) {
     s.wait_for_path("/").await;
     assert_eq!(s.text("#second-factor").await, "this device is remembered");
     s.shot("08b-remembered-device").await;
+
+    // Not an admin: no admin pages.
+    s.goto("/admin/settings").await;
+    assert_eq!(s.text("h1").await, "Forbidden");
+    s.shot("08-forbidden").await;
+    s.goto("/").await;
     s.logout().await;
 
     // The admin switches "TFA for Internal Users" off.
