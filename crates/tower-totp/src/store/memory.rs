@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
-    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
+    StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -32,11 +33,41 @@ pub struct MemoryStore {
 struct UserRecord {
     epoch: u64,
     authenticators: Vec<Authenticator>,
-    /// Boxed: a pending enrollment is rare and short-lived, and inline it
-    /// would make every user's record about 100 bytes larger.
-    pending: Option<Box<PendingEnrollment>>,
     recovery: Vec<RecoveryHash>,
     throttle: ThrottleState,
+    /// Boxed: few users have any of it at a time, and inline it would make
+    /// every user's record 32 bytes larger.
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a user's record that most users do not have.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Each owned by the session that started it; short-lived.
+    pending: Vec<PendingEnrollment>,
+    /// Set by a reset: logins at or before it are over.
+    sessions_ended_at: Option<UnixTime>,
+}
+
+impl UserRecord {
+    fn pending(&self) -> &[PendingEnrollment] {
+        self.rare.as_ref().map_or(&[], |r| &r.pending)
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Free the box once it holds nothing.
+    fn tidy(&mut self) {
+        if self
+            .rare
+            .as_ref()
+            .is_some_and(|r| r.pending.is_empty() && r.sessions_ended_at.is_none())
+        {
+            self.rare = None;
+        }
+    }
 }
 
 impl Default for MemoryStore {
@@ -83,6 +114,62 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// [`EnrollmentStore::activate_pending`] on one record, under its lock.
+fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
+    let Some(at) = r
+        .pending()
+        .iter()
+        .position(|p| p.id == activation.pending_id)
+    else {
+        return Activated::NoPending;
+    };
+    let had_any = !r.authenticators.is_empty();
+    if activation.first_only && had_any {
+        return Activated::AlreadyEnrolled;
+    }
+    let replaces = r.pending()[at].replaces.clone();
+    let staying = r
+        .authenticators
+        .iter()
+        .filter(|a| Some(&a.id) != replaces.as_ref())
+        .count();
+    if staying >= activation.max_authenticators {
+        return Activated::TooMany;
+    }
+    let pending = r.rare_mut().pending.swap_remove(at);
+    r.tidy();
+    if let Some(old) = &replaces {
+        r.authenticators.retain(|a| &a.id != old);
+    }
+    // Room for exactly one more: a first push would reserve four, and
+    // nearly every user has one authenticator.
+    r.authenticators.reserve_exact(1);
+    r.authenticators.push(Authenticator {
+        id: pending.id,
+        name: pending.name,
+        secret: pending.secret,
+        params: pending.params,
+        created_at: activation.now,
+        sync: SyncState {
+            last_step: Some(activation.step),
+            offset: activation.offset,
+            resync: None,
+        },
+    });
+    r.epoch += 1;
+    r.throttle = ThrottleState::default();
+    let recovery_issued = !had_any || r.recovery.is_empty();
+    if recovery_issued {
+        let mut hashes = activation.recovery.clone();
+        hashes.shrink_to_fit();
+        r.recovery = hashes;
+    }
+    Activated::Done {
+        epoch: r.epoch,
+        recovery_issued,
+    }
+}
+
 fn find<'a>(record: &'a mut UserRecord, id: &AuthenticatorId) -> Option<&'a mut Authenticator> {
     record.authenticators.iter_mut().find(|a| &a.id == id)
 }
@@ -94,6 +181,7 @@ impl EnrollmentStore for MemoryStore {
             .read_user(user, |r| UserStatus {
                 epoch: r.epoch,
                 enrolled: !r.authenticators.is_empty(),
+                sessions_ended_at: r.rare.as_ref().and_then(|x| x.sessions_ended_at),
             })
             .unwrap_or_default())
     }
@@ -108,51 +196,49 @@ impl EnrollmentStore for MemoryStore {
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError> {
-        self.with_user(user, |r| r.pending = Some(Box::new(pending)));
-        Ok(())
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError> {
+        Ok(self.with_user(user, |r| {
+            let rare = r.rare_mut();
+            rare.pending
+                .retain(|p| p.created_at >= limits.expired_before);
+            let outcome = if rare.pending.len() >= limits.max {
+                PutPending::TooMany
+            } else {
+                rare.pending.push(pending);
+                PutPending::Stored
+            };
+            r.tidy();
+            outcome
+        }))
     }
 
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
         Ok(self
-            .read_user(user, |r| r.pending.as_deref().cloned())
+            .read_user(user, |r| r.pending().iter().find(|p| &p.id == id).cloned())
             .flatten())
+    }
+
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
+        if let Some(r) = self.shard(user).get_mut(user)
+            && let Some(rare) = &mut r.rare
+        {
+            rare.pending.retain(|p| &p.id != id);
+            r.tidy();
+        }
+        Ok(())
     }
 
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self.with_user(user, |r| {
-            if r.pending.as_ref().map(|p| &p.id) != Some(pending_id) {
-                return None;
-            }
-            let pending = *r.pending.take()?;
-            if let Some(old) = &pending.replaces {
-                r.authenticators.retain(|a| &a.id != old);
-            }
-            // Room for exactly one more: a first push would reserve four,
-            // and nearly every user has one authenticator.
-            r.authenticators.reserve_exact(1);
-            r.authenticators.push(Authenticator {
-                id: pending.id,
-                name: pending.name,
-                secret: pending.secret,
-                params: pending.params,
-                created_at: now,
-                sync: SyncState {
-                    last_step: Some(step),
-                    offset,
-                    resync: None,
-                },
-            });
-            r.epoch += 1;
-            Some(r.epoch)
-        }))
+        activation: &Activation,
+    ) -> Result<Activated, StoreError> {
+        Ok(self.with_user(user, |r| activate(r, activation)))
     }
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
@@ -162,6 +248,9 @@ impl EnrollmentStore for MemoryStore {
             let removed = r.authenticators.len() != before;
             if removed {
                 r.epoch += 1;
+                if r.authenticators.is_empty() {
+                    r.recovery = Vec::new();
+                }
             }
             removed
         }))
@@ -182,12 +271,16 @@ impl EnrollmentStore for MemoryStore {
         }))
     }
 
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         self.with_user(user, |r| {
-            r.authenticators.clear();
-            r.pending = None;
-            r.recovery.clear();
+            r.authenticators = Vec::new();
+
+            r.recovery = Vec::new();
             r.epoch += 1;
+            r.rare = Some(Box::new(Rare {
+                pending: Vec::new(),
+                sessions_ended_at: Some(now),
+            }));
         });
         Ok(())
     }
@@ -221,17 +314,19 @@ impl StepStore for MemoryStore {
         }))
     }
 
-    async fn set_resync_candidate(
+    async fn record_miss(
         &self,
         user: &UserId,
-        id: &AuthenticatorId,
-        candidate: ResyncCandidate,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        self.with_user(user, |r| {
-            if let Some(a) = find(r, id) {
-                a.sync.resync = Some(candidate);
-            }
-        });
+        // The same lock and lookup either way; the write itself is a few
+        // instructions. (No record is made for a user who has none.)
+        if let Some(r) = self.shard(user).get_mut(user)
+            && let Some((id, c)) = candidate
+            && let Some(a) = find(r, &id)
+        {
+            a.sync.resync = Some(c);
+        }
         Ok(())
     }
 }
