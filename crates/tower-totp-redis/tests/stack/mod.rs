@@ -35,7 +35,7 @@ use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::http::{SecondFactor, StaticDirectory, TotpAuth};
 use tower_totp::seal::{Keyring, SealingKey};
-use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 use tower_totp_redis::redis::aio::ConnectionManager;
 use tower_totp_redis::{RedisSessionStore, RedisStore};
 
@@ -175,10 +175,11 @@ impl Instance {
         let e = engine
             .start_enrollment(user, user.as_str(), "Phone", None)
             .await
-            .expect("start enrollment");
+            .expect("start enrollment")
+            .expect("under the caps");
         let phone = Phone::new(e.secret(), e.params(), clock.clone());
         let confirmed = engine
-            .confirm_enrollment(user, &phone.code())
+            .confirm_enrollment(user, e.id(), &phone.code(), ConfirmAs::FirstAuthenticator)
             .await
             .expect("confirm enrollment");
         assert!(confirmed.is_confirmed(), "enrollment not confirmed");
@@ -288,7 +289,8 @@ pub struct Phone {
 }
 
 impl Phone {
-    fn new(secret: &Secret, params: CodeParams, clock: ManualClock) -> Self {
+    /// An app holding `secret`, on the shared clock.
+    pub fn new(secret: &Secret, params: CodeParams, clock: ManualClock) -> Self {
         Self {
             hotp: Hotp::new(secret, params),
             params,
@@ -440,7 +442,7 @@ impl Client {
         Reply { parts, body, took }
     }
 
-    async fn post_json(&mut self, to: &Instance, path: &str, body: &Value) -> Reply {
+    pub async fn post_json(&mut self, to: &Instance, path: &str, body: &Value) -> Reply {
         let req = Request::builder()
             .method(Method::POST)
             .uri(path)
