@@ -287,11 +287,10 @@ pub(crate) async fn update_user(
     if change.reset_2fa {
         let admin = UserId::new(v.user.username.as_str());
         let target = UserId::new(user.username.as_str());
-        // Until the library's `TotpAuth::reset_user(&admin, &target)` is
-        // merged (it also ends the user's sessions and names the admin in
-        // the audit event).
-        let _ = &admin;
-        if let Err(e) = state.auth.engine().reset(&target).await {
+        // Apps and recovery codes removed, every session of the user ended
+        // (at its next request, with any session store), audited naming
+        // both.
+        if let Err(e) = state.auth.reset_user(&admin, &target).await {
             return Failure::unavailable(v.html, &e).into_response();
         }
     }
