@@ -1,6 +1,7 @@
-//! The admin pages: the "Two Factor Auth" switches and the users'
-//! "Require Two Factor Authentication" flag. Only administrators reach
-//! them (the [`Admin`] extractor answers 403 to others).
+//! The admin pages: the "Two Factor Auth" switches, the users'
+//! "Require Two Factor Authentication" flag and "Reset Two Factor
+//! Authentication". Only administrators reach them (the [`Admin`]
+//! extractor answers 403 to others).
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
@@ -19,13 +20,17 @@ use crate::settings::SettingsPatch;
 use crate::users::User;
 use crate::viewer::Admin;
 
-/// Whether the query has `saved` (`?saved=1` after a form post). Only a
+/// Whether the query has `key` (`?saved=1` after a form post). Only a
 /// notice on the page: a query that does not parse just has none.
-fn saved(RawQuery(query): &RawQuery) -> bool {
+fn has(RawQuery(query): &RawQuery, key: &str) -> bool {
     query
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-        .is_some_and(|pairs| pairs.iter().any(|(k, _)| k == "saved"))
+        .is_some_and(|pairs| pairs.iter().any(|(k, _)| k == key))
+}
+
+fn saved(query: &RawQuery) -> bool {
+    has(query, "saved")
 }
 
 /// The user name of the path. One that does not decode (not UTF-8) names
@@ -187,7 +192,12 @@ pub(crate) async fn user(
     if v.html {
         return respond::html(
             StatusCode::OK,
-            pages::user_page(&v.user, &user, enrolled, saved(&query)),
+            pages::user_page(
+                &v.user,
+                &user,
+                enrolled,
+                pages::UserNotice::from_query(saved(&query), has(&query, "reset")),
+            ),
         );
     }
     respond::json(
@@ -199,20 +209,62 @@ pub(crate) async fn user(
     )
 }
 
-/// JSON: `{"require_2fa": bool}`.
+/// JSON: either or both of the flag and the reset. `reset_2fa: false`
+/// resets nothing.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
-    require_2fa: bool,
+    require_2fa: Option<bool>,
+    reset_2fa: Option<bool>,
 }
 
-/// The form: the checkbox (left out when off).
+/// The forms of the User ID page: the flag's form (its checkbox left out
+/// when off) or the reset button's form, which sends only `reset_2fa` and
+/// so leaves the flag alone.
 #[derive(Deserialize)]
 struct UserForm {
     require_2fa: Option<String>,
+    reset_2fa: Option<String>,
 }
 
-/// `PUT /admin/users/{username}` (JSON) and `POST` (the form).
+/// What an admin request changes about a user.
+struct UserChange {
+    require_2fa: Option<bool>,
+    reset_2fa: bool,
+}
+
+fn read_change(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    html: bool,
+) -> Result<UserChange, Failure> {
+    if body_is_json(headers) {
+        let p = parse_body::<UserPatch>(headers, body, html, true)?;
+        if p.require_2fa.is_none() && p.reset_2fa.is_none() {
+            return Err(Failure::invalid_body(
+                html,
+                "Send require_2fa, reset_2fa or both.",
+            ));
+        }
+        return Ok(UserChange {
+            require_2fa: p.require_2fa,
+            reset_2fa: p.reset_2fa.unwrap_or(false),
+        });
+    }
+    let f = parse_body::<UserForm>(headers, body, html, true)?;
+    if f.reset_2fa.is_some() {
+        return Ok(UserChange {
+            require_2fa: None,
+            reset_2fa: form_checkbox(f.reset_2fa.as_deref(), html)?,
+        });
+    }
+    Ok(UserChange {
+        require_2fa: Some(form_checkbox(f.require_2fa.as_deref(), html)?),
+        reset_2fa: false,
+    })
+}
+
+/// `PUT /admin/users/{username}` (JSON) and `POST` (the forms).
 pub(crate) async fn update_user(
     State(state): State<AppState>,
     Admin(v): Admin,
@@ -224,31 +276,46 @@ pub(crate) async fn update_user(
         Ok(name) => name,
         Err(f) => return f.into_response(),
     };
-    if state.users.get(&username).is_none() {
+    let Some(mut user) = state.users.get(&username) else {
         return Failure::not_found(v.html).into_response();
+    };
+    let change = match read_change(&headers, body, v.html) {
+        Ok(change) => change,
+        Err(f) => return f.into_response(),
+    };
+    // The reset first: it is the urgent one (a lost or stolen phone).
+    if change.reset_2fa {
+        let admin = UserId::new(v.user.username.as_str());
+        let target = UserId::new(user.username.as_str());
+        // Apps and recovery codes removed, every session of the user ended
+        // (at its next request, with any session store), audited naming
+        // both.
+        if let Err(e) = state.auth.reset_user(&admin, &target).await {
+            return Failure::unavailable(v.html, &e).into_response();
+        }
     }
-    let require = if body_is_json(&headers) {
-        match parse_body::<UserPatch>(&headers, body, v.html, true) {
-            Ok(p) => p.require_2fa,
-            Err(f) => return f.into_response(),
-        }
-    } else {
-        match parse_body::<UserForm>(&headers, body, v.html, true)
-            .and_then(|f| form_checkbox(f.require_2fa.as_deref(), v.html))
-        {
-            Ok(require) => require,
-            Err(f) => return f.into_response(),
-        }
-    };
-    let user = match state.users.set_require_2fa(&username, require).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return Failure::not_found(v.html).into_response(),
-        Err(e) => return Failure::unavailable(v.html, &e).into_response(),
-    };
-    tracing::info!(admin = %v.user.username, user = %user.username, require_2fa = require, "user changed");
+    if let Some(require) = change.require_2fa {
+        user = match state.users.set_require_2fa(&username, require).await {
+            Ok(Some(user)) => user,
+            Ok(None) => return Failure::not_found(v.html).into_response(),
+            Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+        };
+    }
+    tracing::info!(
+        admin = %v.user.username,
+        user = %user.username,
+        require_2fa = ?change.require_2fa,
+        reset_2fa = change.reset_2fa,
+        "user changed"
+    );
     if v.html {
+        let notice = if change.reset_2fa {
+            "reset=1"
+        } else {
+            "saved=1"
+        };
         return see_other(&format!(
-            "/admin/users/{}?saved=1",
+            "/admin/users/{}?{notice}",
             percent_path(&user.username)
         ));
     }

@@ -53,6 +53,9 @@ pub enum DemoError {
         /// Where the key was looked for.
         key: PathBuf,
     },
+    /// The operating system's random source failed.
+    #[error("no random key could be made")]
+    Random(#[source] tower_totp::seal::SealError),
     /// A password could not be hashed.
     #[error("password hashing failed: {0}")]
     PasswordHash(String),

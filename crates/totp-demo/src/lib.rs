@@ -52,6 +52,8 @@ mod keyfile;
 mod live;
 mod login;
 mod pages;
+mod password_throttle;
+mod remember;
 mod respond;
 mod settings;
 mod users;
@@ -73,6 +75,7 @@ pub use app::{BODY_LIMIT, SESSION_COOKIE};
 pub use error::DemoError;
 pub use keyfile::{create_key, default_key_path, open_or_create_key, read_key};
 pub use pages::DemoPages;
+pub use remember::{DeviceKey, REMEMBER_FOR};
 pub use settings::Settings;
 pub use users::{PasswordCost, User, Users};
 
@@ -129,6 +132,10 @@ pub struct DemoConfig {
     /// Sessions and the TOTP store in Redis (`None`: sessions in memory,
     /// the TOTP store in the database).
     pub redis: Option<RedisStore>,
+    /// The key of the "remember this device" cookies (`None`: a random
+    /// one, so remembered devices are forgotten at restart and other
+    /// instances do not know them).
+    pub device_key: Option<DeviceKey>,
 }
 
 impl DemoConfig {
@@ -143,6 +150,7 @@ impl DemoConfig {
             password_cost: PasswordCost::Standard,
             clock: None,
             redis: None,
+            device_key: None,
         }
     }
 
@@ -171,6 +179,15 @@ impl DemoConfig {
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Sign "remember this device" cookies with `key` (the binary uses
+    /// [`DeviceKey::derive`] of its sealing key, so that instances sharing
+    /// the key file remember the same devices across restarts).
+    #[must_use]
+    pub fn device_key(mut self, key: DeviceKey) -> Self {
+        self.device_key = Some(key);
         self
     }
 
@@ -262,7 +279,8 @@ const STATUS_STALENESS: Duration = Duration::from_secs(1);
 ///
 /// [`DemoError::Store`] or [`DemoError::Database`] when the database
 /// cannot be opened or set up, [`DemoError::PasswordHash`] if the demo
-/// users' passwords cannot be hashed.
+/// users' passwords cannot be hashed, [`DemoError::Random`] if no random
+/// device key could be made.
 pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
     let mut engine = TwoFactor::builder(TotpConfig::new(ISSUER).map_err(DemoError::Config)?)
         .keyring(config.keyring);
@@ -310,6 +328,10 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         .login_path("/login")
         .after_login("/")
         .pages(DemoPages)
+        .remember_device(remember::settings(
+            config.device_key.as_ref(),
+            config.secure_cookie,
+        )?)
         .build();
     let state = app::AppState::new(app::Shared {
         auth: auth.clone(),

@@ -13,8 +13,8 @@ use tower_totp::http::NextStep;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::app::AppState;
-use crate::pages;
 use crate::respond::{self, Failure, body_is_json, parse_body, see_other, wants_html};
+use crate::{pages, password_throttle};
 
 /// `GET /login`.
 pub(crate) async fn page() -> Response {
@@ -58,10 +58,20 @@ pub(crate) async fn submit(
         Err(failure) => return failure.into_response(),
     };
     let username = form.username.trim();
+    // Charged before the password is checked, for every name alike: a
+    // locked-out name is refused without hashing, whether it exists or not.
+    match password_throttle::charge(&state, username).await {
+        Ok(None) => {}
+        Ok(Some(retry_after)) => {
+            tracing::info!(user = %printable(username), "password attempt throttled");
+            return password_throttle::locked(retry_after, html, username);
+        }
+        Err(e) => return Failure::unavailable(html, &e).into_response(),
+    }
     let user = match state.users.check_password(username, &form.password).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            tracing::info!(user = %username.chars().take(64).collect::<String>(), "password refused");
+            tracing::info!(user = %printable(username), "password refused");
             if html {
                 return respond::html(
                     StatusCode::UNAUTHORIZED,
@@ -72,6 +82,9 @@ pub(crate) async fn submit(
         }
         Err(e) => return Failure::unavailable(html, &e).into_response(),
     };
+    if let Err(e) = password_throttle::clear(&state, username).await {
+        return Failure::unavailable(html, &e).into_response();
+    }
     let next = match state
         .auth
         .password_verified(&session, &UserId::new(user.username.as_str()))
@@ -90,6 +103,16 @@ pub(crate) async fn submit(
         };
     }
     respond::json(StatusCode::OK, &json!({ "next": next.as_next() }))
+}
+
+/// A typed user name as logs show it: at most 64 characters, no control
+/// characters (a name is not trusted input, and logs are read in terminals).
+fn printable(username: &str) -> String {
+    username
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect()
 }
 
 /// `POST /logout`: forget the login and drop the session.

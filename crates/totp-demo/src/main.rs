@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use totp_demo::{
-    Database, DemoConfig, REDIS_PREFIX, REDIS_SESSION_PREFIX, app, connect_redis, default_key_path,
-    open_or_create_key,
+    Database, DemoConfig, DeviceKey, REDIS_PREFIX, REDIS_SESSION_PREFIX, app, connect_redis,
+    default_key_path, open_or_create_key,
 };
 use tower_totp::seal::Keyring;
 use tracing_subscriber::EnvFilter;
@@ -87,9 +87,13 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             key_path.display()
         );
     }
-    let mut config = DemoConfig::new(Database::File(flags.db.clone()), Keyring::new(1, key))
-        .demo_password(flags.demo_password.clone())
-        .secure_cookie(flags.secure_cookie);
+    let mut config = DemoConfig::new(
+        Database::File(flags.db.clone()),
+        Keyring::new(1, key.clone()),
+    )
+    .device_key(DeviceKey::derive(&key))
+    .demo_password(flags.demo_password.clone())
+    .secure_cookie(flags.secure_cookie);
     if let Some(redis) = redis {
         config = config.redis(redis);
     }

@@ -273,8 +273,40 @@ pub(crate) fn users_page(admin: &User, rows: &[(std::sync::Arc<User>, bool)]) ->
     layout("Users", Some(admin), Section::Admin, &body)
 }
 
-/// The User ID form with "Require Two Factor Authentication".
-pub(crate) fn user_page(admin: &User, u: &User, enrolled: bool, saved: bool) -> String {
+/// What the User ID page says after a form post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserNotice {
+    None,
+    Saved,
+    Reset,
+}
+
+impl UserNotice {
+    /// From the query the form's redirect carries (`?saved=1`, `?reset=1`).
+    pub(crate) fn from_query(saved: bool, reset: bool) -> Self {
+        match (reset, saved) {
+            (true, _) => Self::Reset,
+            (false, true) => Self::Saved,
+            (false, false) => Self::None,
+        }
+    }
+
+    fn text(self) -> Option<&'static str> {
+        match self {
+            Self::None => None,
+            Self::Saved => Some("Saved. The change applies from the next request."),
+            Self::Reset => Some(
+                "Two factor authentication was reset: the user's apps and recovery codes \
+                 are removed and their sessions ended.",
+            ),
+        }
+    }
+}
+
+/// The User ID form with "Require Two Factor Authentication", and the
+/// "Reset Two Factor Authentication" button (its own form, which leaves
+/// the flag alone).
+pub(crate) fn user_page(admin: &User, u: &User, enrolled: bool, shown: UserNotice) -> String {
     let body = format!(
         "<div class=\"card\"><h1>User ID: {name}</h1>{tabs}{saved}\
 <dl class=\"facts\"><dt>Name</dt><dd>{display}</dd><dt>Type</dt><dd>{kind}</dd>\
@@ -285,10 +317,17 @@ pub(crate) fn user_page(admin: &User, u: &User, enrolled: bool, saved: bool) -> 
 <p class=\"hint\">The user must sync an authenticator app at the next login \
 (when TFA is ON for {kind_lower} users).</p>\
 <div class=\"actions\"><button type=\"submit\" id=\"save\">Save</button><a href=\"/admin/users\">Back to users</a></div>\
-</form></div>",
+</form>\
+<h2>Lost or replaced phone</h2>\
+<form method=\"post\" action=\"/admin/users/{path}\">\
+<input type=\"hidden\" name=\"reset_2fa\" value=\"on\">\
+<p class=\"hint\" id=\"reset-help\">Removes the user's authenticator apps and recovery codes and ends \
+all of the user's sessions: at the next login the user syncs a new app and gets new recovery codes.</p>\
+<button type=\"submit\" class=\"secondary\" id=\"reset_2fa\" aria-describedby=\"reset-help\">\
+Reset Two Factor Authentication</button></form></div>",
         name = escape(&u.username),
         tabs = admin_tabs("Users"),
-        saved = notice(saved.then_some("Saved. The change applies from the next request.")),
+        saved = notice(shown.text()),
         display = escape(&u.display_name),
         kind = kind_label(u.kind),
         kind_lower = kind_label(u.kind).to_ascii_lowercase(),
@@ -324,9 +363,12 @@ pub struct DemoPages;
 impl Pages for DemoPages {
     fn second_step(&self, p: &SecondStepPage<'_>) -> String {
         let checked = |m: &str| if p.method == m { " checked" } else { "" };
+        // Off unless ticked: a shared computer must not keep the login.
         let remember = if p.offer_remember {
-            "<div class=\"check\"><input type=\"checkbox\" id=\"remember\" name=\"remember\" value=\"on\">\
-<label for=\"remember\">Remember this device</label></div>"
+            "<div class=\"check\"><input type=\"checkbox\" id=\"remember\" name=\"remember\" value=\"on\" \
+aria-describedby=\"remember-help\"><label for=\"remember\">Remember this device</label></div>\
+<p class=\"hint\" id=\"remember-help\">No code on this browser for 30 days. \
+Not on a shared computer.</p>"
         } else {
             ""
         };

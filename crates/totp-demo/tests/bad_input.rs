@@ -47,7 +47,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 struct TotpState {
     status: UserStatus,
     authenticators: Vec<Authenticator>,
-    pending: Option<PendingEnrollment>,
+    /// Every pending enrollment of the user (one per session that started
+    /// one), by id.
+    pending: Vec<PendingEnrollment>,
     throttle: ThrottleState,
     recovery_codes_left: usize,
 }
@@ -101,12 +103,26 @@ impl Snapshot {
         let mut totp = BTreeMap::new();
         for name in USERS {
             let user = UserId::new(name);
+            // The store finds pending enrollments by id (each session knows
+            // its own); the ids are read off the file.
+            let ids: Vec<String> = conn
+                .prepare("SELECT id FROM pending_enrollments WHERE user_id = ?1 ORDER BY id")
+                .unwrap()
+                .query_map([name], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let mut pending = Vec::new();
+            for id in ids {
+                let id = tower_totp::store::AuthenticatorId::new(id);
+                pending.extend(store.pending(&user, &id).await.unwrap());
+            }
             totp.insert(
                 name,
                 TotpState {
                     status: store.status(&user).await.unwrap(),
                     authenticators: store.authenticators(&user).await.unwrap(),
-                    pending: store.pending(&user).await.unwrap(),
+                    pending,
                     throttle: store.throttle_state(&user).await.unwrap(),
                     recovery_codes_left: store.recovery_codes_left(&user).await.unwrap(),
                 },

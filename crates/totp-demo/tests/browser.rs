@@ -12,6 +12,10 @@
 //! with the password alone. Every page is saved as a
 //! screenshot under `target/tmp/browser-screenshots/`.
 //!
+//! On the way, "Remember this device": a login with a code but without the
+//! tick gets the second screen again next time; with the tick, the next
+//! login needs the password alone.
+//!
 //! Needs `/usr/bin/chromium` and `chromedriver` (Debian's `chromium` and
 //! `chromium-driver`): `scripts/test` installs them. Without them this test
 //! fails (it does not skip).
@@ -466,7 +470,7 @@ async fn flow(s: Session) {
     assert_eq!(s.label_of("code").await, "Two Factor Authorization Code");
     s.click("#method-totp").await;
     s.shot("06-second-screen").await;
-    let (code, _) = phone.fresh_code(Some(enrolled_step)).await;
+    let (code, code_step) = phone.fresh_code(Some(enrolled_step)).await;
     s.fill("#code", &format!("{} {}", &code[..3], &code[3..]))
         .await;
     s.click_to_load("#submit").await;
@@ -477,6 +481,27 @@ async fn flow(s: Session) {
         "verified with your authenticator app"
     );
     s.shot("07-welcome-after-code").await;
+
+    // "Remember this device": not ticked above, so the second screen
+    // again; ticked now, so the next login needs the password alone.
+    s.logout().await;
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/2fa").await;
+    assert_eq!(s.label_of("remember").await, "Remember this device");
+    let remember = s.client.find(Locator::Css("#remember")).await.unwrap();
+    assert!(!remember.is_selected().await.unwrap(), "off by default");
+    s.click("#remember").await;
+    assert!(remember.is_selected().await.unwrap());
+    s.shot("08a-remember-this-device").await;
+    let (code, _) = phone.fresh_code(Some(code_step)).await;
+    s.fill("#code", &code).await;
+    s.click_to_load("#submit").await;
+    s.wait_for_path("/").await;
+    s.logout().await;
+    s.login("jsmith", "demo").await;
+    s.wait_for_path("/").await;
+    assert_eq!(s.text("#second-factor").await, "this device is remembered");
+    s.shot("08b-remembered-device").await;
 
     // Not an admin: no admin pages.
     s.goto("/admin/settings").await;
