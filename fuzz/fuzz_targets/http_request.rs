@@ -51,7 +51,7 @@ use tower_sessions::{MemoryStore as SessionStore, Session, SessionManagerLayer};
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::http::{RememberDevice, SecondFactor, StaticDirectory, TotpAuth};
-use tower_totp::{Confirmation, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+use tower_totp::{ConfirmAs, Confirmation, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = BoxBody<Bytes, BoxError>;
@@ -134,11 +134,17 @@ async fn world() -> World {
     let e = engine
         .start_enrollment(&ann, "ann", "Phone", None)
         .await
-        .expect("enrollment");
+        .expect("enrollment")
+        .expect("under the caps");
     let phone = Hotp::new(e.secret(), e.params());
     let step = e.params().step_at(clock.now());
     let confirmed = engine
-        .confirm_enrollment(&ann, &phone.code_string(step))
+        .confirm_enrollment(
+            &ann,
+            e.id(),
+            &phone.code_string(step),
+            ConfirmAs::FirstAuthenticator,
+        )
         .await
         .expect("confirmation");
     let recovery = match confirmed {
