@@ -364,6 +364,45 @@ async fn a_phone_that_really_drifted_still_resynchronises() {
     }
 }
 
+/// The residual, measured: a pair the phone showed an hour (120 steps)
+/// after the device's last code, never typed. Replayed 2 steps after it
+/// was shown (one beyond the window, plausible after 122 steps) it
+/// resynchronises; 3 steps after (two beyond, which need 200) it does not.
+#[tokio::test]
+async fn a_pair_seen_an_hour_after_the_last_code_reaches_one_step_past_the_window() {
+    for (d, resyncs) in [(2u64, true), (3, false)] {
+        let app = App::new();
+        let (ann, phone, s, _victim) = a_victim_logged_in(&app, &[0, 120]).await;
+        let shown = s + 120;
+        steps(&app, 120 + d);
+        let first = app
+            .auth
+            .engine()
+            .verify(&ann, &phone.code_for_step(shown))
+            .await
+            .unwrap();
+        assert_eq!(first, Verdict::Rejected(RejectReason::Invalid), "d = {d}");
+        steps(&app, 1);
+        let second = app
+            .auth
+            .engine()
+            .verify(&ann, &phone.code_for_step(shown + 1))
+            .await
+            .unwrap();
+        assert_eq!(
+            matches!(
+                second,
+                Verdict::Accepted {
+                    resynchronised: true,
+                    ..
+                }
+            ),
+            resyncs,
+            "d = {d}: {second:?}"
+        );
+    }
+}
+
 /// The legitimate case the rule refuses: a phone whose clock was set back
 /// 3 minutes (6 steps) by hand 10 minutes after a login. Five steps beyond
 /// the window need 500 steps (4 hours 10 minutes) since that login at the
