@@ -64,10 +64,12 @@ use tower_totp::http::{Endpoints, NextStep, SecondFactor, TotpAuth, TotpBody, Us
 use tower_totp::store::StoreError;
 use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
-use crate::driver::{Account, Driver, DriverError, Enrolled, Outcome, Refusal};
+use crate::driver::{
+    Account, Driver, DriverError, Enrolled, Outcome, Refusal, WebAnswer, WebRequest,
+};
 use crate::engine_driver::{SeededSecrets, simulated_engine, stored_sync};
 use crate::wire::{
-    CodeAnswer, code_answer, code_body, enrolled_from_json, login_body, next_of, protocol,
+    CodeAnswer, Jar, code_answer, code_body, enrolled_from_json, login_body, next_of, protocol,
     set_cookie_pair,
 };
 
@@ -342,6 +344,65 @@ impl Driver for HttpDriver {
                 })
             }
         }
+    }
+
+    async fn password_step(
+        &self,
+        account: &Account,
+        jar: &mut Jar,
+    ) -> Result<Option<String>, DriverError> {
+        let request = WebRequest::new(Method::POST, "/login").body(
+            "application/json",
+            login_body(account.id.as_str(), &account.password),
+        );
+        let answer = self.web(jar, &request).await?;
+        if answer.status != StatusCode::OK {
+            return Err(protocol("login", answer.status, &answer.body));
+        }
+        Ok(Some(
+            next_of(&answer.body, "login", answer.status)?.into_owned(),
+        ))
+    }
+
+    async fn exchange(
+        &self,
+        jar: &mut Jar,
+        request: &WebRequest,
+    ) -> Result<Option<WebAnswer>, DriverError> {
+        self.web(jar, request).await.map(Some)
+    }
+}
+
+impl HttpDriver {
+    /// [`Driver::exchange`] through the in-process stack.
+    async fn web(&self, jar: &mut Jar, request: &WebRequest) -> Result<WebAnswer, DriverError> {
+        let uri: Uri = request
+            .path
+            .parse()
+            .map_err(|e| DriverError::Transport(Box::new(e)))?;
+        let mut req = Request::new(Full::new(request.body.clone().unwrap_or_default()));
+        *req.method_mut() = request.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = request.headers.clone();
+        if let Some(c) = jar.header() {
+            req.headers_mut().insert(header::COOKIE, c.clone());
+        }
+        let res = match self.stack.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        };
+        let (parts, body) = res.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(DriverError::Transport)?
+            .to_bytes();
+        jar.update(&parts.headers);
+        Ok(WebAnswer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 }
 
