@@ -213,11 +213,17 @@ mod support {
                 let e = engine
                     .start_enrollment(&user, name, "Phone", None)
                     .await
+                    .unwrap()
                     .unwrap();
                 let phone = Hotp::new(e.secret(), e.params());
                 let step = e.params().step_at(clock.now());
                 let confirmed = engine
-                    .confirm_enrollment(&user, &phone.code_string(step))
+                    .confirm_enrollment(
+                        &user,
+                        e.id(),
+                        &phone.code_string(step),
+                        tower_totp::ConfirmAs::AnotherAuthenticator,
+                    )
                     .await
                     .unwrap();
                 assert!(confirmed.is_confirmed());

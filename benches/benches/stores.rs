@@ -89,12 +89,18 @@ mod support {
             let e = engine
                 .start_enrollment(&user, user.as_str(), "Phone", None)
                 .await
+                .unwrap()
                 .unwrap();
             let code =
                 Hotp::new(e.secret(), e.params()).code_string(e.params().step_at(clock.now()));
             assert!(
                 engine
-                    .confirm_enrollment(&user, &code)
+                    .confirm_enrollment(
+                        &user,
+                        e.id(),
+                        &code,
+                        tower_totp::ConfirmAs::AnotherAuthenticator
+                    )
                     .await
                     .unwrap()
                     .is_confirmed()

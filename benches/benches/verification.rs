@@ -118,11 +118,18 @@ mod support {
                 .build()
                 .unwrap();
             let user = UserId::new("bench-user");
-            let enrollment = block_on(tfa.start_enrollment(&user, "bench", "phone", None)).unwrap();
+            let enrollment = block_on(tfa.start_enrollment(&user, "bench", "phone", None))
+                .unwrap()
+                .unwrap();
             let hotp = Hotp::new(enrollment.secret(), params);
             let step = params.step_at(UnixTime::from_secs(T0));
-            let confirmed =
-                block_on(tfa.confirm_enrollment(&user, &hotp.code_string(step))).unwrap();
+            let confirmed = block_on(tfa.confirm_enrollment(
+                &user,
+                enrollment.id(),
+                &hotp.code_string(step),
+                tower_totp::ConfirmAs::FirstAuthenticator,
+            ))
+            .unwrap();
             assert!(confirmed.is_confirmed());
             Self {
                 tfa,

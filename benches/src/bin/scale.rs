@@ -64,10 +64,12 @@ fn measure(n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     for i in 0..n {
         let id = user(i);
-        let e = block_on(engine.start_enrollment(&id, id.as_str(), "Phone", None))?;
+        let e = block_on(engine.start_enrollment(&id, id.as_str(), "Phone", None))?
+            .map_err(|reason| format!("enrollment of {id} refused: {reason:?}"))?;
         let params = e.params();
         let code = Hotp::new(e.secret(), params).code_string(params.step_at(clock.now()));
-        if !block_on(engine.confirm_enrollment(&id, &code))?.is_confirmed() {
+        let confirm_as = tower_totp::ConfirmAs::FirstAuthenticator;
+        if !block_on(engine.confirm_enrollment(&id, e.id(), &code, confirm_as))?.is_confirmed() {
             return Err(format!("enrollment of {id} refused").into());
         }
         if i % every == 0 && phones.len() < sample {

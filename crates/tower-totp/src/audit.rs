@@ -33,6 +33,12 @@ pub enum AuditEvent {
     Revoked,
     /// All of a user's authenticators were removed.
     Reset,
+    /// An administrator reset a user's second factor and ended their
+    /// sessions ([`emit_admin`] names both).
+    AdminReset,
+    /// An enrollment was refused: not started (a cap), or not confirmed
+    /// (not this session's, already enrolled, a cap).
+    EnrollmentRefused,
 }
 
 impl AuditEvent {
@@ -50,6 +56,8 @@ impl AuditEvent {
             Self::RecoveryCodesIssued => "recovery_codes_issued",
             Self::Revoked => "revoked",
             Self::Reset => "reset",
+            Self::AdminReset => "admin_reset",
+            Self::EnrollmentRefused => "enrollment_refused",
         }
     }
 }
@@ -57,11 +65,25 @@ impl AuditEvent {
 /// Emit `event` for `user` with a short outcome detail.
 pub fn emit(event: AuditEvent, user: &UserId, detail: &'static str) {
     match event {
-        AuditEvent::Failed | AuditEvent::Throttled | AuditEvent::ReplayRefused => {
+        AuditEvent::Failed
+        | AuditEvent::Throttled
+        | AuditEvent::ReplayRefused
+        | AuditEvent::EnrollmentRefused => {
             tracing::warn!(target: TARGET, event = event.as_str(), user.id = %user, outcome = detail);
         }
         _ => {
             tracing::info!(target: TARGET, event = event.as_str(), user.id = %user, outcome = detail)
         }
     }
+}
+
+/// Emit `event`, done by the administrator `admin` to `user`.
+pub fn emit_admin(event: AuditEvent, admin: &UserId, user: &UserId, detail: &'static str) {
+    tracing::warn!(
+        target: TARGET,
+        event = event.as_str(),
+        admin.id = %admin,
+        user.id = %user,
+        outcome = detail
+    );
 }

@@ -28,6 +28,8 @@ pub struct TotpConfig {
     recovery_codes: usize,
     secret_bits: usize,
     pending_ttl: Duration,
+    max_authenticators: usize,
+    max_pending_enrollments: usize,
 }
 
 impl TotpConfig {
@@ -50,6 +52,8 @@ impl TotpConfig {
             recovery_codes: 10,
             secret_bits: 160,
             pending_ttl: Duration::from_secs(15 * 60),
+            max_authenticators: 5,
+            max_pending_enrollments: 5,
         })
     }
 
@@ -107,6 +111,36 @@ impl TotpConfig {
         self
     }
 
+    /// At most this many active authenticators per user (default 5). Each
+    /// one is a code a guess can hit, so the brute-force margin per guess
+    /// shrinks with every authenticator: see "Authenticator cap" in
+    /// `docs/security.md`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Limit`] for zero.
+    pub fn with_max_authenticators(mut self, max: usize) -> Result<Self, ConfigError> {
+        if max == 0 {
+            return Err(ConfigError::Limit);
+        }
+        self.max_authenticators = max;
+        Ok(self)
+    }
+
+    /// At most this many pending enrollments per user at once, one per
+    /// session that started one (default 5). Expired ones do not count.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Limit`] for zero.
+    pub fn with_max_pending_enrollments(mut self, max: usize) -> Result<Self, ConfigError> {
+        if max == 0 {
+            return Err(ConfigError::Limit);
+        }
+        self.max_pending_enrollments = max;
+        Ok(self)
+    }
+
     /// The issuer shown in authenticator apps.
     pub fn issuer(&self) -> &str {
         &self.issuer
@@ -140,5 +174,15 @@ impl TotpConfig {
     /// Lifetime of a pending enrollment.
     pub fn pending_ttl(&self) -> Duration {
         self.pending_ttl
+    }
+
+    /// Active authenticators allowed per user.
+    pub fn max_authenticators(&self) -> usize {
+        self.max_authenticators
+    }
+
+    /// Pending enrollments allowed per user at once.
+    pub fn max_pending_enrollments(&self) -> usize {
+        self.max_pending_enrollments
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use qrcode::render::svg;
 use qrcode::{EcLevel, QrCode};
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use zeroize::Zeroizing;
 
 use crate::code::{CodeParams, Secret};
@@ -21,6 +22,34 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 /// Pixels per QR module in the PNG, and modules of quiet zone around it.
 const PNG_SCALE: usize = 6;
 const QUIET_ZONE: usize = 4;
+
+/// Longest authenticator name kept, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// An authenticator name as it is kept and shown: Unicode control and
+/// format characters (general categories Cc and Cf: bidi overrides such as
+/// U+202E, zero-width characters, the BOM) removed, surrounding white space
+/// trimmed, at most [`MAX_NAME_CHARS`] characters. Every name that enters
+/// the library passes through here ([`TwoFactor::start_enrollment`](crate::TwoFactor::start_enrollment)).
+///
+/// ```
+/// use tower_totp::enroll::clean_name;
+///
+/// assert_eq!(clean_name("Pixel\u{202E}8\u{200B}\n"), "Pixel8");
+/// assert_eq!(clean_name("  Authy on iPad "), "Authy on iPad");
+/// ```
+pub fn clean_name(name: &str) -> String {
+    let kept: String = name
+        .chars()
+        .filter(|c| {
+            !matches!(
+                c.general_category(),
+                GeneralCategory::Control | GeneralCategory::Format
+            )
+        })
+        .collect();
+    kept.trim().chars().take(MAX_NAME_CHARS).collect()
+}
 
 /// A pending enrollment as shown to the user: secret, URI and QR code.
 ///
@@ -189,6 +218,38 @@ mod tests {
             "Acme Corp",
             "jsmith@example.com",
         )
+    }
+
+    #[test]
+    fn names_lose_control_and_format_characters() {
+        // Cc: C0, DEL, C1. Cf: soft hyphen, Arabic letter mark, bidi
+        // embeddings, overrides and isolates, zero-width space, joiners,
+        // word joiner, BOM, a tag character.
+        for bad in [
+            '\u{0}',
+            '\u{1b}',
+            '\u{7f}',
+            '\u{85}',
+            '\u{ad}',
+            '\u{61c}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{202a}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{feff}',
+            '\u{e0041}',
+        ] {
+            assert_eq!(clean_name(&format!("a{bad}b")), "ab", "{:?}", bad);
+        }
+        assert_eq!(clean_name("Pixel 8 — ünïcode 📱"), "Pixel 8 — ünïcode 📱");
+        assert_eq!(clean_name(&"x".repeat(100)).len(), MAX_NAME_CHARS);
+        assert_eq!(clean_name("\u{202e} \u{200b}"), "");
     }
 
     #[test]

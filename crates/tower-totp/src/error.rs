@@ -41,6 +41,9 @@ pub enum ConfigError {
     /// A secret length under 128 bits.
     #[error("secrets must have at least 128 bits")]
     SecretBits,
+    /// A per-user limit (authenticators, pending enrollments) of zero.
+    #[error("a per-user limit must be at least 1")]
+    Limit,
 }
 
 /// Why the engine could not reach a decision.

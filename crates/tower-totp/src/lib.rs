@@ -31,7 +31,7 @@ pub mod verify;
 pub use config::TotpConfig;
 pub use error::{ConfigError, Error};
 pub use two_factor::{
-    AuthenticatorInfo, Confirmation, RecoveryVerdict, TwoFactor, TwoFactorBuilder,
+    AuthenticatorInfo, ConfirmAs, Confirmation, RecoveryVerdict, TwoFactor, TwoFactorBuilder,
 };
 pub use user::{UserId, UserInfo, UserKind};
 pub use verify::{RejectReason, Verdict};

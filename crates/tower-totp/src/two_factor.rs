@@ -8,13 +8,13 @@ use crate::audit::{self, AuditEvent, TARGET as AUDIT_TARGET};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::code::{Code, Hotp, Secret, parse_code};
 use crate::config::TotpConfig;
-use crate::enroll::Enrollment;
+use crate::enroll::{Enrollment, clean_name};
 use crate::error::Error;
 use crate::recovery::{RecoveryCodes, hash_recovery_code};
 use crate::seal::Keyring;
 use crate::store::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, MemoryStore, PendingEnrollment,
-    ResyncCandidate, TotpStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, MemoryStore,
+    PendingEnrollment, PendingLimits, PutPending, ResyncCandidate, TotpStore, UserStatus,
 };
 use crate::throttle::Attempt;
 use crate::user::UserId;
@@ -24,7 +24,7 @@ use crate::verify::{RejectReason, Verdict, find_step, window_steps};
 ///
 /// ```
 /// # tokio_test_block(async {
-/// use tower_totp::{TwoFactor, TotpConfig, UserId, Verdict};
+/// use tower_totp::{ConfirmAs, TwoFactor, TotpConfig, UserId, Verdict};
 /// use tower_totp::clock::{ManualClock, UnixTime};
 /// use tower_totp::code::Hotp;
 ///
@@ -35,11 +35,19 @@ use crate::verify::{RejectReason, Verdict, find_step, window_steps};
 ///     .unwrap();
 /// let alice = UserId::new("alice");
 ///
-/// // Enrol: show the QR code, then confirm with the first code.
-/// let enrollment = tfa.start_enrollment(&alice, "alice@example.com", "Phone", None).await.unwrap();
+/// // Enrol: show the QR code, then confirm with the first code. The
+/// // enrollment's id is what its session keeps: only it can confirm it.
+/// let enrollment = tfa
+///     .start_enrollment(&alice, "alice@example.com", "Phone", None)
+///     .await
+///     .unwrap()
+///     .expect("under the caps");
 /// let phone = Hotp::new(enrollment.secret(), enrollment.params());
 /// let step = enrollment.params().step_at(clock.now());
-/// let confirmed = tfa.confirm_enrollment(&alice, &phone.code_string(step)).await.unwrap();
+/// let confirmed = tfa
+///     .confirm_enrollment(&alice, enrollment.id(), &phone.code_string(step), ConfirmAs::FirstAuthenticator)
+///     .await
+///     .unwrap();
 /// assert!(confirmed.is_confirmed());
 ///
 /// // The confirming code cannot be used again; the next one logs in.
@@ -123,6 +131,19 @@ impl TwoFactorBuilder {
     }
 }
 
+/// Which confirmations may activate a pending enrollment. The store checks
+/// it in the same atomic step as the activation, so that of two sessions
+/// confirming at once without a second step, one at most wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmAs {
+    /// Only while the user has no active authenticator: all that a session
+    /// without a recent second step may do.
+    FirstAuthenticator,
+    /// Beside (or in place of) active authenticators: the session did a
+    /// recent second step.
+    AnotherAuthenticator,
+}
+
 /// The outcome of confirming an enrollment with its first code.
 #[derive(Debug)]
 pub enum Confirmation {
@@ -132,7 +153,8 @@ pub enum Confirmation {
         authenticator: AuthenticatorId,
         /// The user's new epoch.
         epoch: u64,
-        /// New recovery codes, to show once: issued when the user had none.
+        /// New recovery codes, to show once: issued when the user had no
+        /// active authenticator before this one, or no codes left.
         recovery_codes: Option<RecoveryCodes>,
     },
     /// The code was refused.
@@ -211,10 +233,19 @@ impl TwoFactor {
         Ok(self.inner.store.status(user).await?)
     }
 
-    /// Start an enrollment: a new secret, kept sealed as the user's pending
+    /// Start an enrollment: a new secret, kept sealed as a pending
     /// enrollment until its first code confirms it. `account` labels it in
-    /// the app; `replaces` names an authenticator the new one replaces on
-    /// confirmation (a new phone).
+    /// the app; `name` is cleaned ([`clean_name`]); `replaces` names an
+    /// authenticator the new one replaces on confirmation (a new phone).
+    ///
+    /// The enrollment's [`id`](Enrollment::id) is what the caller keeps in
+    /// the session that started it: the user's other pending enrollments
+    /// (other sessions) stay as they are, and only this id shows or
+    /// confirms this one.
+    ///
+    /// `Ok(Err(reason))` when a cap refuses it:
+    /// [`RejectReason::TooManyAuthenticators`] (counting without the one
+    /// `replaces` names) or [`RejectReason::TooManyPendingEnrollments`].
     ///
     /// # Errors
     ///
@@ -225,32 +256,65 @@ impl TwoFactor {
         account: &str,
         name: &str,
         replaces: Option<AuthenticatorId>,
-    ) -> Result<Enrollment, Error> {
+    ) -> Result<Result<Enrollment, RejectReason>, Error> {
         let cfg = &self.inner.config;
+        let store = &self.inner.store;
+        let staying = store
+            .authenticators(user)
+            .await?
+            .iter()
+            .filter(|a| Some(&a.id) != replaces.as_ref())
+            .count();
+        if staying >= cfg.max_authenticators() {
+            audit::emit(
+                AuditEvent::EnrollmentRefused,
+                user,
+                "too many authenticators",
+            );
+            return Ok(Err(RejectReason::TooManyAuthenticators));
+        }
+        let name = clean_name(name);
         let secret =
             Secret::try_generate(cfg.secret_bits()).map_err(|_| crate::seal::SealError::Random)?;
         let id = AuthenticatorId::generate()?;
+        let now = self.now();
         let pending = PendingEnrollment {
             id: id.clone(),
-            name: name.to_owned(),
+            name: name.clone(),
             secret: self.inner.keys.seal(user, &secret)?,
             params: cfg.params(),
-            created_at: self.now(),
+            created_at: now,
             replaces,
         };
-        self.inner.store.put_pending(user, pending).await?;
+        let limits = PendingLimits {
+            // Fresh means younger than the pending time (`fresh_pending`):
+            // created at `now - ttl` or before has expired.
+            expired_before: now
+                .saturating_sub(cfg.pending_ttl())
+                .saturating_add(std::time::Duration::from_millis(1)),
+            max: cfg.max_pending_enrollments(),
+        };
+        if store.put_pending(user, pending, limits).await? == PutPending::TooMany {
+            audit::emit(
+                AuditEvent::EnrollmentRefused,
+                user,
+                "too many pending enrollments",
+            );
+            return Ok(Err(RejectReason::TooManyPendingEnrollments));
+        }
         audit::emit(AuditEvent::EnrollmentStarted, user, "pending");
-        Ok(Enrollment::new(
+        Ok(Ok(Enrollment::new(
             id,
-            name.to_owned(),
+            name,
             secret,
             cfg.params(),
             cfg.issuer(),
             account,
-        ))
+        )))
     }
 
-    /// The user's pending enrollment, if one exists and has not expired.
+    /// The pending enrollment `id` of `user`, if it exists and has not
+    /// expired.
     ///
     /// # Errors
     ///
@@ -258,9 +322,10 @@ impl TwoFactor {
     pub async fn pending_enrollment(
         &self,
         user: &UserId,
+        id: &AuthenticatorId,
         account: &str,
     ) -> Result<Option<Enrollment>, Error> {
-        let Some(p) = self.fresh_pending(user).await? else {
+        let Some(p) = self.fresh_pending(user, id).await? else {
             return Ok(None);
         };
         let secret = self.inner.keys.open(user, &p.secret)?;
@@ -275,13 +340,31 @@ impl TwoFactor {
         )))
     }
 
-    async fn fresh_pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, Error> {
+    /// Forget the pending enrollment `id` (its session starts another one,
+    /// or gives up). The user's other pending enrollments stay.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    pub async fn cancel_enrollment(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<(), Error> {
+        Ok(self.inner.store.remove_pending(user, id).await?)
+    }
+
+    async fn fresh_pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, Error> {
         let now = self.now();
         let ttl = self.inner.config.pending_ttl();
         Ok(self
             .inner
             .store
-            .pending(user)
+            .pending(user, id)
             .await?
             // Elapsed time, not a saturating deadline: `created_at + ttl`
             // saturates near the end of `u64` milliseconds and would
@@ -289,8 +372,18 @@ impl TwoFactor {
             .filter(|p| now.duration_since(p.created_at) < ttl))
     }
 
-    /// Confirm the pending enrollment with its first code. The code's step
-    /// counts as used, so it cannot be replayed at login.
+    /// Confirm the pending enrollment `id` with its first code. The code's
+    /// step counts as used, so it cannot be replayed at login.
+    ///
+    /// `confirm_as` says what the confirming session may do: a session
+    /// without a recent second step confirms as
+    /// [`ConfirmAs::FirstAuthenticator`], and is refused
+    /// ([`RejectReason::AlreadyEnrolled`]) once the user has an
+    /// authenticator, even if another session activated it a moment ago.
+    ///
+    /// A fresh set of recovery codes is made every time, and the store keeps
+    /// it, in the activation itself, when the user had no authenticator
+    /// before or no codes left: then it is in the confirmation, to show once.
     ///
     /// # Errors
     ///
@@ -299,9 +392,16 @@ impl TwoFactor {
     pub async fn confirm_enrollment(
         &self,
         user: &UserId,
+        id: &AuthenticatorId,
         input: &str,
+        confirm_as: ConfirmAs,
     ) -> Result<Confirmation, Error> {
-        let Some(pending) = self.fresh_pending(user).await? else {
+        let Some(pending) = self.fresh_pending(user, id).await? else {
+            audit::emit(
+                AuditEvent::EnrollmentRefused,
+                user,
+                "no such pending enrollment",
+            );
             return Ok(Confirmation::Rejected(RejectReason::NoPendingEnrollment));
         };
         let Ok(code) = parse_code(input, pending.params.digits()) else {
@@ -319,26 +419,46 @@ impl TwoFactor {
             audit::emit(AuditEvent::Failed, user, "enrollment code invalid");
             return Ok(Confirmation::Rejected(RejectReason::Invalid));
         };
-        let offset = step_offset(step, now_step);
-        let store = &self.inner.store;
-        let Some(epoch) = store
-            .activate_pending(user, &pending.id, step, offset, self.now())
-            .await?
-        else {
-            return Ok(Confirmation::Rejected(RejectReason::NoPendingEnrollment));
+        let codes = RecoveryCodes::generate(self.inner.config.recovery_codes())?;
+        let activation = Activation {
+            pending_id: pending.id.clone(),
+            step,
+            offset: step_offset(step, now_step),
+            now: self.now(),
+            first_only: confirm_as == ConfirmAs::FirstAuthenticator,
+            max_authenticators: self.inner.config.max_authenticators(),
+            recovery: codes.hashes(user),
         };
-        store.clear_throttle(user).await?;
-        let recovery_codes = if store.recovery_codes_left(user).await? == 0 {
-            Some(self.issue_recovery_codes(user).await?)
-        } else {
-            None
+        let (reason, detail) = match self.inner.store.activate_pending(user, &activation).await? {
+            Activated::Done {
+                epoch,
+                recovery_issued,
+            } => {
+                audit::emit(AuditEvent::Enrolled, user, "activated");
+                if recovery_issued {
+                    audit::emit(AuditEvent::RecoveryCodesIssued, user, "issued");
+                }
+                return Ok(Confirmation::Confirmed {
+                    authenticator: pending.id,
+                    epoch,
+                    recovery_codes: recovery_issued.then_some(codes),
+                });
+            }
+            Activated::NoPending => (
+                RejectReason::NoPendingEnrollment,
+                "pending enrollment gone meanwhile",
+            ),
+            Activated::AlreadyEnrolled => (
+                RejectReason::AlreadyEnrolled,
+                "already enrolled: another authenticator needs a second step",
+            ),
+            Activated::TooMany => (
+                RejectReason::TooManyAuthenticators,
+                "too many authenticators",
+            ),
         };
-        audit::emit(AuditEvent::Enrolled, user, "activated");
-        Ok(Confirmation::Confirmed {
-            authenticator: pending.id,
-            epoch,
-            recovery_codes,
-        })
+        audit::emit(AuditEvent::EnrollmentRefused, user, detail);
+        Ok(Confirmation::Rejected(reason))
     }
 
     /// Check a code typed at login.
@@ -402,35 +522,41 @@ impl TwoFactor {
         }
 
         // Outside the window: look within the maximum drift for a resync.
+        // Steps at or before the last used one count for nothing here: a
+        // code typed a minute ago (seen over a shoulder) must not start a
+        // resynchronisation, nor finish one. (In the window, the store's
+        // compare-and-set refuses them.)
         let max = window.max_drift();
+        let mut candidate = None;
         for (a, hotp, code, now_step) in &keyed {
             let centre = i128::from(*now_step) + i128::from(a.sync.offset);
             let lo = centre - i128::from(window.behind());
             let hi = centre + i128::from(window.ahead());
+            let unused = |s: u64| a.sync.last_step.is_none_or(|last| s > last);
             let outside = window_steps(i128::from(*now_step), max, max)
-                .filter(|s| i128::from(*s) < lo || i128::from(*s) > hi);
+                .filter(|s| (i128::from(*s) < lo || i128::from(*s) > hi) && unused(*s));
             let Some(step) = find_step(hotp, code, outside) else {
                 continue;
             };
             let offset = step_offset(step, *now_step);
-            let follows = a
-                .sync
-                .resync
-                .is_some_and(|c| c.offset == offset && c.step.checked_add(1) == Some(step));
+            let follows = a.sync.resync.is_some_and(|c| {
+                c.offset == offset && unused(c.step) && c.step.checked_add(1) == Some(step)
+            });
             if follows {
                 return self.consume(user, a, step, offset, true).await;
             }
-            store
-                .set_resync_candidate(user, &a.id, ResyncCandidate { step, offset })
-                .await?;
-            audit::emit(
-                AuditEvent::Failed,
-                user,
-                "outside window, resync candidate kept",
-            );
-            return Ok(Verdict::Rejected(RejectReason::Invalid));
+            candidate = Some((a.id.clone(), ResyncCandidate { step, offset }));
+            break;
         }
-        audit::emit(AuditEvent::Failed, user, "invalid");
+        // A miss and a match outside the window do the same store work: one
+        // `record_miss`, so that no response time tells them apart.
+        let detail = if candidate.is_some() {
+            "outside window, resync candidate kept"
+        } else {
+            "invalid"
+        };
+        store.record_miss(user, candidate).await?;
+        audit::emit(AuditEvent::Failed, user, detail);
         Ok(Verdict::Rejected(RejectReason::Invalid))
     }
 
@@ -641,15 +767,34 @@ impl TwoFactor {
         Ok(removed)
     }
 
-    /// Remove every authenticator, the pending enrollment and the recovery
-    /// codes (an administrator's reset).
+    /// Remove every authenticator, every pending enrollment and the
+    /// recovery codes, and end every session of the user: sessions whose
+    /// password login is at or before now are logged out by the layer and
+    /// the endpoints ([`UserStatus::sessions_ended_at`]).
     ///
     /// # Errors
     ///
     /// [`Error::Store`] when the store fails.
     pub async fn reset(&self, user: &UserId) -> Result<(), Error> {
-        self.inner.store.reset(user).await?;
+        self.inner.store.reset(user, self.now()).await?;
         audit::emit(AuditEvent::Reset, user, "reset");
+        Ok(())
+    }
+
+    /// [`reset`](Self::reset) done by the administrator `admin`: the audit
+    /// event names both.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the store fails.
+    pub async fn reset_by(&self, admin: &UserId, user: &UserId) -> Result<(), Error> {
+        self.inner.store.reset(user, self.now()).await?;
+        audit::emit_admin(
+            AuditEvent::AdminReset,
+            admin,
+            user,
+            "second factor reset, sessions ended",
+        );
         Ok(())
     }
 }

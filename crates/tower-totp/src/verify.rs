@@ -103,7 +103,7 @@ impl Verdict {
     }
 }
 
-/// Why a code was refused.
+/// Why a code was refused (or, for the last three, an enrollment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RejectReason {
@@ -120,8 +120,17 @@ pub enum RejectReason {
     },
     /// The user has no active authenticator.
     NotEnrolled,
-    /// No pending enrollment to confirm, or it expired.
+    /// No pending enrollment with the id given (the caller's session has
+    /// none, it expired, or it was confirmed or replaced meanwhile).
     NoPendingEnrollment,
+    /// This session may add the first authenticator only, and the user has
+    /// one already: adding another needs a recent second step.
+    AlreadyEnrolled,
+    /// The user has the maximum number of active authenticators.
+    TooManyAuthenticators,
+    /// The user has the maximum number of pending enrollments (one per
+    /// session that started one); they expire after the pending time.
+    TooManyPendingEnrollments,
 }
 
 impl RejectReason {
@@ -134,6 +143,9 @@ impl RejectReason {
             Self::Throttled { .. } => "throttled",
             Self::NotEnrolled => "not_enrolled",
             Self::NoPendingEnrollment => "no_pending_enrollment",
+            Self::AlreadyEnrolled => "already_enrolled",
+            Self::TooManyAuthenticators => "too_many_authenticators",
+            Self::TooManyPendingEnrollments => "too_many_pending_enrollments",
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
+use tower_totp::ConfirmAs;
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::Hotp;
 use tower_totp::store::{AuthenticatorId, MemoryStore, ThrottleStore};
@@ -68,12 +69,18 @@ impl World {
             .tfa
             .start_enrollment(&self.user, "u", name, None)
             .await
+            .unwrap()
             .unwrap();
         let phone = Hotp::new(e.secret(), e.params());
         let step = self.step();
         let confirmed = self
             .tfa
-            .confirm_enrollment(&self.user, &phone.code_string(step))
+            .confirm_enrollment(
+                &self.user,
+                e.id(),
+                &phone.code_string(step),
+                ConfirmAs::AnotherAuthenticator,
+            )
             .await
             .unwrap();
         let Confirmation::Confirmed {
@@ -218,11 +225,20 @@ fn enroll_task(w: &World, barrier: &Arc<Barrier>) -> Task {
     Box::new(move || {
         tokio::spawn(async move {
             barrier.wait().await;
-            let e = tfa.start_enrollment(&user, "u", "new", None).await.unwrap();
+            let e = tfa
+                .start_enrollment(&user, "u", "new", None)
+                .await
+                .unwrap()
+                .unwrap();
             let phone = Hotp::new(e.secret(), e.params());
             let step = e.params().step_at(tfa.now());
             match tfa
-                .confirm_enrollment(&user, &phone.code_string(step))
+                .confirm_enrollment(
+                    &user,
+                    e.id(),
+                    &phone.code_string(step),
+                    ConfirmAs::AnotherAuthenticator,
+                )
                 .await
                 .unwrap()
             {

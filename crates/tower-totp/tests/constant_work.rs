@@ -18,6 +18,7 @@ mod http_support;
 use std::time::Duration;
 
 use http_support::FlakyStore;
+use tower_totp::ConfirmAs;
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::Hotp;
 use tower_totp::{TotpConfig, TwoFactor, UserId, Verdict};
@@ -36,11 +37,17 @@ async fn enrolled() -> (TwoFactor, FlakyStore, ManualClock, Hotp) {
     let e = tfa
         .start_enrollment(&user, "u", "Phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = Hotp::new(e.secret(), e.params());
     let step = e.params().step_at(clock.now());
     let confirmed = tfa
-        .confirm_enrollment(&user, &phone.code_string(step))
+        .confirm_enrollment(
+            &user,
+            e.id(),
+            &phone.code_string(step),
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap();
     assert!(confirmed.is_confirmed());

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, config};
+use tower_totp::ConfirmAs;
 use tower_totp::code::Hotp;
 use tower_totp::{Confirmation, RejectReason, UserId, Verdict};
 
@@ -26,6 +27,7 @@ async fn only_a_correct_first_code_activates() {
         .tfa
         .start_enrollment(&alice, "alice@example.com", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = Hotp::new(e.secret(), e.params());
 
@@ -41,7 +43,12 @@ async fn only_a_correct_first_code_activates() {
         (wrong.as_str(), RejectReason::Invalid),
         ("12 34", RejectReason::Malformed),
     ] {
-        match h.tfa.confirm_enrollment(&alice, typed).await.unwrap() {
+        match h
+            .tfa
+            .confirm_enrollment(&alice, e.id(), typed, ConfirmAs::AnotherAuthenticator)
+            .await
+            .unwrap()
+        {
             Confirmation::Rejected(r) => assert_eq!(r, reason),
             other => panic!("{other:?}"),
         }
@@ -50,7 +57,7 @@ async fn only_a_correct_first_code_activates() {
     assert_eq!(epoch(&h, &alice).await, 0);
     let still = h
         .tfa
-        .pending_enrollment(&alice, "alice@example.com")
+        .pending_enrollment(&alice, e.id(), "alice@example.com")
         .await
         .unwrap()
         .unwrap();
@@ -60,7 +67,12 @@ async fn only_a_correct_first_code_activates() {
     // The right one, typed loosely, activates it.
     let code = phone.code_string(h.step());
     let typed = format!("{} {}", &code[..3], &code[3..]);
-    match h.tfa.confirm_enrollment(&alice, &typed).await.unwrap() {
+    match h
+        .tfa
+        .confirm_enrollment(&alice, e.id(), &typed, ConfirmAs::AnotherAuthenticator)
+        .await
+        .unwrap()
+    {
         Confirmation::Confirmed {
             authenticator,
             epoch,
@@ -76,14 +88,19 @@ async fn only_a_correct_first_code_activates() {
     // The pending enrollment is used up.
     assert!(
         h.tfa
-            .pending_enrollment(&alice, "a")
+            .pending_enrollment(&alice, e.id(), "a")
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         !h.tfa
-            .confirm_enrollment(&alice, &phone.code_string(h.step() + 1))
+            .confirm_enrollment(
+                &alice,
+                e.id(),
+                &phone.code_string(h.step() + 1),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -98,11 +115,17 @@ async fn a_first_code_one_step_off_confirms_and_sets_the_offset() {
         .tfa
         .start_enrollment(&alice, "a", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = Hotp::new(e.secret(), e.params());
     assert!(
         h.tfa
-            .confirm_enrollment(&alice, &phone.code_string(h.step() + 1))
+            .confirm_enrollment(
+                &alice,
+                e.id(),
+                &phone.code_string(h.step() + 1),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -114,11 +137,17 @@ async fn a_first_code_one_step_off_confirms_and_sets_the_offset() {
         .tfa
         .start_enrollment(&bob, "b", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = Hotp::new(e.secret(), e.params());
     assert!(
         !h.tfa
-            .confirm_enrollment(&bob, &phone.code_string(h.step() + 2))
+            .confirm_enrollment(
+                &bob,
+                e.id(),
+                &phone.code_string(h.step() + 2),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -135,13 +164,14 @@ async fn an_expired_enrollment_is_refused() {
         .tfa
         .start_enrollment(&alice, "a", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = Hotp::new(e.secret(), e.params());
 
     start.advance(ttl - Duration::from_millis(1));
     assert!(
         h.tfa
-            .pending_enrollment(&alice, "a")
+            .pending_enrollment(&alice, e.id(), "a")
             .await
             .unwrap()
             .is_some()
@@ -149,14 +179,19 @@ async fn an_expired_enrollment_is_refused() {
     start.advance(Duration::from_millis(1));
     assert!(
         h.tfa
-            .pending_enrollment(&alice, "a")
+            .pending_enrollment(&alice, e.id(), "a")
             .await
             .unwrap()
             .is_none()
     );
     match h
         .tfa
-        .confirm_enrollment(&alice, &phone.code_string(h.step()))
+        .confirm_enrollment(
+            &alice,
+            e.id(),
+            &phone.code_string(h.step()),
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap()
     {
@@ -168,7 +203,12 @@ async fn an_expired_enrollment_is_refused() {
     // Nothing pending at all reads the same.
     match h
         .tfa
-        .confirm_enrollment(&UserId::new("nobody"), "123456")
+        .confirm_enrollment(
+            &UserId::new("nobody"),
+            e.id(),
+            "123456",
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap()
     {
@@ -189,6 +229,7 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
         .tfa
         .start_enrollment(&alice, "a", "new phone", Some(old.id.clone()))
         .await
+        .unwrap()
         .unwrap();
     let new = Hotp::new(e.secret(), e.params());
     assert!(h.verify(&alice, &old.code(&h, 0)).await.is_accepted());
@@ -203,7 +244,7 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
     let wrong = common::wrong_code(&new, h.step());
     assert!(
         !h.tfa
-            .confirm_enrollment(&alice, &wrong)
+            .confirm_enrollment(&alice, e.id(), &wrong, ConfirmAs::AnotherAuthenticator)
             .await
             .unwrap()
             .is_confirmed()
@@ -214,7 +255,12 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
     let before = epoch(&h, &alice).await;
     match h
         .tfa
-        .confirm_enrollment(&alice, &new.code_string(h.step()))
+        .confirm_enrollment(
+            &alice,
+            e.id(),
+            &new.code_string(h.step()),
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap()
     {
@@ -342,6 +388,7 @@ async fn the_epoch_increases_on_confirm_revoke_and_reset_only() {
     h.tfa
         .start_enrollment(&alice, "a", "tablet", None)
         .await
+        .unwrap()
         .unwrap();
     let rc = phone
         .recovery
@@ -374,15 +421,17 @@ async fn reset_removes_authenticators_and_the_pending_enrollment() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
-    h.tfa
+    let e = h
+        .tfa
         .start_enrollment(&alice, "a", "tablet", None)
         .await
+        .unwrap()
         .unwrap();
     h.tfa.reset(&alice).await.unwrap();
     assert!(h.tfa.authenticators(&alice).await.unwrap().is_empty());
     assert!(
         h.tfa
-            .pending_enrollment(&alice, "a")
+            .pending_enrollment(&alice, e.id(), "a")
             .await
             .unwrap()
             .is_none()

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use tower_totp::ConfirmAs;
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::Hotp;
 use tower_totp::seal::{Keyring, SealError, SealingKey};
@@ -57,10 +58,16 @@ async fn enroll(tfa: &TwoFactor, user: &UserId, clock: &ManualClock) -> Hotp {
     let e = tfa
         .start_enrollment(user, user.as_str(), "Phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = Hotp::new(e.secret(), e.params());
     let confirmed = tfa
-        .confirm_enrollment(user, &code(&phone, clock))
+        .confirm_enrollment(
+            user,
+            e.id(),
+            &code(&phone, clock),
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap();
     assert!(confirmed.is_confirmed(), "{confirmed:?}");
@@ -93,6 +100,7 @@ async fn no_enrollment_is_lost_through_a_rotation() {
     let pending = before
         .start_enrollment(&late, "late", "Phone", None)
         .await
+        .unwrap()
         .unwrap();
     let late_phone = Hotp::new(pending.secret(), pending.params());
 
@@ -101,7 +109,12 @@ async fn no_enrollment_is_lost_through_a_rotation() {
     s.next_step();
     assert!(
         rotated
-            .confirm_enrollment(&late, &code(&late_phone, &s.clock))
+            .confirm_enrollment(
+                &late,
+                pending.id(),
+                &code(&late_phone, &s.clock),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
+use tower_totp::ConfirmAs;
 use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::code::{Algorithm, CodeParams, Hotp, Secret};
 use tower_totp::{TotpConfig, TwoFactor, UserId};
@@ -88,11 +89,11 @@ proptest! {
                 .build()
                 .unwrap();
             let alice = UserId::new("alice");
-            let e = tfa.start_enrollment(&alice, "alice", "phone", None).await.unwrap();
+            let e = tfa.start_enrollment(&alice, "alice", "phone", None).await.unwrap().unwrap();
             prop_assert_eq!(e.params(), params);
             let app = theirs(e.secret().as_bytes(), params);
             let confirmed = tfa
-                .confirm_enrollment(&alice, &app.generate(time).to_string())
+                .confirm_enrollment(&alice, e.id(), &app.generate(time).to_string(), ConfirmAs::AnotherAuthenticator)
                 .await
                 .unwrap();
             prop_assert!(confirmed.is_confirmed());

@@ -7,13 +7,21 @@
 mod common;
 
 use common::{Harness, T0, config};
+use tower_totp::ConfirmAs;
 use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::code::{Hotp, parse_code};
 use tower_totp::seal::{Keyring, SealError, SealingKey};
 use tower_totp::store::{
-    EnrollmentStore, MemoryStore, PendingEnrollment, StepStore, ThrottleStore,
+    Activated, Activation, EnrollmentStore, MemoryStore, PendingEnrollment, PendingLimits,
+    StepStore, ThrottleStore,
 };
 use tower_totp::{Confirmation, Error, TwoFactor, UserId, Verdict};
+
+/// No pruning, room for many.
+const ROOMY: PendingLimits = PendingLimits {
+    expired_before: UnixTime::from_secs(0),
+    max: 100,
+};
 
 fn engine(store: &MemoryStore, clock: &ManualClock, keys: Keyring) -> TwoFactor {
     TwoFactor::builder(config())
@@ -43,12 +51,23 @@ async fn a_record_copied_to_another_user_does_not_open() {
         created_at: h.clock_now(),
         replaces: None,
     };
-    h.store.put_pending(&mallory, copied).await.unwrap();
-    h.store
-        .activate_pending(&mallory, &record.id, 0, 0, h.clock_now())
-        .await
-        .unwrap()
-        .unwrap();
+    h.store.put_pending(&mallory, copied, ROOMY).await.unwrap();
+    let activation = Activation {
+        pending_id: record.id.clone(),
+        step: 0,
+        offset: 0,
+        now: h.clock_now(),
+        first_only: false,
+        max_authenticators: 5,
+        recovery: Vec::new(),
+    };
+    assert!(matches!(
+        h.store
+            .activate_pending(&mallory, &activation)
+            .await
+            .unwrap(),
+        Activated::Done { .. }
+    ));
 
     let err = h
         .tfa
@@ -70,18 +89,24 @@ async fn a_pending_enrollment_copied_to_another_user_does_not_open() {
         .tfa
         .start_enrollment(&alice, "a", "phone", None)
         .await
+        .unwrap()
         .unwrap();
-    let pending = h.store.pending(&alice).await.unwrap().unwrap();
-    h.store.put_pending(&mallory, pending).await.unwrap();
+    let pending = h.store.pending(&alice, e.id()).await.unwrap().unwrap();
+    h.store.put_pending(&mallory, pending, ROOMY).await.unwrap();
     let phone = Hotp::new(e.secret(), e.params());
     let err = h
         .tfa
-        .confirm_enrollment(&mallory, &phone.code_string(h.step()))
+        .confirm_enrollment(
+            &mallory,
+            e.id(),
+            &phone.code_string(h.step()),
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Seal(SealError::Damaged)), "{err:?}");
     assert!(matches!(
-        h.tfa.pending_enrollment(&mallory, "m").await,
+        h.tfa.pending_enrollment(&mallory, e.id(), "m").await,
         Err(Error::Seal(SealError::Damaged))
     ));
 }
@@ -105,12 +130,18 @@ async fn key_rotation_reseals_on_use() {
         let e = before
             .start_enrollment(user, "u", "phone", None)
             .await
+            .unwrap()
             .unwrap();
         let hotp = Hotp::new(e.secret(), e.params());
         let step = e.params().step_at(clock_now(&clock));
         assert!(
             before
-                .confirm_enrollment(user, &hotp.code_string(step))
+                .confirm_enrollment(
+                    user,
+                    e.id(),
+                    &hotp.code_string(step),
+                    ConfirmAs::AnotherAuthenticator
+                )
                 .await
                 .unwrap()
                 .is_confirmed()
@@ -266,6 +297,7 @@ async fn debug_output_never_shows_secrets_or_codes() {
     let e = tfa
         .start_enrollment(&alice, "alice@example.com", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let secret_bytes = e.secret().as_bytes().to_vec();
     let mut forbidden = forbidden_forms(&secret_bytes);
@@ -278,7 +310,10 @@ async fn debug_output_never_shows_secrets_or_codes() {
     let hotp = Hotp::new(e.secret(), e.params());
     let step = e.params().step_at(clock_now(&clock));
     let code = hotp.code_string(step);
-    let confirmation = tfa.confirm_enrollment(&alice, &code).await.unwrap();
+    let confirmation = tfa
+        .confirm_enrollment(&alice, e.id(), &code, ConfirmAs::AnotherAuthenticator)
+        .await
+        .unwrap();
     let Confirmation::Confirmed {
         recovery_codes: Some(recovery),
         ..
@@ -297,6 +332,7 @@ async fn debug_output_never_shows_secrets_or_codes() {
     // A pending enrollment and a failed attempt, so the store holds more state.
     tfa.start_enrollment(&alice, "a", "tablet", None)
         .await
+        .unwrap()
         .unwrap();
     let _ = tfa
         .verify(&alice, &hotp.code_string(step + 5))

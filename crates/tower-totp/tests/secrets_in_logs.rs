@@ -272,15 +272,18 @@ async fn no_secret_code_or_session_id_reaches_the_logs_or_debug_output() {
     // The administrator resets the user; the next login enrolls again.
     let engine = app.auth.engine().clone();
     engine.reset(&zed).await.unwrap();
+    // A reset ends every login at or before it: log in after it.
+    app.clock.advance(std::time::Duration::from_millis(1));
     let mut again = app.client();
     assert_eq!(again.login(&zed).await, "enroll");
     s.cookie("session id after the reset", &again);
     let r = again.get("/2fa/enroll").await;
     enrollment_secret(&r.json(), &mut s);
 
-    // Engine-level values for the Debug checks, also recorded.
+    // Engine-level values for the Debug checks, also recorded: a pending
+    // enrollment of its own beside the one this session started.
     let enrollment = engine
-        .pending_enrollment(&zed, "zed")
+        .start_enrollment(&zed, "zed", "Phone", None)
         .await
         .unwrap()
         .unwrap();
@@ -289,7 +292,15 @@ async fn no_secret_code_or_session_id_reaches_the_logs_or_debug_output() {
     let typed = hotp.code_string(enrollment.params().step_at(engine.now()));
     s.add("pending confirming code", typed.clone());
     let parsed = parse_code(&typed, 6).unwrap();
-    let confirmation = engine.confirm_enrollment(&zed, &typed).await.unwrap();
+    let confirmation = engine
+        .confirm_enrollment(
+            &zed,
+            enrollment.id(),
+            &typed,
+            tower_totp::ConfirmAs::FirstAuthenticator,
+        )
+        .await
+        .unwrap();
     let Confirmation::Confirmed {
         recovery_codes: Some(codes),
         ..
@@ -349,7 +360,7 @@ async fn no_secret_code_or_session_id_reaches_the_logs_or_debug_output() {
     assert!(leaked.is_empty(), "in the logs: {leaked:#?}");
 
     // None in the Debug output of anything involved.
-    let pending = store.pending(&zed).await.unwrap();
+    let pending = store.pending(&zed, enrollment.id()).await.unwrap();
     let recovery_left = store.recovery_codes_left(&zed).await.unwrap();
     let throttle = store.throttle_state(&zed).await.unwrap();
     let _ = store

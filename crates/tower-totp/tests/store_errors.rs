@@ -12,11 +12,14 @@ use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::recovery::{RecoveryCodes, RecoveryHash};
 use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
 use tower_totp::store::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
-    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
+    StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
-use tower_totp::{Confirmation, Error, RecoveryVerdict, TotpConfig, TwoFactor, UserId, Verdict};
+use tower_totp::{
+    ConfirmAs, Confirmation, Error, RecoveryVerdict, TotpConfig, TwoFactor, UserId, Verdict,
+};
 
 mock! {
     // The store traits require `Debug`; mockall derives a plain one.
@@ -27,25 +30,19 @@ mock! {
     impl EnrollmentStore for Store {
         async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError>;
         async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError>;
-        async fn put_pending(&self, user: &UserId, pending: PendingEnrollment) -> Result<(), StoreError>;
-        async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError>;
-        async fn activate_pending(
-            &self,
-            user: &UserId,
-            pending_id: &AuthenticatorId,
-            step: u64,
-            offset: i64,
-            now: UnixTime,
-        ) -> Result<Option<u64>, StoreError>;
+        async fn put_pending(&self, user: &UserId, pending: PendingEnrollment, limits: PendingLimits) -> Result<PutPending, StoreError>;
+        async fn pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<Option<PendingEnrollment>, StoreError>;
+        async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError>;
+        async fn activate_pending(&self, user: &UserId, activation: &Activation) -> Result<Activated, StoreError>;
         async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
         async fn reseal(&self, user: &UserId, id: &AuthenticatorId, secret: SealedSecret) -> Result<bool, StoreError>;
-        async fn reset(&self, user: &UserId) -> Result<(), StoreError>;
+        async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError>;
     }
 
     #[async_trait]
     impl StepStore for Store {
         async fn consume_step(&self, user: &UserId, id: &AuthenticatorId, step: u64, offset: i64) -> Result<ConsumeOutcome, StoreError>;
-        async fn set_resync_candidate(&self, user: &UserId, id: &AuthenticatorId, candidate: ResyncCandidate) -> Result<(), StoreError>;
+        async fn record_miss(&self, user: &UserId, candidate: Option<(AuthenticatorId, ResyncCandidate)>) -> Result<(), StoreError>;
     }
 
     #[async_trait]
@@ -71,12 +68,13 @@ enum Call {
     Authenticators,
     PutPending,
     Pending,
+    RemovePending,
     ActivatePending,
     Revoke,
     Reseal,
     Reset,
     ConsumeStep,
-    SetResyncCandidate,
+    RecordMiss,
     BeginAttempt,
     ClearThrottle,
     ReplaceRecoveryCodes,
@@ -155,6 +153,7 @@ impl World {
                 UserStatus {
                     epoch: 1,
                     enrolled: true,
+                    sessions_ended_at: None,
                 },
             )
         });
@@ -162,22 +161,32 @@ impl World {
         m.expect_authenticators()
             .returning(move |_| answer(Call::Authenticators, fail, vec![a.clone()]));
         m.expect_put_pending()
-            .returning(move |_, _| answer(Call::PutPending, fail, ()));
+            .returning(move |_, _, _| answer(Call::PutPending, fail, PutPending::Stored));
         let p = self.pending.clone();
         m.expect_pending()
-            .returning(move |_| answer(Call::Pending, fail, Some(p.clone())));
-        m.expect_activate_pending()
-            .returning(move |_, _, _, _, _| answer(Call::ActivatePending, fail, Some(2)));
+            .returning(move |_, _| answer(Call::Pending, fail, Some(p.clone())));
+        m.expect_remove_pending()
+            .returning(move |_, _| answer(Call::RemovePending, fail, ()));
+        m.expect_activate_pending().returning(move |_, _| {
+            answer(
+                Call::ActivatePending,
+                fail,
+                Activated::Done {
+                    epoch: 2,
+                    recovery_issued: true,
+                },
+            )
+        });
         m.expect_revoke()
             .returning(move |_, _| answer(Call::Revoke, fail, true));
         m.expect_reseal()
             .returning(move |_, _, _| answer(Call::Reseal, fail, true));
         m.expect_reset()
-            .returning(move |_| answer(Call::Reset, fail, ()));
+            .returning(move |_, _| answer(Call::Reset, fail, ()));
         m.expect_consume_step()
             .returning(move |_, _, _, _| answer(Call::ConsumeStep, fail, ConsumeOutcome::Consumed));
-        m.expect_set_resync_candidate()
-            .returning(move |_, _, _| answer(Call::SetResyncCandidate, fail, ()));
+        m.expect_record_miss()
+            .returning(move |_, _| answer(Call::RecordMiss, fail, ()));
         m.expect_begin_attempt()
             .returning(move |_, _, _| answer(Call::BeginAttempt, fail, Attempt::Allowed));
         m.expect_clear_throttle()
@@ -237,7 +246,7 @@ async fn a_healthy_mock_accepts() {
         Verdict::Rejected(tower_totp::RejectReason::Invalid)
     );
     assert!(
-        tfa.confirm_enrollment(&w.alice, &w.code(0))
+        tfa.confirm_enrollment(&w.alice, &w.id, &w.code(0), ConfirmAs::FirstAuthenticator)
             .await
             .unwrap()
             .is_confirmed()
@@ -261,19 +270,17 @@ async fn verify_fails_closed_on_every_store_call() {
             assert_store_error("verify", call, tfa.verify(&w.alice, &w.code(offset)).await);
         }
     }
-    // Outside the window, the resync candidate is written; if that fails,
-    // the answer is an error too.
-    for call in [
-        Call::Authenticators,
-        Call::BeginAttempt,
-        Call::SetResyncCandidate,
-    ] {
+    // Outside the window, the resync candidate is written, and a plain miss
+    // is recorded the same way; if that fails, the answer is an error too.
+    let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
+    for call in [Call::Authenticators, Call::BeginAttempt, Call::RecordMiss] {
         let tfa = w.engine(call, w.engine_keys.clone());
         assert_store_error(
             "verify (drifted)",
             call,
             tfa.verify(&w.alice, &w.code(5)).await,
         );
+        assert_store_error("verify (miss)", call, tfa.verify(&w.alice, &wrong).await);
     }
     // A wrong code with a failing throttle is an error, not a refusal that
     // could be retried without being counted.
@@ -325,25 +332,22 @@ async fn a_failed_reseal_does_not_undo_an_accepted_code() {
 #[tokio::test]
 async fn confirm_enrollment_fails_closed_on_every_store_call() {
     let w = World::new();
-    for call in [
-        Call::Pending,
-        Call::BeginAttempt,
-        Call::ActivatePending,
-        Call::ClearThrottle,
-        Call::RecoveryCodesLeft,
-        Call::ReplaceRecoveryCodes,
-    ] {
+    // Activation and recovery codes are one store call: nothing else to fail.
+    for call in [Call::Pending, Call::BeginAttempt, Call::ActivatePending] {
         let tfa = w.engine(call, w.engine_keys.clone());
         assert_store_error(
             "confirm_enrollment",
             call,
-            tfa.confirm_enrollment(&w.alice, &w.code(0)).await,
+            tfa.confirm_enrollment(&w.alice, &w.id, &w.code(0), ConfirmAs::FirstAuthenticator)
+                .await,
         );
     }
     // A wrong first code with a failing throttle: an error.
     let tfa = w.engine(Call::BeginAttempt, w.engine_keys.clone());
     let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
-    let result = tfa.confirm_enrollment(&w.alice, &wrong).await;
+    let result = tfa
+        .confirm_enrollment(&w.alice, &w.id, &wrong, ConfirmAs::FirstAuthenticator)
+        .await;
     assert!(
         matches!(result, Err(Error::Store(_))),
         "{:?}",
@@ -391,7 +395,7 @@ async fn management_calls_pass_store_errors_on() {
         "pending_enrollment",
         Call::Pending,
         w.engine(Call::Pending, keys())
-            .pending_enrollment(&w.alice, "a")
+            .pending_enrollment(&w.alice, &w.id, "a")
             .await,
     );
     assert_store_error(

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Harness, config};
+use tower_totp::ConfirmAs;
 use tower_totp::throttle::ThrottlePolicy;
 use tower_totp::{RecoveryVerdict, RejectReason, UserId, Verdict};
 
@@ -255,13 +256,14 @@ async fn enrollment_confirmation_is_throttled() {
         .tfa
         .start_enrollment(&alice, "alice", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let hotp = tower_totp::code::Hotp::new(e.secret(), e.params());
     let wrong = common::wrong_code(&hotp, h.step());
     for _ in 0..4 {
         assert!(
             !h.tfa
-                .confirm_enrollment(&alice, &wrong)
+                .confirm_enrollment(&alice, e.id(), &wrong, ConfirmAs::AnotherAuthenticator)
                 .await
                 .unwrap()
                 .is_confirmed()
@@ -269,7 +271,12 @@ async fn enrollment_confirmation_is_throttled() {
     }
     match h
         .tfa
-        .confirm_enrollment(&alice, &hotp.code_string(h.step()))
+        .confirm_enrollment(
+            &alice,
+            e.id(),
+            &hotp.code_string(h.step()),
+            ConfirmAs::AnotherAuthenticator,
+        )
         .await
         .unwrap()
     {

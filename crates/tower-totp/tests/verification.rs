@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, accepted_offset, config, config_with_window};
+use tower_totp::ConfirmAs;
 use tower_totp::clock::{Clock, UnixTime};
 use tower_totp::throttle::ThrottlePolicy;
 use tower_totp::{RejectReason, UserId, Verdict};
@@ -316,12 +317,18 @@ async fn the_enrollment_code_cannot_be_replayed_at_login() {
         .tfa
         .start_enrollment(&alice, "alice@example.com", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = tower_totp::code::Hotp::new(enrollment.secret(), enrollment.params());
     let code = phone.code_string(h.step());
     assert!(
         h.tfa
-            .confirm_enrollment(&alice, &code)
+            .confirm_enrollment(
+                &alice,
+                enrollment.id(),
+                &code,
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -471,11 +478,17 @@ async fn times_near_the_epoch_work() {
         .tfa
         .start_enrollment(&alice, "a", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = tower_totp::code::Hotp::new(enrollment.secret(), enrollment.params());
     assert!(
         h.tfa
-            .confirm_enrollment(&alice, &phone.code_string(0))
+            .confirm_enrollment(
+                &alice,
+                enrollment.id(),
+                &phone.code_string(0),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -500,11 +513,17 @@ async fn times_near_the_epoch_work() {
         .tfa
         .start_enrollment(&bob, "b", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let bobs = tower_totp::code::Hotp::new(e.secret(), e.params());
     assert!(
         h.tfa
-            .confirm_enrollment(&bob, &bobs.code_string(0))
+            .confirm_enrollment(
+                &bob,
+                e.id(),
+                &bobs.code_string(0),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -527,11 +546,17 @@ async fn times_near_the_epoch_work() {
         .tfa
         .start_enrollment(&carol, "c", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let carols = tower_totp::code::Hotp::new(e.secret(), e.params());
     assert!(
         h.tfa
-            .confirm_enrollment(&carol, &carols.code_string(0))
+            .confirm_enrollment(
+                &carol,
+                e.id(),
+                &carols.code_string(0),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()
@@ -617,12 +642,18 @@ async fn the_last_millisecond_does_not_panic() {
         .tfa
         .start_enrollment(&alice, "a", "phone", None)
         .await
+        .unwrap()
         .unwrap();
     let phone = tower_totp::code::Hotp::new(e.secret(), e.params());
     let now = h.step();
     assert!(
         h.tfa
-            .confirm_enrollment(&alice, &phone.code_string(now))
+            .confirm_enrollment(
+                &alice,
+                e.id(),
+                &phone.code_string(now),
+                ConfirmAs::AnotherAuthenticator
+            )
             .await
             .unwrap()
             .is_confirmed()

@@ -307,12 +307,49 @@ impl TotpAuth {
             stage: Stage::Pending,
         };
         session.cycle_id().await.map_err(session_error)?;
+        // A pending enrollment of an earlier login in this session is not
+        // this login's.
+        self.drop_own_enrollment(session).await?;
         state.save(session).await.map_err(session_error)?;
         Ok(match requirement {
             Requirement::NotRequired => NextStep::Done,
             Requirement::Challenge => NextStep::Totp,
             Requirement::Enroll => NextStep::Enroll,
         })
+    }
+
+    /// An administrator's reset of `user`'s second factor: every
+    /// authenticator, pending enrollment and recovery code removed, and
+    /// every session of `user` ended, with an audit event
+    /// (`admin_reset`) naming `admin` and `user`. The application checks
+    /// that `admin` may do it.
+    ///
+    /// Sessions end through [`UserStatus::sessions_ended_at`](crate::store::UserStatus::sessions_ended_at),
+    /// which the layer and the endpoints read with the status they read on
+    /// every request anyway: a session whose password login is at or before
+    /// the reset loses its login state on its next request and is answered
+    /// `401 not_logged_in` (a redirect to the login page for browsers). This
+    /// works with every session store, the memory one included, which
+    /// cannot list sessions by user; a store that can may also delete them.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use tower_totp::http::{StaticDirectory, TotpAuth};
+    /// use tower_totp::{TotpConfig, TwoFactor, UserId};
+    ///
+    /// let engine = TwoFactor::builder(TotpConfig::new("Acme").unwrap()).build().unwrap();
+    /// let auth = TotpAuth::builder(engine, StaticDirectory::default()).build();
+    /// auth.reset_user(&UserId::new("admin"), &UserId::new("jsmith")).await.unwrap();
+    /// let status = auth.engine().status(&UserId::new("jsmith")).await.unwrap();
+    /// assert!(!status.enrolled && status.sessions_ended_at.is_some());
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Store`] when the store fails; nothing is reset then.
+    pub async fn reset_user(&self, admin: &UserId, user: &UserId) -> Result<(), crate::Error> {
+        self.inner.engine.reset_by(admin, user).await
     }
 
     /// Forget the login in this session (the application may also flush the
@@ -322,7 +359,30 @@ impl TotpAuth {
     ///
     /// [`crate::Error::Store`] when the session store fails.
     pub async fn logout(&self, session: &Session) -> Result<(), crate::Error> {
+        self.drop_own_enrollment(session).await?;
         SessionState::clear(session).await.map_err(session_error)
+    }
+
+    /// Forget the pending enrollment this session started, in the session
+    /// and in the store: it would otherwise count against the user's cap
+    /// until it expires (a user who logs in again and again in one browser
+    /// would run into it).
+    async fn drop_own_enrollment(&self, session: &Session) -> Result<(), crate::Error> {
+        let Some(id) = super::own_enrollment::load(session)
+            .await
+            .map_err(session_error)?
+        else {
+            return Ok(());
+        };
+        if let Some(state) = SessionState::load(session).await.map_err(session_error)? {
+            self.inner
+                .engine
+                .cancel_enrollment(&state.user, &id)
+                .await?;
+        }
+        super::own_enrollment::clear(session)
+            .await
+            .map_err(session_error)
     }
 
     /// The user logged in with a password in this session, if any.

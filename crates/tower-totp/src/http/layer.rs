@@ -158,6 +158,10 @@ async fn decide(
         .status(&state.user)
         .await
         .map_err(|_| unavailable())?;
+    if state.ended_by(&status) {
+        // An administrator reset the user: every earlier login is over.
+        return Err(end_login(session, RefusalReason::NotLoggedIn).await);
+    }
     let now = inner.engine.now();
     match inner.policy.get().requirement(&info, status.enrolled) {
         Requirement::NotRequired => Ok(Some(SecondFactor::NotRequired { user: state.user })),

@@ -15,6 +15,7 @@
 //! | required, no authenticator | refused, `next: enroll` (only the endpoints are reachable) |
 //! | enrolled, not verified | refused, `next: totp` |
 //! | pending longer than 5 minutes | refused, `next: login` |
+//! | password login at or before an administrator's reset ([`TotpAuth::reset_user`]) | login forgotten, refused `not_logged_in`, `next: login` |
 //! | store failure | 503; the application never sees the request |
 //!
 //! Refusals are responses: browsers (`Accept: text/html`) get a 303 to the
@@ -58,6 +59,7 @@ mod extensions;
 mod extract;
 mod future;
 mod layer;
+mod own_enrollment;
 pub mod pages;
 mod refusal;
 mod remember;

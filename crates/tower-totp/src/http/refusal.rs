@@ -59,6 +59,11 @@ pub enum RefusalReason {
         /// How long until the next attempt.
         retry_after: Duration,
     },
+    /// The user has as many pending enrollments (one per session that
+    /// started one) as allowed; they expire after the pending time.
+    TooManyPendingEnrollments,
+    /// The user has as many active authenticators as allowed.
+    TooManyAuthenticators,
     /// The store (or the session store) failed; nothing was let through.
     StoreUnavailable,
     /// The request could not be understood.
@@ -82,9 +87,10 @@ impl RefusalReason {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Throttled { .. } | Self::CodeRejected(RejectReason::Throttled { .. }) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::Throttled { .. }
+            | Self::CodeRejected(RejectReason::Throttled { .. })
+            | Self::TooManyPendingEnrollments => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAuthenticators => StatusCode::CONFLICT,
             Self::NotLoggedIn
             | Self::SecondStepRequired
             | Self::EnrollmentRequired
@@ -111,6 +117,8 @@ impl RefusalReason {
             Self::StepUpRequired => "step_up_required",
             Self::CodeRejected(r) => r.as_str(),
             Self::Throttled { .. } => "throttled",
+            Self::TooManyPendingEnrollments => "too_many_pending_enrollments",
+            Self::TooManyAuthenticators => "too_many_authenticators",
             Self::StoreUnavailable => "store_unavailable",
             Self::BadRequest(_) => "bad_request",
             Self::PayloadTooLarge => "payload_too_large",
@@ -146,6 +154,12 @@ impl RefusalReason {
                 "Too many attempts. Wait a moment, then try again."
             }
             Self::CodeRejected(_) => "That code is not valid. Check the app and try again.",
+            Self::TooManyPendingEnrollments => {
+                "Too many app setups are waiting for their first code. Finish one, or wait a few minutes and start again."
+            }
+            Self::TooManyAuthenticators => {
+                "You have as many authenticator apps as allowed. Remove one before adding another."
+            }
             Self::StoreUnavailable => {
                 "Two-factor authentication is unavailable right now. Try again shortly."
             }

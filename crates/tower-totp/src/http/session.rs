@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tower_sessions::Session;
 
 use crate::clock::UnixTime;
+use crate::store::UserStatus;
 use crate::user::UserId;
 
 /// The session key under which our state lives.
@@ -162,8 +163,16 @@ impl SessionState {
         session.insert(SESSION_KEY, self).await
     }
 
+    /// Forget the login, and the pending enrollment it started.
     pub(crate) async fn clear(session: &Session) -> Result<(), tower_sessions::session::Error> {
-        session.remove_value(SESSION_KEY).await.map(|_| ())
+        session.remove_value(SESSION_KEY).await?;
+        super::own_enrollment::clear(session).await
+    }
+
+    /// Whether an administrator's reset ended this login: its password was
+    /// checked at or before [`UserStatus::sessions_ended_at`].
+    pub(crate) fn ended_by(&self, status: &UserStatus) -> bool {
+        status.sessions_ended_at.is_some_and(|t| self.since <= t)
     }
 
     /// The verification, if it is still bound to `epoch`.

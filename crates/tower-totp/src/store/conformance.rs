@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    AuthenticatorId, ConsumeOutcome, PendingEnrollment, ResyncCandidate, SyncState, TotpStore,
-    UserStatus,
+    Activated, Activation, AuthenticatorId, ConsumeOutcome, PendingEnrollment, PendingLimits,
+    PutPending, ResyncCandidate, SyncState, TotpStore, UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::code::{Algorithm, CodeParams, Secret};
-use crate::recovery::RecoveryCodes;
+use crate::recovery::{RecoveryCodes, RecoveryHash};
 use crate::seal::Keyring;
 use crate::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use crate::user::UserId;
@@ -53,7 +53,15 @@ where
     step_of_a_missing_authenticator_keeps_the_throttle(make().await).await;
     consumed_step_leaves_other_users_throttle_alone(make().await).await;
     resync_candidate_is_kept_until_consumed(make().await).await;
+    record_miss_keeps_or_leaves_candidates(make().await).await;
     revoke_and_reset_move_the_epoch_forward(make().await).await;
+    pending_enrollments_are_capped_after_pruning(make().await).await;
+    remove_pending_removes_one(make().await).await;
+    activation_refusals_change_nothing(make().await).await;
+    activation_keeps_other_pendings_and_clears_the_throttle(make().await).await;
+    activation_issues_recovery_codes_when_due(make().await).await;
+    revoking_the_last_authenticator_deletes_recovery_codes(make().await).await;
+    reset_ends_sessions_and_pendings(make().await).await;
     reseal_keeps_sync_state(make().await).await;
     throttle_follows_the_reference_model(make().await).await;
     recovery_codes_are_single_use(make().await).await;
@@ -61,6 +69,7 @@ where
     concurrent_consumption_has_one_winner(Arc::new(make().await)).await;
     concurrent_attempts_are_all_charged(Arc::new(make().await)).await;
     concurrent_recovery_use_has_one_winner(Arc::new(make().await)).await;
+    concurrent_first_activations_have_one_winner(Arc::new(make().await)).await;
 }
 
 fn user(name: &str) -> UserId {
@@ -81,20 +90,57 @@ fn pending(user: &UserId, name: &str, replaces: Option<AuthenticatorId>) -> Pend
     }
 }
 
+/// No pruning, no cap to speak of.
+const ROOMY: PendingLimits = PendingLimits {
+    expired_before: UnixTime::from_secs(0),
+    max: 1_000,
+};
+
+/// Put `p` as one more pending enrollment, which must be stored.
+async fn put(store: &impl TotpStore, u: &UserId, p: PendingEnrollment, case: &str) {
+    assert_eq!(
+        store.put_pending(u, p, ROOMY).await.expect("put_pending"),
+        PutPending::Stored,
+        "{case}: put_pending"
+    );
+}
+
+/// An activation of `id` at `step` without caps or codes.
+fn activation(id: &AuthenticatorId, step: u64, offset: i64, now: UnixTime) -> Activation {
+    Activation {
+        pending_id: id.clone(),
+        step,
+        offset,
+        now,
+        first_only: false,
+        max_authenticators: 1_000,
+        recovery: Vec::new(),
+    }
+}
+
+/// The epoch of a `Done` activation; panics naming `case` otherwise.
+fn done(outcome: Activated, case: &str) -> u64 {
+    match outcome {
+        Activated::Done { epoch, .. } => epoch,
+        other => panic!("{case}: activation refused: {other:?}"),
+    }
+}
+
 /// Put a pending enrollment and activate it at `step`; returns its id.
 async fn enroll(store: &impl TotpStore, u: &UserId, name: &str, step: u64) -> AuthenticatorId {
     let p = pending(u, name, None);
     let id = p.id.clone();
-    store.put_pending(u, p).await.expect("put_pending");
-    let epoch = store
-        .activate_pending(u, &id, step, 0, UnixTime::from_secs(2_000))
+    put(store, u, p, "enroll").await;
+    let outcome = store
+        .activate_pending(u, &activation(&id, step, 0, UnixTime::from_secs(2_000)))
         .await
         .expect("activate_pending");
-    assert!(
-        epoch.is_some(),
-        "enroll: activation of a fresh pending enrollment failed"
-    );
+    done(outcome, "enroll");
     id
+}
+
+fn hashes(u: &UserId, n: usize) -> Vec<RecoveryHash> {
+    RecoveryCodes::generate(n).expect("codes").hashes(u)
 }
 
 /// A new user has nothing, and asking creates nothing visible.
@@ -112,13 +158,19 @@ pub async fn new_user_is_empty(store: impl TotpStore) {
             .expect("authenticators")
             .is_empty()
     );
-    assert!(store.pending(&u).await.expect("pending").is_none());
+    let unknown = AuthenticatorId::new("0000000000000000");
+    assert!(
+        store
+            .pending(&u, &unknown)
+            .await
+            .expect("pending")
+            .is_none()
+    );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 0);
     assert_eq!(
         store.throttle_state(&u).await.expect("throttle_state"),
         ThrottleState::default()
     );
-    let unknown = AuthenticatorId::new("0000000000000000");
     assert_eq!(
         store
             .consume_step(&u, &unknown, 5, 0)
@@ -130,46 +182,62 @@ pub async fn new_user_is_empty(store: impl TotpStore) {
     assert!(!store.revoke(&u, &unknown).await.expect("revoke"));
 }
 
-/// Pending enrollments are kept, replaced, and activated once.
+/// Pending enrollments of one user coexist, each found by its own id, and
+/// each activates once.
 pub async fn pending_enrollment_lifecycle(store: impl TotpStore) {
+    let case = "pending_enrollment_lifecycle";
     let u = user("alice");
     let first = pending(&u, "old phone", None);
-    store.put_pending(&u, first.clone()).await.expect("put");
+    put(&store, &u, first.clone(), case).await;
     assert_eq!(
-        store.pending(&u).await.expect("pending"),
+        store.pending(&u, &first.id).await.expect("pending"),
         Some(first.clone())
     );
 
     let second = pending(&u, "Pixel 8 — ünïcode", None);
-    store.put_pending(&u, second.clone()).await.expect("put");
+    put(&store, &u, second.clone(), case).await;
     assert_eq!(
-        store.pending(&u).await.expect("pending"),
+        store.pending(&u, &second.id).await.expect("pending"),
         Some(second.clone()),
-        "pending_enrollment_lifecycle: a new pending enrollment replaces the old"
+        "{case}: the second pending enrollment"
+    );
+    assert_eq!(
+        store.pending(&u, &first.id).await.expect("pending"),
+        Some(first.clone()),
+        "{case}: a second pending enrollment must not disturb the first"
+    );
+    assert!(
+        store
+            .pending(&user("alice2"), &first.id)
+            .await
+            .expect("pending")
+            .is_none(),
+        "{case}: another user's pending enrollment id"
     );
     let now = UnixTime::from_secs(5_000);
-    assert_eq!(
+    let epoch = done(
         store
-            .activate_pending(&u, &first.id, 10, 0, now)
+            .activate_pending(&u, &activation(&second.id, 10, -2, now))
             .await
             .expect("activate"),
-        None,
-        "pending_enrollment_lifecycle: a replaced pending enrollment must not activate"
+        case,
     );
-    let epoch = store
-        .activate_pending(&u, &second.id, 10, -2, now)
-        .await
-        .expect("activate")
-        .expect("pending_enrollment_lifecycle: activation failed");
     assert!(epoch > 0);
     assert_eq!(
         store.status(&u).await.expect("status"),
         UserStatus {
             epoch,
-            enrolled: true
+            enrolled: true,
+            sessions_ended_at: None,
         }
     );
-    assert!(store.pending(&u).await.expect("pending").is_none());
+    assert!(
+        store
+            .pending(&u, &second.id)
+            .await
+            .expect("pending")
+            .is_none()
+    );
     let list = store.authenticators(&u).await.expect("list");
     assert_eq!(list.len(), 1);
     let a = &list[0];
@@ -191,11 +259,16 @@ pub async fn pending_enrollment_lifecycle(store: impl TotpStore) {
     );
     assert_eq!(
         store
-            .activate_pending(&u, &second.id, 11, 0, now)
+            .activate_pending(&u, &activation(&second.id, 11, 0, now))
             .await
             .expect("activate"),
-        None,
-        "pending_enrollment_lifecycle: activating twice"
+        Activated::NoPending,
+        "{case}: activating twice"
+    );
+    assert_eq!(
+        store.pending(&u, &first.id).await.expect("pending"),
+        Some(first),
+        "{case}: activating one pending enrollment must leave the other"
     );
 }
 
@@ -206,14 +279,16 @@ pub async fn activation_replaces_an_old_authenticator(store: impl TotpStore) {
     let keep = enroll(&store, &u, "tablet", 1).await;
     let new = pending(&u, "new", Some(old.clone()));
     let new_id = new.id.clone();
-    store.put_pending(&u, new).await.expect("put");
+    put(&store, &u, new, "activation_replaces_an_old_authenticator").await;
     // Until confirmed, the old one stays.
     assert_eq!(store.authenticators(&u).await.expect("list").len(), 2);
-    store
-        .activate_pending(&u, &new_id, 3, 0, UnixTime::from_secs(9))
-        .await
-        .expect("activate")
-        .expect("activation_replaces_an_old_authenticator: activation failed");
+    let mut act = activation(&new_id, 3, 0, UnixTime::from_secs(9));
+    // Two active, a cap of two: the replaced one does not count.
+    act.max_authenticators = 2;
+    done(
+        store.activate_pending(&u, &act).await.expect("activate"),
+        "activation_replaces_an_old_authenticator",
+    );
     let mut ids: Vec<_> = store
         .authenticators(&u)
         .await
@@ -483,7 +558,10 @@ pub async fn resync_candidate_is_kept_until_consumed(store: impl TotpStore) {
         step: 20,
         offset: -7,
     };
-    store.set_resync_candidate(&u, &id, c).await.expect("set");
+    store
+        .record_miss(&u, Some((id.clone(), c)))
+        .await
+        .expect("miss");
     assert_eq!(
         store.authenticators(&u).await.expect("list")[0].sync.resync,
         Some(c)
@@ -492,7 +570,10 @@ pub async fn resync_candidate_is_kept_until_consumed(store: impl TotpStore) {
         step: 21,
         offset: 6,
     };
-    store.set_resync_candidate(&u, &id, c2).await.expect("set");
+    store
+        .record_miss(&u, Some((id.clone(), c2)))
+        .await
+        .expect("miss");
     assert_eq!(
         store.authenticators(&u).await.expect("list")[0].sync.resync,
         Some(c2)
@@ -534,17 +615,19 @@ pub async fn revoke_and_reset_move_the_epoch_forward(store: impl TotpStore) {
         .replace_recovery_codes(&u, codes.hashes(&u))
         .await
         .expect("replace");
-    store
-        .put_pending(&u, pending(&u, "p", None))
-        .await
-        .expect("put");
+    let p = pending(&u, "p", None);
+    let p_id = p.id.clone();
+    put(&store, &u, p, "revoke_and_reset").await;
     let policy = ThrottlePolicy::default();
     store
         .begin_attempt(&u, UnixTime::from_secs(1), &policy)
         .await
         .expect("attempt");
 
-    store.reset(&u).await.expect("reset");
+    store
+        .reset(&u, UnixTime::from_secs(7_000))
+        .await
+        .expect("reset");
     let status = store.status(&u).await.expect("status");
     assert!(
         status.epoch > e2,
@@ -552,7 +635,7 @@ pub async fn revoke_and_reset_move_the_epoch_forward(store: impl TotpStore) {
     );
     assert!(!status.enrolled);
     assert!(store.authenticators(&u).await.expect("list").is_empty());
-    assert!(store.pending(&u).await.expect("pending").is_none());
+    assert!(store.pending(&u, &p_id).await.expect("pending").is_none());
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 0);
     assert_eq!(
         store.throttle_state(&u).await.expect("throttle").attempts,
@@ -785,4 +868,482 @@ pub async fn concurrent_recovery_use_has_one_winner<S: TotpStore>(store: Arc<S>)
     }
     assert_eq!(wins, 1, "concurrent_recovery_use_has_one_winner");
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 2);
+}
+
+/// `record_miss` with a candidate keeps it on that authenticator only;
+/// without one it leaves every candidate (and every other user) alone.
+pub async fn record_miss_keeps_or_leaves_candidates(store: impl TotpStore) {
+    let case = "record_miss_keeps_or_leaves_candidates";
+    let (u, v) = (user("rita"), user("rita2"));
+    let phone = enroll(&store, &u, "phone", 10).await;
+    let tablet = enroll(&store, &u, "tablet", 10).await;
+    let other = enroll(&store, &v, "phone", 10).await;
+    let c = ResyncCandidate {
+        step: 30,
+        offset: 9,
+    };
+    let c_other = ResyncCandidate {
+        step: 31,
+        offset: -9,
+    };
+    store
+        .record_miss(&v, Some((other.clone(), c_other)))
+        .await
+        .expect("miss");
+    store
+        .record_miss(&u, Some((phone.clone(), c)))
+        .await
+        .expect("miss");
+    let resync_of = |list: Vec<crate::store::Authenticator>, id: &AuthenticatorId| {
+        list.into_iter()
+            .find(|a| &a.id == id)
+            .and_then(|a| a.sync.resync)
+    };
+    let list = store.authenticators(&u).await.expect("list");
+    assert_eq!(
+        resync_of(list.clone(), &phone),
+        Some(c),
+        "{case}: Some sets it"
+    );
+    assert_eq!(
+        resync_of(list, &tablet),
+        None,
+        "{case}: only on that authenticator"
+    );
+    store.record_miss(&u, None).await.expect("miss");
+    assert_eq!(
+        resync_of(store.authenticators(&u).await.expect("list"), &phone),
+        Some(c),
+        "{case}: None leaves the candidate"
+    );
+    // An authenticator of another user under this user: nothing happens.
+    store
+        .record_miss(&u, Some((other.clone(), c)))
+        .await
+        .expect("miss");
+    assert_eq!(
+        resync_of(store.authenticators(&v).await.expect("list"), &other),
+        Some(c_other),
+        "{case}: another user's candidate is untouched"
+    );
+    // A user without authenticators: no error, nothing visible.
+    store
+        .record_miss(&user("nobody"), None)
+        .await
+        .expect("miss");
+    assert_eq!(
+        store.status(&user("nobody")).await.expect("status"),
+        UserStatus::default(),
+        "{case}: a miss of an unknown user"
+    );
+}
+
+/// Expired pending enrollments are dropped first; then at `max` a new one
+/// is refused and nothing changes.
+pub async fn pending_enrollments_are_capped_after_pruning(store: impl TotpStore) {
+    let case = "pending_enrollments_are_capped_after_pruning";
+    let u = user("sam");
+    let at = |secs: u64, name: &str| {
+        let mut p = pending(&u, name, None);
+        p.created_at = UnixTime::from_secs(secs);
+        p
+    };
+    let limits = |expired_before: u64| PendingLimits {
+        expired_before: UnixTime::from_secs(expired_before),
+        max: 2,
+    };
+    let old = at(100, "old");
+    let a = at(200, "a");
+    let b = at(300, "b");
+    for p in [&old, &a] {
+        assert_eq!(
+            store
+                .put_pending(&u, p.clone(), limits(0))
+                .await
+                .expect("put"),
+            PutPending::Stored,
+            "{case}: under the cap"
+        );
+    }
+    assert_eq!(
+        store
+            .put_pending(&u, b.clone(), limits(0))
+            .await
+            .expect("put"),
+        PutPending::TooMany,
+        "{case}: at the cap"
+    );
+    assert!(
+        store.pending(&u, &b.id).await.expect("pending").is_none(),
+        "{case}: a refused pending enrollment is not stored"
+    );
+    assert!(store.pending(&u, &old.id).await.expect("pending").is_some());
+    // `old` was created before 150: pruned, which makes room.
+    assert_eq!(
+        store
+            .put_pending(&u, b.clone(), limits(150))
+            .await
+            .expect("put"),
+        PutPending::Stored,
+        "{case}: an expired one does not count"
+    );
+    assert!(
+        store.pending(&u, &old.id).await.expect("pending").is_none(),
+        "{case}: the expired one is dropped"
+    );
+    // Created exactly at `expired_before`: not expired.
+    for p in [&a, &b] {
+        assert_eq!(
+            store.pending(&u, &p.id).await.expect("pending").as_ref(),
+            Some(p),
+            "{case}: the others stay"
+        );
+    }
+    assert_eq!(
+        store
+            .put_pending(&u, at(400, "c"), limits(200))
+            .await
+            .expect("put"),
+        PutPending::TooMany,
+        "{case}: created at expired_before still counts"
+    );
+    // Another user has a cap of their own.
+    assert_eq!(
+        store
+            .put_pending(&user("sam2"), pending(&user("sam2"), "x", None), limits(0))
+            .await
+            .expect("put"),
+        PutPending::Stored,
+        "{case}: per user"
+    );
+}
+
+/// remove_pending forgets one pending enrollment and leaves the others.
+pub async fn remove_pending_removes_one(store: impl TotpStore) {
+    let case = "remove_pending_removes_one";
+    let u = user("tina");
+    let (a, b) = (pending(&u, "a", None), pending(&u, "b", None));
+    put(&store, &u, a.clone(), case).await;
+    put(&store, &u, b.clone(), case).await;
+    store.remove_pending(&u, &a.id).await.expect("remove");
+    assert!(store.pending(&u, &a.id).await.expect("pending").is_none());
+    assert_eq!(
+        store.pending(&u, &b.id).await.expect("pending"),
+        Some(b.clone()),
+        "{case}: the other stays"
+    );
+    // Removing again, or an unknown id: no error.
+    store.remove_pending(&u, &a.id).await.expect("remove");
+    assert_eq!(
+        store
+            .activate_pending(&u, &activation(&a.id, 5, 0, UnixTime::from_secs(9)))
+            .await
+            .expect("activate"),
+        Activated::NoPending,
+        "{case}: a removed pending enrollment must not activate"
+    );
+}
+
+/// NoPending, AlreadyEnrolled (first_only) and TooMany change nothing.
+pub async fn activation_refusals_change_nothing(store: impl TotpStore) {
+    let case = "activation_refusals_change_nothing";
+    let u = user("uma");
+    let now = UnixTime::from_secs(9_000);
+    assert_eq!(
+        store
+            .activate_pending(
+                &u,
+                &activation(&AuthenticatorId::new("0123456789abcdef"), 1, 0, now)
+            )
+            .await
+            .expect("activate"),
+        Activated::NoPending,
+        "{case}: unknown id"
+    );
+    // first_only with no authenticator yet activates.
+    let first = pending(&u, "first", None);
+    put(&store, &u, first.clone(), case).await;
+    let mut act = activation(&first.id, 1, 0, now);
+    act.first_only = true;
+    done(
+        store.activate_pending(&u, &act).await.expect("activate"),
+        case,
+    );
+    let codes = hashes(&u, 4);
+    store
+        .replace_recovery_codes(&u, codes)
+        .await
+        .expect("replace");
+    let before = (
+        store.status(&u).await.expect("status"),
+        store.authenticators(&u).await.expect("list"),
+        store.recovery_codes_left(&u).await.expect("left"),
+    );
+
+    let second = pending(&u, "second", None);
+    put(&store, &u, second.clone(), case).await;
+    let mut act = activation(&second.id, 2, 0, now);
+    act.first_only = true;
+    act.recovery = hashes(&u, 7);
+    assert_eq!(
+        store.activate_pending(&u, &act).await.expect("activate"),
+        Activated::AlreadyEnrolled,
+        "{case}: first_only with an active authenticator"
+    );
+    act.first_only = false;
+    act.max_authenticators = 1;
+    assert_eq!(
+        store.activate_pending(&u, &act).await.expect("activate"),
+        Activated::TooMany,
+        "{case}: at max_authenticators"
+    );
+    let after = (
+        store.status(&u).await.expect("status"),
+        store.authenticators(&u).await.expect("list"),
+        store.recovery_codes_left(&u).await.expect("left"),
+    );
+    assert_eq!(
+        after, before,
+        "{case}: a refused activation changes nothing"
+    );
+    assert_eq!(
+        store.pending(&u, &second.id).await.expect("pending"),
+        Some(second),
+        "{case}: a refused activation keeps its pending enrollment"
+    );
+}
+
+/// An activation removes its own pending enrollment only, and clears the
+/// throttle.
+pub async fn activation_keeps_other_pendings_and_clears_the_throttle(store: impl TotpStore) {
+    let case = "activation_keeps_other_pendings_and_clears_the_throttle";
+    let u = user("vera");
+    let (a, b) = (pending(&u, "a", None), pending(&u, "b", None));
+    put(&store, &u, a.clone(), case).await;
+    put(&store, &u, b.clone(), case).await;
+    let other = user("vera2");
+    let before_other = charge_failures(&store, &other, case).await;
+    charge_failures(&store, &u, case).await;
+    done(
+        store
+            .activate_pending(&u, &activation(&a.id, 3, 0, UnixTime::from_secs(1)))
+            .await
+            .expect("activate"),
+        case,
+    );
+    assert_eq!(
+        store.throttle_state(&u).await.expect("throttle_state"),
+        ThrottleState::default(),
+        "{case}: an activation clears the throttle"
+    );
+    assert_eq!(
+        store.throttle_state(&other).await.expect("throttle_state"),
+        before_other,
+        "{case}: of its own user only"
+    );
+    assert_eq!(
+        store.pending(&u, &b.id).await.expect("pending"),
+        Some(b),
+        "{case}: the other pending enrollment stays"
+    );
+}
+
+/// Recovery codes come with the first activation, and with a later one
+/// only when none are left.
+pub async fn activation_issues_recovery_codes_when_due(store: impl TotpStore) {
+    let case = "activation_issues_recovery_codes_when_due";
+    let u = user("wes");
+    let now = UnixTime::from_secs(1);
+    // Codes left from before any authenticator (not the authenticators'):
+    // a first activation replaces them all the same.
+    let stale = hashes(&u, 2);
+    store
+        .replace_recovery_codes(&u, stale.clone())
+        .await
+        .expect("replace");
+    let activate = |recovery: Vec<RecoveryHash>| {
+        let p = pending(&u, "phone", None);
+        let id = p.id.clone();
+        let store = &store;
+        let u = &u;
+        async move {
+            put(store, u, p, case).await;
+            let mut act = activation(&id, 1, 0, now);
+            act.recovery = recovery;
+            store.activate_pending(u, &act).await.expect("activate")
+        }
+    };
+    let first = hashes(&u, 5);
+    assert!(
+        matches!(
+            activate(first.clone()).await,
+            Activated::Done {
+                recovery_issued: true,
+                ..
+            }
+        ),
+        "{case}: the first activation issues codes"
+    );
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 5);
+    assert!(
+        !store
+            .consume_recovery_code(&u, &stale[0])
+            .await
+            .expect("use"),
+        "{case}: the stale set is gone"
+    );
+    assert!(
+        matches!(
+            activate(hashes(&u, 8)).await,
+            Activated::Done {
+                recovery_issued: false,
+                ..
+            }
+        ),
+        "{case}: a second authenticator keeps the user's codes"
+    );
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 5);
+    assert!(
+        store
+            .consume_recovery_code(&u, &first[0])
+            .await
+            .expect("use"),
+        "{case}: the first set still works"
+    );
+    // Use up the rest: the next activation issues a new set.
+    for h in &first[1..] {
+        assert!(store.consume_recovery_code(&u, h).await.expect("use"));
+    }
+    let fresh = hashes(&u, 3);
+    assert!(
+        matches!(
+            activate(fresh.clone()).await,
+            Activated::Done {
+                recovery_issued: true,
+                ..
+            }
+        ),
+        "{case}: no codes left: a new set"
+    );
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 3);
+    assert!(
+        store
+            .consume_recovery_code(&u, &fresh[2])
+            .await
+            .expect("use")
+    );
+}
+
+/// Revoking one of two authenticators keeps the recovery codes; revoking
+/// the last deletes them.
+pub async fn revoking_the_last_authenticator_deletes_recovery_codes(store: impl TotpStore) {
+    let case = "revoking_the_last_authenticator_deletes_recovery_codes";
+    let u = user("xena");
+    let a = enroll(&store, &u, "a", 1).await;
+    let b = enroll(&store, &u, "b", 1).await;
+    store
+        .replace_recovery_codes(&u, hashes(&u, 4))
+        .await
+        .expect("replace");
+    assert!(store.revoke(&u, &a).await.expect("revoke"));
+    assert_eq!(
+        store.recovery_codes_left(&u).await.expect("left"),
+        4,
+        "{case}: one of two revoked: codes kept"
+    );
+    assert!(store.revoke(&u, &b).await.expect("revoke"));
+    assert_eq!(
+        store.recovery_codes_left(&u).await.expect("left"),
+        0,
+        "{case}: the last revoked: codes gone"
+    );
+    // An unknown id for a user without authenticators changes nothing.
+    store
+        .replace_recovery_codes(&u, hashes(&u, 2))
+        .await
+        .expect("replace");
+    assert!(!store.revoke(&u, &b).await.expect("revoke"));
+    assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 2);
+}
+
+/// A reset records when the user's sessions ended, moves the epoch and
+/// drops every pending enrollment.
+pub async fn reset_ends_sessions_and_pendings(store: impl TotpStore) {
+    let case = "reset_ends_sessions_and_pendings";
+    let u = user("yuri");
+    enroll(&store, &u, "phone", 1).await;
+    let (a, b) = (pending(&u, "a", None), pending(&u, "b", None));
+    put(&store, &u, a.clone(), case).await;
+    put(&store, &u, b.clone(), case).await;
+    let before = store.status(&u).await.expect("status");
+    assert_eq!(
+        before.sessions_ended_at, None,
+        "{case}: none before a reset"
+    );
+    let t = UnixTime::from_millis(1_700_000_000_123);
+    store.reset(&u, t).await.expect("reset");
+    let after = store.status(&u).await.expect("status");
+    assert_eq!(
+        after.sessions_ended_at,
+        Some(t),
+        "{case}: sessions_ended_at"
+    );
+    assert!(after.epoch > before.epoch, "{case}: epoch");
+    for p in [&a, &b] {
+        assert!(
+            store.pending(&u, &p.id).await.expect("pending").is_none(),
+            "{case}: pending enrollments gone"
+        );
+    }
+    let t2 = UnixTime::from_millis(1_700_000_100_000);
+    store.reset(&u, t2).await.expect("reset");
+    assert_eq!(
+        store.status(&u).await.expect("status").sessions_ended_at,
+        Some(t2),
+        "{case}: a later reset moves it"
+    );
+    assert_eq!(
+        store.status(&user("yuri2")).await.expect("status"),
+        UserStatus::default(),
+        "{case}: other users untouched"
+    );
+}
+
+/// 32 concurrent first-only activations of two pending enrollments of one
+/// user: exactly one wins, whichever it is.
+pub async fn concurrent_first_activations_have_one_winner<S: TotpStore>(store: Arc<S>) {
+    let case = "concurrent_first_activations_have_one_winner";
+    let u = user("zoe");
+    let (a, b) = (pending(&u, "a", None), pending(&u, "b", None));
+    put(&*store, &u, a.clone(), case).await;
+    put(&*store, &u, b.clone(), case).await;
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let id = if i % 2 == 0 {
+                a.id.clone()
+            } else {
+                b.id.clone()
+            };
+            let (store, u) = (Arc::clone(&store), u.clone());
+            tokio::spawn(async move {
+                let mut act = activation(&id, 5, 0, UnixTime::from_secs(1));
+                act.first_only = true;
+                store.activate_pending(&u, &act).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        match t.await.expect("task").expect("activate") {
+            Activated::Done { .. } => wins += 1,
+            Activated::NoPending | Activated::AlreadyEnrolled => {}
+            Activated::TooMany => panic!("{case}: no cap was set"),
+        }
+    }
+    assert_eq!(wins, 1, "{case}");
+    assert_eq!(
+        store.authenticators(&u).await.expect("list").len(),
+        1,
+        "{case}: one authenticator"
+    );
 }

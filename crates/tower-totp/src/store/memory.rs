@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
-    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
+    StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -32,11 +33,12 @@ pub struct MemoryStore {
 struct UserRecord {
     epoch: u64,
     authenticators: Vec<Authenticator>,
-    /// Boxed: a pending enrollment is rare and short-lived, and inline it
-    /// would make every user's record about 100 bytes larger.
-    pending: Option<Box<PendingEnrollment>>,
+    /// Each owned by the session that started it. Rare and short-lived: an
+    /// empty `Vec` allocates nothing.
+    pending: Vec<PendingEnrollment>,
     recovery: Vec<RecoveryHash>,
     throttle: ThrottleState,
+    sessions_ended_at: Option<UnixTime>,
 }
 
 impl Default for MemoryStore {
@@ -83,6 +85,57 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// [`EnrollmentStore::activate_pending`] on one record, under its lock.
+fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
+    let Some(at) = r.pending.iter().position(|p| p.id == activation.pending_id) else {
+        return Activated::NoPending;
+    };
+    let had_any = !r.authenticators.is_empty();
+    if activation.first_only && had_any {
+        return Activated::AlreadyEnrolled;
+    }
+    let replaces = r.pending[at].replaces.clone();
+    let staying = r
+        .authenticators
+        .iter()
+        .filter(|a| Some(&a.id) != replaces.as_ref())
+        .count();
+    if staying >= activation.max_authenticators {
+        return Activated::TooMany;
+    }
+    let pending = r.pending.swap_remove(at);
+    if let Some(old) = &replaces {
+        r.authenticators.retain(|a| &a.id != old);
+    }
+    // Room for exactly one more: a first push would reserve four, and
+    // nearly every user has one authenticator.
+    r.authenticators.reserve_exact(1);
+    r.authenticators.push(Authenticator {
+        id: pending.id,
+        name: pending.name,
+        secret: pending.secret,
+        params: pending.params,
+        created_at: activation.now,
+        sync: SyncState {
+            last_step: Some(activation.step),
+            offset: activation.offset,
+            resync: None,
+        },
+    });
+    r.epoch += 1;
+    r.throttle = ThrottleState::default();
+    let recovery_issued = !had_any || r.recovery.is_empty();
+    if recovery_issued {
+        let mut hashes = activation.recovery.clone();
+        hashes.shrink_to_fit();
+        r.recovery = hashes;
+    }
+    Activated::Done {
+        epoch: r.epoch,
+        recovery_issued,
+    }
+}
+
 fn find<'a>(record: &'a mut UserRecord, id: &AuthenticatorId) -> Option<&'a mut Authenticator> {
     record.authenticators.iter_mut().find(|a| &a.id == id)
 }
@@ -94,6 +147,7 @@ impl EnrollmentStore for MemoryStore {
             .read_user(user, |r| UserStatus {
                 epoch: r.epoch,
                 enrolled: !r.authenticators.is_empty(),
+                sessions_ended_at: r.sessions_ended_at,
             })
             .unwrap_or_default())
     }
@@ -108,51 +162,39 @@ impl EnrollmentStore for MemoryStore {
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError> {
-        self.with_user(user, |r| r.pending = Some(Box::new(pending)));
-        Ok(())
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError> {
+        Ok(self.with_user(user, |r| {
+            r.pending.retain(|p| p.created_at >= limits.expired_before);
+            if r.pending.len() >= limits.max {
+                return PutPending::TooMany;
+            }
+            r.pending.push(pending);
+            PutPending::Stored
+        }))
     }
 
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
         Ok(self
-            .read_user(user, |r| r.pending.as_deref().cloned())
+            .read_user(user, |r| r.pending.iter().find(|p| &p.id == id).cloned())
             .flatten())
+    }
+
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
+        self.with_user(user, |r| r.pending.retain(|p| &p.id != id));
+        Ok(())
     }
 
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError> {
-        Ok(self.with_user(user, |r| {
-            if r.pending.as_ref().map(|p| &p.id) != Some(pending_id) {
-                return None;
-            }
-            let pending = *r.pending.take()?;
-            if let Some(old) = &pending.replaces {
-                r.authenticators.retain(|a| &a.id != old);
-            }
-            // Room for exactly one more: a first push would reserve four,
-            // and nearly every user has one authenticator.
-            r.authenticators.reserve_exact(1);
-            r.authenticators.push(Authenticator {
-                id: pending.id,
-                name: pending.name,
-                secret: pending.secret,
-                params: pending.params,
-                created_at: now,
-                sync: SyncState {
-                    last_step: Some(step),
-                    offset,
-                    resync: None,
-                },
-            });
-            r.epoch += 1;
-            Some(r.epoch)
-        }))
+        activation: &Activation,
+    ) -> Result<Activated, StoreError> {
+        Ok(self.with_user(user, |r| activate(r, activation)))
     }
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
@@ -162,6 +204,9 @@ impl EnrollmentStore for MemoryStore {
             let removed = r.authenticators.len() != before;
             if removed {
                 r.epoch += 1;
+                if r.authenticators.is_empty() {
+                    r.recovery = Vec::new();
+                }
             }
             removed
         }))
@@ -182,12 +227,13 @@ impl EnrollmentStore for MemoryStore {
         }))
     }
 
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         self.with_user(user, |r| {
-            r.authenticators.clear();
-            r.pending = None;
-            r.recovery.clear();
+            r.authenticators = Vec::new();
+            r.pending = Vec::new();
+            r.recovery = Vec::new();
             r.epoch += 1;
+            r.sessions_ended_at = Some(now);
         });
         Ok(())
     }
@@ -221,15 +267,17 @@ impl StepStore for MemoryStore {
         }))
     }
 
-    async fn set_resync_candidate(
+    async fn record_miss(
         &self,
         user: &UserId,
-        id: &AuthenticatorId,
-        candidate: ResyncCandidate,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
+        // The same lock either way; the write itself is a few instructions.
         self.with_user(user, |r| {
-            if let Some(a) = find(r, id) {
-                a.sync.resync = Some(candidate);
+            if let Some((id, c)) = candidate
+                && let Some(a) = find(r, &id)
+            {
+                a.sync.resync = Some(c);
             }
         });
         Ok(())

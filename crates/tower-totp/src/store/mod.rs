@@ -11,7 +11,10 @@
 //! compare-and-set ("accept step N only if N is newer than the last accepted
 //! step") that, when it accepts, also forgets the user's throttle failures,
 //! [`ThrottleStore::begin_attempt`] charges and checks in one go, and
-//! [`RecoveryStore::consume_recovery_code`] removes the code it matches.
+//! [`RecoveryStore::consume_recovery_code`] removes the code it matches,
+//! [`EnrollmentStore::activate_pending`] activates and issues recovery codes
+//! together, and [`EnrollmentStore::revoke`] of the last authenticator takes
+//! the recovery codes with it.
 //! None of the methods has a default body: every store decides each one.
 //!
 //! [`conformance`] (feature `conformance`) is the test suite every store
@@ -26,8 +29,8 @@ use async_trait::async_trait;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, PendingEnrollment, ResyncCandidate, SyncState,
-    UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, PendingEnrollment,
+    PendingLimits, PutPending, ResyncCandidate, SyncState, UserStatus,
 };
 
 use crate::clock::UnixTime;
@@ -80,34 +83,64 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
     /// The user's active authenticators with their sync state.
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError>;
 
-    /// Keep `pending` as the user's one pending enrollment, replacing any
-    /// earlier one.
+    /// Add `pending` to the user's pending enrollments, in one atomic
+    /// operation: first drop those created before `limits.expired_before`;
+    /// then, if fewer than `limits.max` remain, add `pending` (the others
+    /// stay as they are) and return [`PutPending::Stored`]; else change
+    /// nothing and return [`PutPending::TooMany`].
+    ///
+    /// Each pending enrollment belongs to the session that started it (the
+    /// session keeps its id): several may wait at once, and none replaces
+    /// another.
     async fn put_pending(
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError>;
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError>;
 
-    /// The user's pending enrollment, if any.
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError>;
+    /// The pending enrollment `id` of the user, if it exists. Expiry is the
+    /// engine's business (by `created_at`).
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError>;
 
-    /// Atomically turn the pending enrollment `pending_id` into an active
-    /// authenticator whose last accepted step is `step` (the confirming
-    /// code cannot be replayed) and whose offset is `offset`; remove the
-    /// authenticator it replaces, if any; increase the epoch.
+    /// Forget the pending enrollment `id` (its session starts another one);
+    /// the user's other pending enrollments stay.
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError>;
+
+    /// One atomic operation:
     ///
-    /// Returns the new epoch, or `None` if no pending enrollment with that id
-    /// exists (another request confirmed or replaced it first).
+    /// 1. no pending enrollment `activation.pending_id`:
+    ///    [`Activated::NoPending`], nothing changes;
+    /// 2. `first_only` and the user has an active authenticator:
+    ///    [`Activated::AlreadyEnrolled`], nothing changes;
+    /// 3. the user has `max_authenticators` active ones, not counting the
+    ///    one the pending enrollment replaces: [`Activated::TooMany`],
+    ///    nothing changes;
+    /// 4. otherwise the pending enrollment becomes an active authenticator
+    ///    (last used step `step`, so the confirming code cannot be replayed;
+    ///    offset `offset`; created at `now`), the authenticator it replaces
+    ///    is removed, this pending enrollment is removed (the user's others
+    ///    stay), the epoch increases, the throttle failures are cleared,
+    ///    and, if the user had no active authenticator before or has no
+    ///    recovery codes left, the recovery codes are replaced by
+    ///    `activation.recovery`: [`Activated::Done`].
+    ///
+    /// One call, so that there is never an active authenticator without
+    /// recovery codes, nor codes issued for an activation that lost a race.
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError>;
+        activation: &Activation,
+    ) -> Result<Activated, StoreError>;
 
-    /// Remove one authenticator; increase the epoch if it existed.
+    /// Remove one authenticator; increase the epoch if it existed. When it
+    /// was the user's last active one, the user's recovery codes are deleted
+    /// in the same atomic operation (they belong to the authenticators: the
+    /// next first enrollment issues a fresh set).
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
 
     /// Replace the sealed secret of an authenticator (key rotation), leaving
@@ -119,9 +152,11 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
         secret: crate::seal::SealedSecret,
     ) -> Result<bool, StoreError>;
 
-    /// Remove all authenticators, the pending enrollment and the recovery
-    /// codes; increase the epoch. The throttle state is kept.
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError>;
+    /// Remove all authenticators, all pending enrollments and the recovery
+    /// codes; increase the epoch; and record `now` as the time at or before
+    /// which every session of the user is over
+    /// ([`UserStatus::sessions_ended_at`]). The throttle state is kept.
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError>;
 }
 
 /// The hot state of verification: which steps were used, and drift.
@@ -147,13 +182,19 @@ pub trait StepStore: Send + Sync + std::fmt::Debug + 'static {
         offset: i64,
     ) -> Result<ConsumeOutcome, StoreError>;
 
-    /// Remember a code that matched outside the window, so that a code for
-    /// the next step at the same offset can resynchronise the user.
-    async fn set_resync_candidate(
+    /// Record a rejected code: called once for every invalid code of an
+    /// enrolled user, after the throttle charge. `Some((id, candidate))`
+    /// keeps `candidate` on authenticator `id` (a code that matched outside
+    /// the window, waiting for the code of the next step to resynchronise
+    /// the device); `None` leaves every candidate as it is.
+    ///
+    /// Both forms must do the same work in the backend (the same statement,
+    /// script or lock), so that no response time tells a guess that matched
+    /// a step outside the window from a plain miss.
+    async fn record_miss(
         &self,
         user: &UserId,
-        id: &AuthenticatorId,
-        candidate: ResyncCandidate,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError>;
 }
 
@@ -169,8 +210,8 @@ pub trait ThrottleStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Attempt, StoreError>;
 
     /// Forget the user's failures (after a success). An accepted code does
-    /// not need it: [`StepStore::consume_step`] already clears them; an
-    /// activated enrollment and a used recovery code do.
+    /// not need it: [`StepStore::consume_step`] already clears them, and so
+    /// does [`EnrollmentStore::activate_pending`]; a used recovery code does.
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError>;
 
     /// The user's current state, for display and tests.

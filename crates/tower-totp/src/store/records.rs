@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
 use crate::code::CodeParams;
+use crate::recovery::RecoveryHash;
 use crate::seal::SealedSecret;
 
 /// The id of one authenticator (or pending enrollment): 16 random hex digits.
@@ -107,6 +108,74 @@ pub struct UserStatus {
     pub epoch: u64,
     /// Whether at least one authenticator is active.
     pub enrolled: bool,
+    /// Set by [`EnrollmentStore::reset`](super::EnrollmentStore::reset): every
+    /// session whose password login is at or before this time is over.
+    /// `None` until the user's first reset.
+    pub sessions_ended_at: Option<UnixTime>,
+}
+
+/// The bounds [`EnrollmentStore::put_pending`](super::EnrollmentStore::put_pending)
+/// keeps a user's pending enrollments within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingLimits {
+    /// Pending enrollments created before this time have expired: they are
+    /// dropped first and do not count.
+    pub expired_before: UnixTime,
+    /// At most this many pending enrollments per user.
+    pub max: usize,
+}
+
+/// The result of [`EnrollmentStore::put_pending`](super::EnrollmentStore::put_pending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutPending {
+    /// Kept beside the user's other pending enrollments.
+    Stored,
+    /// The user already has the maximum of unexpired pending enrollments;
+    /// nothing changed.
+    TooMany,
+}
+
+/// What [`EnrollmentStore::activate_pending`](super::EnrollmentStore::activate_pending)
+/// is asked to do, in one atomic operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// The pending enrollment to activate.
+    pub pending_id: AuthenticatorId,
+    /// The step of the confirming code: the new authenticator's last used step.
+    pub step: u64,
+    /// The learned offset of the confirming code.
+    pub offset: i64,
+    /// The activation time (the authenticator's `created_at`).
+    pub now: UnixTime,
+    /// Activate only if the user has no active authenticator (a session
+    /// without a recent second step may add the first one, never another).
+    pub first_only: bool,
+    /// At most this many active authenticators per user, counted after the
+    /// one the pending enrollment replaces is gone.
+    pub max_authenticators: usize,
+    /// A fresh set of recovery codes, kept if the user had no active
+    /// authenticator before, or has no recovery codes left.
+    pub recovery: Vec<RecoveryHash>,
+}
+
+/// The result of [`EnrollmentStore::activate_pending`](super::EnrollmentStore::activate_pending).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activated {
+    /// No pending enrollment with that id (confirmed, replaced or expired
+    /// meanwhile); nothing changed.
+    NoPending,
+    /// `first_only` was set and the user already has an active
+    /// authenticator; nothing changed.
+    AlreadyEnrolled,
+    /// The user already has `max_authenticators`; nothing changed.
+    TooMany,
+    /// The authenticator is active.
+    Done {
+        /// The user's new epoch.
+        epoch: u64,
+        /// Whether [`Activation::recovery`] replaced the user's recovery codes.
+        recovery_issued: bool,
+    },
 }
 
 /// The result of [`StepStore::consume_step`](super::StepStore::consume_step).

@@ -10,7 +10,7 @@ use tower_totp::code::{CodeParams, Hotp};
 use tower_totp::recovery::RecoveryCodes;
 use tower_totp::store::{AuthenticatorId, MemoryStore};
 use tower_totp::verify::Window;
-use tower_totp::{Confirmation, TotpConfig, TwoFactor, UserId, Verdict};
+use tower_totp::{ConfirmAs, Confirmation, TotpConfig, TwoFactor, UserId, Verdict};
 
 /// 2023-11-14T22:13:30Z, the first second of a 30-second step.
 pub const T0: u64 = 1_700_000_010;
@@ -83,6 +83,7 @@ impl Harness {
             .tfa
             .start_enrollment(user, "someone@example.com", name, replaces)
             .await
+            .unwrap()
             .unwrap();
         let device = Device {
             hotp: Hotp::new(enrollment.secret(), enrollment.params()),
@@ -91,7 +92,12 @@ impl Harness {
             recovery: None,
         };
         let code = device.code(self, 0);
-        match self.tfa.confirm_enrollment(user, &code).await.unwrap() {
+        match self
+            .tfa
+            .confirm_enrollment(user, &device.id, &code, ConfirmAs::AnotherAuthenticator)
+            .await
+            .unwrap()
+        {
             Confirmation::Confirmed {
                 authenticator,
                 recovery_codes,

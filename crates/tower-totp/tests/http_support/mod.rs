@@ -28,12 +28,12 @@ use tower_totp::http::{
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, MemoryStore,
-    PendingEnrollment, RecoveryStore, ResyncCandidate, StepStore, StoreError, ThrottleStore,
-    UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate,
+    StepStore, StoreError, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
-use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = BoxBody<Bytes, BoxError>;
@@ -53,6 +53,8 @@ pub struct FlakyStore {
     inner: MemoryStore,
     down: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
+    log: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    yielding: Arc<AtomicBool>,
 }
 
 impl FlakyStore {
@@ -66,8 +68,29 @@ impl FlakyStore {
         self.calls.load(Ordering::SeqCst)
     }
 
-    fn check(&self) -> Result<(), StoreError> {
+    /// The names of the store methods called so far, in order.
+    pub fn call_log(&self) -> Vec<&'static str> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Forget the calls logged so far.
+    pub fn clear_call_log(&self) {
+        self.log.lock().unwrap().clear();
+    }
+
+    /// Yield to the runtime before every call, so that requests driven
+    /// together (`tokio::join!`) interleave at each store call, as they
+    /// would on a busy server.
+    pub fn set_yielding(&self, yielding: bool) {
+        self.yielding.store(yielding, Ordering::SeqCst);
+    }
+
+    async fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        if self.yielding.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.log.lock().unwrap().push(method);
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable(std::io::Error::other(
                 "store switched off by the test",
@@ -80,12 +103,12 @@ impl FlakyStore {
 #[async_trait]
 impl EnrollmentStore for FlakyStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        self.check()?;
+        self.check("status").await?;
         self.inner.status(user).await
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
-        self.check()?;
+        self.check("authenticators").await?;
         self.inner.authenticators(user).await
     }
 
@@ -93,32 +116,37 @@ impl EnrollmentStore for FlakyStore {
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put_pending(user, pending).await
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError> {
+        self.check("put_pending").await?;
+        self.inner.put_pending(user, pending, limits).await
     }
 
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
-        self.check()?;
-        self.inner.pending(user).await
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
+        self.check("pending").await?;
+        self.inner.pending(user, id).await
+    }
+
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
+        self.check("remove_pending").await?;
+        self.inner.remove_pending(user, id).await
     }
 
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError> {
-        self.check()?;
-        self.inner
-            .activate_pending(user, pending_id, step, offset, now)
-            .await
+        activation: &Activation,
+    ) -> Result<Activated, StoreError> {
+        self.check("activate_pending").await?;
+        self.inner.activate_pending(user, activation).await
     }
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
-        self.check()?;
+        self.check("revoke").await?;
         self.inner.revoke(user, id).await
     }
 
@@ -128,13 +156,13 @@ impl EnrollmentStore for FlakyStore {
         id: &AuthenticatorId,
         secret: SealedSecret,
     ) -> Result<bool, StoreError> {
-        self.check()?;
+        self.check("reseal").await?;
         self.inner.reseal(user, id, secret).await
     }
 
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.reset(user).await
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
+        self.check("reset").await?;
+        self.inner.reset(user, now).await
     }
 }
 
@@ -147,18 +175,17 @@ impl StepStore for FlakyStore {
         step: u64,
         offset: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
-        self.check()?;
+        self.check("consume_step").await?;
         self.inner.consume_step(user, id, step, offset).await
     }
 
-    async fn set_resync_candidate(
+    async fn record_miss(
         &self,
         user: &UserId,
-        id: &AuthenticatorId,
-        candidate: ResyncCandidate,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.set_resync_candidate(user, id, candidate).await
+        self.check("record_miss").await?;
+        self.inner.record_miss(user, candidate).await
     }
 }
 
@@ -170,17 +197,17 @@ impl ThrottleStore for FlakyStore {
         now: UnixTime,
         policy: &ThrottlePolicy,
     ) -> Result<Attempt, StoreError> {
-        self.check()?;
+        self.check("begin_attempt").await?;
         self.inner.begin_attempt(user, now, policy).await
     }
 
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError> {
-        self.check()?;
+        self.check("clear_throttle").await?;
         self.inner.clear_throttle(user).await
     }
 
     async fn throttle_state(&self, user: &UserId) -> Result<ThrottleState, StoreError> {
-        self.check()?;
+        self.check("throttle_state").await?;
         self.inner.throttle_state(user).await
     }
 }
@@ -192,7 +219,7 @@ impl RecoveryStore for FlakyStore {
         user: &UserId,
         hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
-        self.check()?;
+        self.check("replace_recovery_codes").await?;
         self.inner.replace_recovery_codes(user, hashes).await
     }
 
@@ -201,12 +228,12 @@ impl RecoveryStore for FlakyStore {
         user: &UserId,
         hash: &RecoveryHash,
     ) -> Result<bool, StoreError> {
-        self.check()?;
+        self.check("consume_recovery_code").await?;
         self.inner.consume_recovery_code(user, hash).await
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError> {
-        self.check()?;
+        self.check("recovery_codes_left").await?;
         self.inner.recovery_codes_left(user).await
     }
 }
@@ -337,10 +364,11 @@ impl App {
         let e = engine
             .start_enrollment(user, user.as_str(), "Phone", None)
             .await
+            .unwrap()
             .unwrap();
         let phone = Phone::new(e.secret().clone(), e.params(), self.clock.clone());
         let confirmed = engine
-            .confirm_enrollment(user, &phone.code())
+            .confirm_enrollment(user, e.id(), &phone.code(), ConfirmAs::AnotherAuthenticator)
             .await
             .unwrap();
         assert!(confirmed.is_confirmed());
@@ -525,8 +553,14 @@ impl Phone {
         Self::new(secret, CodeParams::default(), clock.clone())
     }
 
-    fn step(&self) -> u64 {
+    /// The step the app is at now.
+    pub fn step(&self) -> u64 {
         self.params.step_at(self.clock.now())
+    }
+
+    /// The code the app shows at `step`.
+    pub fn code_for_step(&self, step: u64) -> String {
+        self.hotp.code_string(step)
     }
 
     /// The code the app shows now.

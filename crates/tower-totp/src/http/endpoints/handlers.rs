@@ -9,9 +9,11 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use super::input::{Fields, query_param, read_fields};
+use crate::audit::{self, AuditEvent};
 use crate::clock::UnixTime;
-use crate::enroll::Enrollment;
+use crate::enroll::{Enrollment, clean_name};
 use crate::http::auth::{TotpAuth, session_error};
+use crate::http::own_enrollment;
 use crate::http::pages::{
     AuthenticatorRow, AuthenticatorsPage, EnrollPage, RecoveryCodesPage, SecondStepPage,
 };
@@ -19,7 +21,7 @@ use crate::http::refusal::{Next, Refusal, RefusalReason, html_response, no_store
 use crate::http::session::{Method, SessionState, Stage};
 use crate::policy::Requirement;
 use crate::store::{AuthenticatorId, BoxError, UserStatus};
-use crate::two_factor::{Confirmation, RecoveryVerdict};
+use crate::two_factor::{ConfirmAs, Confirmation, RecoveryVerdict};
 use crate::user::UserInfo;
 use crate::verify::{RejectReason, Verdict};
 
@@ -139,6 +141,11 @@ async fn context(auth: &TotpAuth, parts: &Parts, html: bool) -> Result<Ctx, Fail
         .map_err(crate::Error::from)?
         .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
     let status = auth.engine().status(&state.user).await?;
+    if state.ended_by(&status) {
+        // An administrator reset the user: every earlier login is over.
+        SessionState::clear(&session).await.map_err(session_error)?;
+        return Err(refuse(RefusalReason::NotLoggedIn, Some(Next::Login)));
+    }
     let now = auth.engine().now();
     let remember_cookie = auth
         .inner
@@ -191,15 +198,20 @@ impl Ctx {
     /// a code or a recovery code. A remembered device proves the browser,
     /// not the phone, so it does not count.
     fn require_recent_step(&self) -> Result<(), Fail> {
-        match self.state.verified_at(self.status.epoch) {
+        if self.has_recent_step() {
+            Ok(())
+        } else {
+            Err(refuse(RefusalReason::StepUpRequired, Some(Next::Totp)))
+        }
+    }
+
+    fn has_recent_step(&self) -> bool {
+        matches!(
+            self.state.verified_at(self.status.epoch),
             Some((method, at))
                 if method != Method::RememberedDevice
-                    && self.now.duration_since(at) <= self.auth.inner.settings.recent_step =>
-            {
-                Ok(())
-            }
-            _ => Err(refuse(RefusalReason::StepUpRequired, Some(Next::Totp))),
-        }
+                    && self.now.duration_since(at) <= self.auth.inner.settings.recent_step
+        )
     }
 
     /// Mark the session verified and cycle its id (no session fixation).
@@ -408,27 +420,40 @@ async fn submit_code(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
 /// time); an enrolled user only after a recent second step (re-sync, a
 /// second device).
 fn may_enroll(ctx: &Ctx) -> Result<(), Fail> {
-    if ctx.status.enrolled {
-        ctx.require_recent_step()
-    } else {
-        Ok(())
+    if ctx.status.enrolled && !ctx.has_recent_step() {
+        audit::emit(
+            AuditEvent::EnrollmentRefused,
+            &ctx.state.user,
+            "enrolled: another authenticator needs a recent second step",
+        );
+        return ctx.require_recent_step();
+    }
+    Ok(())
+}
+
+/// The refusal for an enrollment a cap (or another session's activation)
+/// refused.
+fn cap_refusal(reason: RejectReason) -> Fail {
+    match reason {
+        RejectReason::TooManyPendingEnrollments => {
+            refuse(RefusalReason::TooManyPendingEnrollments, None)
+        }
+        RejectReason::AlreadyEnrolled => refuse(RefusalReason::StepUpRequired, Some(Next::Totp)),
+        RejectReason::TooManyAuthenticators => refuse(RefusalReason::TooManyAuthenticators, None),
+        other => refuse(RefusalReason::CodeRejected(other), Some(Next::Enroll)),
     }
 }
 
-/// The pending enrollment to show, started if there is none (or if a
-/// different replacement was asked for).
+/// This session's pending enrollment to show, started if it has none (or
+/// if a new name or replacement was asked for, which replaces this
+/// session's own, never another session's).
 async fn current_enrollment(ctx: &Ctx, query: Option<&str>) -> Result<Enrollment, Fail> {
     let engine = ctx.auth.engine();
     let user = &ctx.state.user;
     let replace = query_param(query, "replace").map(AuthenticatorId::new);
     let name = query_param(query, "name")
-        .map(|n| {
-            n.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|n| !n.trim().is_empty());
+        .map(|n| clean_name(&n))
+        .filter(|n| !n.is_empty());
     if let Some(id) = &replace {
         let exists = engine
             .authenticators(user)
@@ -439,16 +464,28 @@ async fn current_enrollment(ctx: &Ctx, query: Option<&str>) -> Result<Enrollment
             return Err(refuse(RefusalReason::NotFound, None));
         }
     }
-    if replace.is_none()
-        && name.is_none()
-        && let Some(pending) = engine.pending_enrollment(user, ctx.account()).await?
-    {
-        return Ok(pending);
+    let own = own_enrollment::load(&ctx.session)
+        .await
+        .map_err(session_error)?;
+    if let Some(id) = &own {
+        if replace.is_none()
+            && name.is_none()
+            && let Some(pending) = engine.pending_enrollment(user, id, ctx.account()).await?
+        {
+            return Ok(pending);
+        }
+        // Expired, or replaced by this session's new request.
+        engine.cancel_enrollment(user, id).await?;
     }
     let name = name.unwrap_or_else(|| "Authenticator app".to_owned());
-    Ok(engine
+    let started = engine
         .start_enrollment(user, ctx.account(), &name, replace)
-        .await?)
+        .await?
+        .map_err(cap_refusal)?;
+    own_enrollment::save(&ctx.session, started.id())
+        .await
+        .map_err(session_error)?;
+    Ok(started)
 }
 
 fn enroll_html(ctx: &Ctx, e: &Enrollment, error: Option<&str>) -> String {
@@ -514,12 +551,41 @@ async fn confirm(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
     };
     let engine = ctx.auth.engine();
     let user = &ctx.state.user;
-    match engine.confirm_enrollment(user, code).await? {
+    let own = own_enrollment::load(&ctx.session)
+        .await
+        .map_err(session_error)?;
+    // Without a recent second step, this session may add the first
+    // authenticator only: the store refuses it if another session's
+    // confirmation won meanwhile.
+    let confirm_as = if ctx.has_recent_step() {
+        ConfirmAs::AnotherAuthenticator
+    } else {
+        ConfirmAs::FirstAuthenticator
+    };
+    let confirmation = match &own {
+        Some(id) => {
+            engine
+                .confirm_enrollment(user, id, code, confirm_as)
+                .await?
+        }
+        None => {
+            audit::emit(
+                AuditEvent::EnrollmentRefused,
+                user,
+                "no pending enrollment in this session",
+            );
+            Confirmation::Rejected(RejectReason::NoPendingEnrollment)
+        }
+    };
+    match confirmation {
         Confirmation::Confirmed {
             epoch,
             recovery_codes,
             ..
         } => {
+            own_enrollment::clear(&ctx.session)
+                .await
+                .map_err(session_error)?;
             ctx.mark_verified(epoch, Method::Enrollment).await?;
             let codes: Vec<&str> = recovery_codes
                 .as_ref()
@@ -538,8 +604,14 @@ async fn confirm(ctx: &Ctx, fields: Fields) -> Result<Res, Fail> {
             }
             Ok(done(ctx, json!({ "recovery_codes": codes })))
         }
+        Confirmation::Rejected(
+            reason @ (RejectReason::AlreadyEnrolled | RejectReason::TooManyAuthenticators),
+        ) => Err(cap_refusal(reason)),
         Confirmation::Rejected(reason) => {
-            let pending = engine.pending_enrollment(user, ctx.account()).await?;
+            let pending = match &own {
+                Some(id) => engine.pending_enrollment(user, id, ctx.account()).await?,
+                None => None,
+            };
             if !ctx.html || pending.is_none() {
                 // Still enrolling: the next step is the enrollment page
                 // (the second screen would only send the client back).

@@ -5,12 +5,16 @@
 //! |---|---|
 //! | `GET /2fa` | the second screen (authenticator app or recovery code) |
 //! | `POST /2fa` | form `method`, `code` (`remember`), or JSON `{"code"}` / `{"recovery_code"}` |
-//! | `GET /2fa/enroll` | "Sync Authenticator App": QR code, manual key (`?name=`, `?replace=ID`) |
-//! | `GET /2fa/enroll/qr.png`, `/2fa/enroll/qr.svg` | the QR code |
-//! | `POST /2fa/enroll` | the first code: activates, answers the recovery codes once |
+//! | `GET /2fa/enroll` | "Sync Authenticator App": this session's own pending enrollment (started if it has none), QR code, manual key (`?name=`, `?replace=ID`: a new one in its place) |
+//! | `GET /2fa/enroll/qr.png`, `/2fa/enroll/qr.svg` | the QR code of this session's pending enrollment |
+//! | `POST /2fa/enroll` | the first code of this session's pending enrollment: activates, answers the recovery codes once |
 //! | `GET /2fa/authenticators` | list (recent second step required) |
 //! | `POST /2fa/authenticators/{id}/revoke`, `DELETE /2fa/authenticators/{id}` | revoke (recent step) |
 //! | `POST /2fa/recovery-codes` | a new set of recovery codes (recent step) |
+//!
+//! A pending enrollment belongs to the session that started it: no other
+//! session sees, confirms or replaces it, and once the user has an
+//! authenticator, confirming another needs a recent second step.
 //!
 //! Browsers (`Accept: text/html`) get pages and redirects; other clients
 //! JSON and RFC 9457 problems. Works mounted with the prefix kept (plain
