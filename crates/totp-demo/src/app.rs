@@ -1,15 +1,17 @@
 //! The router: public routes, the library's `/2fa` endpoints, the routes
-//! behind the TOTP layer, sessions around everything but `/health` (and,
-//! with Redis, the refresh of admin changes other instances made), and a
-//! body limit around everything.
+//! behind the TOTP layer (the admin changes behind a recent second step as
+//! well), sessions around everything but `/health` (and, with Redis, the
+//! refresh of admin changes other instances made), and a body limit and
+//! the refusal of cross-origin state changes around everything.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::{SameSite, time};
@@ -53,6 +55,11 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// How recent the administrator's second step must be for a change of the
+/// switches or of a user: "sudo mode", so that a session left open or
+/// stolen cannot switch 2FA off without the phone.
+pub(crate) const ADMIN_STEP_UP: Duration = Duration::from_secs(15 * 60);
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "totp_demo_session";
 
@@ -78,26 +85,29 @@ pub(crate) struct Wiring {
 }
 
 pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
+    // The changes (PUT for scripts, POST for the forms) need a recent
+    // second step; reading the admin pages does not.
+    let sudo =
+        |handler: MethodRouter<AppState>| handler.route_layer(state.auth.step_up(ADMIN_STEP_UP));
     let protected = Router::new()
         .route("/", get(home::home))
         .route("/api/me", get(api::me))
         .route("/admin", get(admin::index))
         .route(
             "/admin/settings",
-            get(admin::settings)
-                .put(admin::update_settings)
-                .post(admin::update_settings),
+            get(admin::settings).merge(sudo(
+                put(admin::update_settings).post(admin::update_settings),
+            )),
         )
         .route("/admin/users", get(admin::users))
         .route(
             "/admin/users/{username}",
-            get(admin::user)
-                .put(admin::update_user)
-                .post(admin::update_user),
+            get(admin::user).merge(sudo(put(admin::update_user).post(admin::update_user))),
         )
         .route_layer(state.auth.layer());
 
     let guard = state.auth.session_guard();
+    let same_origin = state.auth.same_origin();
     let with_sessions = Router::new()
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
@@ -126,8 +136,10 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         None => with_sessions,
     };
 
-    // Outside in: the security headers on every answer, a body declared
-    // too large refused as a problem or a page, then tower-http's limit
+    // Outside in: the security headers on every answer, a state change
+    // sent by another origin's page refused before anything reads it or
+    // its session, a body declared too large refused as a problem or a
+    // page, then tower-http's limit
     // for bodies that grow too large while read (the handlers answer
     // that). Every route answers a method it does not take with a 405
     // problem or page, not axum's empty one.
@@ -137,6 +149,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(refuse_declared_too_large))
+        .layer(same_origin)
         .layer(middleware::from_fn(security_headers))
 }
 
@@ -182,8 +195,12 @@ async fn refuse_declared_too_large(req: Request, next: Next) -> Response {
 }
 
 /// Headers for every answer: no framing (clickjacking of the admin
-/// switches), no MIME sniffing, no referrer, and a content security policy
-/// that fits pages without scripts.
+/// switches), no MIME sniffing, no referrer to other origins, and a content
+/// security policy that fits pages without scripts.
+///
+/// The referrer policy is `same-origin`, not `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` with the pages' own form
+/// posts, and the same-origin layer refuses those.
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -194,7 +211,7 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -239,7 +239,9 @@ fn demo_users() -> Vec<User> {
         require_2fa,
     };
     vec![
-        user("admin", "Administrator", UserKind::Internal, true, false),
+        // Administrators sync an app at their first login like everybody
+        // internal: a stolen admin password alone must not switch 2FA off.
+        user("admin", "Administrator", UserKind::Internal, true, true),
         user("jsmith", "John Smith", UserKind::Internal, false, true),
         user("portal", "Portal User", UserKind::External, false, true),
     ]

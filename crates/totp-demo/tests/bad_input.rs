@@ -433,7 +433,9 @@ async fn login(t: &TestDemo, user: &str, next: &str) -> Client {
 /// step, jsmith verified a moment ago, portal enrolling.
 async fn world() -> World {
     let t = TestDemo::start();
-    let mut admin = login(&t, "admin", "done").await;
+    // The admin syncs an app at the first login, like jsmith.
+    let mut admin = t.client();
+    admin.login_and_sync("admin", &t.clock).await;
     let a = admin
         .put_json("/admin/settings", json!({ "external_users": true }))
         .await;
@@ -1161,7 +1163,8 @@ async fn forged_and_stale_cookies_are_strangers() {
     let w = world().await;
     let t = &w.t;
     // A session that logged out: its id is gone.
-    let mut gone = login(t, "admin", "done").await;
+    // (The admin synced an app in `world`: its login asks for a code.)
+    let mut gone = login(t, "admin", "totp").await;
     let admin_gone = gone.cookie.clone().unwrap();
     assert_eq!(
         gone.post_json("/logout", json!({})).await.status,

@@ -6,8 +6,10 @@
 //! QR code off the page (a screenshot of the `<img>`, decoded with rqrr),
 //! computes the code from the decoded secret, confirms, logs out, logs in
 //! again typing the next code with a space in the middle, and lands on the
-//! welcome page. Then the admin switches "TFA for Internal Users" off and
-//! jsmith logs in with the password alone. Every page is saved as a
+//! welcome page. Then the admin syncs an app too, switches "TFA for
+//! Internal Users" off (a form post through the same-origin layer, with
+//! the browser's own `Origin` and `Sec-Fetch-Site`) and jsmith logs in
+//! with the password alone. Every page is saved as a
 //! screenshot under `target/tmp/browser-screenshots/`.
 //!
 //! Needs `/usr/bin/chromium` and `chromedriver` (Debian's `chromium` and
@@ -368,6 +370,26 @@ async fn jsmith_syncs_an_app_and_logs_in_with_chromium() {
     }
 }
 
+/// On "Sync Authenticator App": read the QR code, type the app's code, and
+/// continue past the recovery codes.
+async fn sync_from_qr(s: &Session, user: &str) -> App {
+    let qr = s.client.find(Locator::Css("#qr")).await.unwrap();
+    let uri = decode_qr(&qr.screenshot().await.unwrap());
+    assert!(uri.contains(user), "{uri}");
+    let phone = App::from_uri(&uri);
+    let (code, _) = phone.fresh_code(None).await;
+    s.fill("#code", &code).await;
+    s.click_to_load("#submit").await;
+    let codes = s
+        .client
+        .find_all(Locator::Css("#recovery-codes li"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10, "{}", s.client.source().await.unwrap());
+    s.click_to_load("#continue").await;
+    phone
+}
+
 async fn flow(s: Session) {
     // Login page: user name, password, Submit.
     s.goto("/").await;
@@ -463,8 +485,12 @@ async fn flow(s: Session) {
     s.goto("/").await;
     s.logout().await;
 
-    // The admin switches "TFA for Internal Users" off.
+    // The admin must sync an app at the first login too; then it switches
+    // "TFA for Internal Users" off (a form post the same-origin layer lets
+    // through: the browser's own Origin and Sec-Fetch-Site).
     s.login("admin", "demo").await;
+    s.wait_for_path("/2fa/enroll").await;
+    sync_from_qr(&s, "admin").await;
     s.wait_for_path("/").await;
     assert_eq!(s.text("#welcome").await, "Welcome, Administrator");
     s.click_to_load("a[href='/admin/settings']").await;

@@ -159,7 +159,7 @@ async fn one_code_sent_to_both_instances_is_accepted_once() {
 async fn an_admin_change_on_a_applies_on_bs_next_request() {
     let pair = Pair::start().await;
     let mut admin = Client::new(&pair.a);
-    assert_eq!(admin.login("admin", "demo").await, "done");
+    admin.login_and_sync("admin", &pair.clock).await;
     // B has served requests (its copies are warm) before the change.
     let mut jsmith = Client::new(&pair.b);
     assert_eq!(jsmith.login("jsmith", "demo").await, "enroll");
@@ -213,8 +213,12 @@ async fn changes_to_different_switches_on_both_instances_both_stay() {
     let pair = Pair::start().await;
     let mut on_a = Client::new(&pair.a);
     let mut on_b = Client::new(&pair.b);
-    on_a.login("admin", "demo").await;
-    on_b.login("admin", "demo").await;
+    let secret = on_a.login_and_sync("admin", &pair.clock).await;
+    // The admin's second session, on B: the next code of the same app.
+    pair.clock.advance(Duration::from_secs(30));
+    assert_eq!(on_b.login("admin", "demo").await, "totp");
+    let verified = on_b.send_code(&secret, &pair.clock).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.text());
     // Each instance changes one switch at once; neither undoes the other.
     let (a, b) = tokio::join!(
         on_a.put_json("/admin/settings", json!({ "internal_users": false })),
@@ -231,7 +235,7 @@ async fn changes_to_different_switches_on_both_instances_both_stay() {
 async fn a_logout_on_a_is_a_logout_on_b() {
     let pair = Pair::start().await;
     let mut c = Client::new(&pair.a);
-    assert_eq!(c.login("admin", "demo").await, "done");
+    c.login_and_sync("admin", &pair.clock).await;
     assert_eq!(c.on(&pair.b).get("/api/me").await.status, StatusCode::OK);
     let cookie = c.cookie.clone();
 
@@ -275,6 +279,8 @@ async fn instances_started_together_on_a_new_file_create_the_users_once() {
     assert_eq!(demos.iter().filter(|d| d.seeded()).count(), 1);
     for demo in &demos {
         assert_eq!(demo.users().list().len(), 3);
-        assert_eq!(Client::new(demo).login("admin", "demo").await, "done");
+        // The admin has to sync an app (nobody has yet): every instance
+        // sees the same users and the same (empty) TOTP store.
+        assert_eq!(Client::new(demo).login("admin", "demo").await, "enroll");
     }
 }

@@ -44,6 +44,9 @@ pub enum ConfigError {
     /// A per-user limit (authenticators, pending enrollments) of zero.
     #[error("a per-user limit must be at least 1")]
     Limit,
+    /// Not an origin (`scheme://host[:port]`, without path): the value.
+    #[error("not an origin (scheme://host[:port], without path): {0:?}")]
+    Origin(String),
 }
 
 /// Why the engine could not reach a decision.

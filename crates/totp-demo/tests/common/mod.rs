@@ -13,8 +13,16 @@ use serde_json::Value;
 use tempfile::TempDir;
 use totp_demo::{Database, Demo, DemoConfig, PasswordCost, SESSION_COOKIE, app};
 use tower::ServiceExt as _;
-use tower_totp::clock::{ManualClock, UnixTime};
+use tower_totp::clock::{Clock as _, ManualClock, UnixTime};
+use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::seal::{Keyring, SealingKey};
+
+/// The code an authenticator app with `secret` (base32) shows now.
+pub fn app_code(secret: &str, clock: &ManualClock) -> String {
+    let secret = Secret::from_base32(secret).unwrap();
+    let params = CodeParams::default();
+    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
+}
 
 /// A fixed start time, far from any step boundary.
 pub const START: u64 = 1_700_000_010;
@@ -232,6 +240,43 @@ impl Client {
             Some("application/x-www-form-urlencoded"),
             "text/html,application/xhtml+xml",
             serde_urlencoded::to_string(fields).unwrap().into_bytes(),
+        )
+        .await
+    }
+}
+
+/// Syncing an app, for users whose login answers `enroll` (jsmith, and
+/// the admin since it must sync one too).
+impl Client {
+    /// Sync an app in this session (JSON, whatever the client is): the
+    /// app's secret. The session is verified afterwards.
+    pub async fn sync_app(&mut self, clock: &ManualClock) -> String {
+        let page = self.get("/2fa/enroll").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+        let secret = page.json()["secret"].as_str().unwrap().to_owned();
+        let done = self
+            .post_json(
+                "/2fa/enroll",
+                serde_json::json!({ "code": app_code(&secret, clock) }),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+        assert_eq!(done.json()["next"], "done");
+        secret
+    }
+
+    /// Log `user` in as a script and sync an app: its secret.
+    pub async fn login_and_sync(&mut self, user: &str, clock: &ManualClock) -> String {
+        assert_eq!(self.login(user, "demo").await, "enroll", "{user}");
+        self.sync_app(clock).await
+    }
+
+    /// Send a code of the app with `secret` to `POST /2fa` (JSON): the
+    /// second step, or a step-up in a verified session.
+    pub async fn send_code(&mut self, secret: &str, clock: &ManualClock) -> Answer {
+        self.post_json(
+            "/2fa",
+            serde_json::json!({ "code": app_code(secret, clock) }),
         )
         .await
     }

@@ -18,6 +18,7 @@ use super::refusal::{
     Next, Refusal, RefusalReason, page_response, problem_response, redirect_response,
 };
 use super::remember::RememberDevice;
+use super::same_origin::SameOriginLayer;
 use super::session::{SessionState, Stage};
 use super::session_guard::SessionGuardLayer;
 use super::step_up::StepUpLayer;
@@ -259,6 +260,14 @@ impl TotpAuth {
     /// the 503 refusal the layer gives for any failing store.
     pub fn session_guard(&self) -> SessionGuardLayer {
         SessionGuardLayer::new(self.clone())
+    }
+
+    /// A [`SameOriginLayer`] (own origin from the request's host) whose
+    /// refusals look like this handle's: its refusal response or pages.
+    /// Place it outside the session layer, around every route.
+    pub fn same_origin(&self) -> SameOriginLayer {
+        let auth = self.clone();
+        SameOriginLayer::new().refusal_response(move |refusal, html| auth.refuse(*refusal, html))
     }
 
     /// The `/2fa` endpoints, a `tower::Service` to mount at the prefix.

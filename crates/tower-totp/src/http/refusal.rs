@@ -81,6 +81,9 @@ pub enum RefusalReason {
     /// [`StepUpLayer`](super::StepUpLayer) is not inside
     /// [`TotpLayer`](super::TotpLayer): a setup mistake.
     MissingTotpLayer,
+    /// A state change sent by a page of another origin (see
+    /// [`SameOriginLayer`](super::SameOriginLayer)).
+    CrossOrigin,
 }
 
 impl RefusalReason {
@@ -104,6 +107,7 @@ impl RefusalReason {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::MissingSessionLayer | Self::MissingTotpLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::CrossOrigin => StatusCode::FORBIDDEN,
         }
     }
 
@@ -127,6 +131,7 @@ impl RefusalReason {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::MissingSessionLayer => "missing_session_layer",
             Self::MissingTotpLayer => "missing_totp_layer",
+            Self::CrossOrigin => "cross_origin",
         }
     }
 
@@ -175,6 +180,9 @@ impl RefusalReason {
             }
             Self::MissingTotpLayer => {
                 "Server misconfiguration: StepUpLayer must be inside TotpLayer (TotpAuth::layer)."
+            }
+            Self::CrossOrigin => {
+                "This change came from a page of another site or origin and was refused. Open this site's own page and try again there."
             }
         }
     }
