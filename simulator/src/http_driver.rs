@@ -1,8 +1,11 @@
 //! [`HttpDriver`]: the [`Driver`] over a complete in-process service, as
-//! a deployed one runs: tower-sessions' `SessionManagerLayer` (its memory
-//! store) outside, `TotpLayer` inside it, and a small application with a
-//! password login, the `/2fa` endpoints and a protected route. Real
-//! `http::Request`s go through `tower::Service`; no sockets.
+//! a deployed one runs: the same-origin check
+//! ([`TotpAuth::same_origin`], a `SameOriginLayer::new()`: unsafe requests
+//! from another origin refused with 403 `cross_origin`) outside,
+//! tower-sessions' `SessionManagerLayer` (its memory store) inside it,
+//! `TotpLayer` inside that, and a small application with a password login,
+//! the `/2fa` endpoints and a protected route. Real `http::Request`s go
+//! through `tower::Service`; no sockets.
 //!
 //! | Route | What |
 //! |---|---|
@@ -76,11 +79,14 @@ use crate::wire::{
 /// The session cookie's name (tower-sessions' default).
 const SESSION_COOKIE: &str = "id";
 
-/// The whole service: sessions (tower-sessions' cookie and session
-/// managers), then the layer, then the application; boxed, as the cookie
-/// manager's type is not public.
-pub type Stack =
-    BoxCloneSyncService<Request<Full<Bytes>>, Response<TotpBody<Full<Bytes>>>, Infallible>;
+/// The whole service: the same-origin check, then sessions (tower-sessions'
+/// cookie and session managers), then the layer, then the application;
+/// boxed, as the cookie manager's type is not public.
+pub type Stack = BoxCloneSyncService<Request<Full<Bytes>>, Response<StackBody>, Infallible>;
+
+/// The body of the [`Stack`]'s answers: the application's, or a refusal of
+/// the layer or of the same-origin check.
+pub type StackBody = TotpBody<TotpBody<Full<Bytes>>>;
 
 /// The [`Driver`] over the in-process [`Stack`].
 ///
@@ -140,8 +146,11 @@ impl HttpDriver {
             auth: auth.clone(),
             endpoints: auth.endpoints(),
         };
+        // Outside everything, as a deployed service places it: a refused
+        // cross-origin request touches no session and no handler.
         let stack = BoxCloneSyncService::new(
-            SessionManagerLayer::new(sessions.clone()).layer(auth.layer().layer(app)),
+            auth.same_origin()
+                .layer(SessionManagerLayer::new(sessions.clone()).layer(auth.layer().layer(app))),
         );
         Self {
             stack,
@@ -277,6 +286,18 @@ impl HttpDriver {
         outcome
     }
 
+    /// `GET /2fa/enroll` in the session of `cookie`: what the phone scans.
+    async fn enroll_page(&self, cookie: &HeaderValue) -> Result<Enrolled, DriverError> {
+        let (parts, bytes) = self
+            .send(Method::GET, "/2fa/enroll", Some(cookie), None)
+            .await?;
+        if parts.status != StatusCode::OK {
+            self.forget(cookie).await;
+            return Err(protocol("enroll", parts.status, &bytes));
+        }
+        enrolled_from_json(&bytes, parts.status)
+    }
+
     fn enrolling(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, HeaderValue>> {
         self.enrolling
             .lock()
@@ -298,17 +319,17 @@ impl Driver for HttpDriver {
                 ),
             });
         }
+        let mut enrolled = self.enroll_page(&cookie).await?;
         if let Some(secrets) = &self.secrets {
-            secrets.put_pending(self.auth.engine(), &account.id).await?;
+            // The page started this session's own enrollment: put the
+            // seeded secret in its place, and show the page again.
+            let engine = self.auth.engine();
+            let id = secrets
+                .newest_pending(&account.id)
+                .ok_or_else(|| protocol("enroll", StatusCode::OK, b"no pending enrollment"))?;
+            secrets.reseed(engine, &account.id, &id).await?;
+            enrolled = self.enroll_page(&cookie).await?;
         }
-        let (parts, bytes) = self
-            .send(Method::GET, "/2fa/enroll", Some(&cookie), None)
-            .await?;
-        if parts.status != StatusCode::OK {
-            self.forget(&cookie).await;
-            return Err(protocol("enroll", parts.status, &bytes));
-        }
-        let enrolled = enrolled_from_json(&bytes, parts.status)?;
         let old = self.enrolling().insert(account.id.clone(), cookie);
         if let Some(old) = old {
             self.forget(&old).await;
