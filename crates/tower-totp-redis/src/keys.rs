@@ -8,9 +8,25 @@
 //! | --- | --- | --- |
 //! | `{p u}:epoch` | string | the epoch, a decimal integer (`INCR`) |
 //! | `{p u}:auth` | hash | the active authenticators, fields `<field>:<id>` |
-//! | `{p u}:pending` | hash | the pending enrollment |
+//! | `{p u}:pending` | hash | the pending enrollments, fields `<field>:<id>` |
 //! | `{p u}:recovery` | set | the recovery code hashes, 32 raw bytes each |
 //! | `{p u}:throttle` | hash | `attempts` and `until`; expires by itself |
+//! | `{p u}:sessions_ended` | string | the last reset's time, ms since 1970 |
+//!
+//! `auth` fields per authenticator `<id>`: `name`, `secret` (sealed bytes),
+//! `params` (JSON), `created` (ms), `last` (20-digit step), `offset`, and
+//! the resync candidate `rstep` (20-digit step) and `roff`, both empty or
+//! both absent when there is none.
+//!
+//! `pending` fields per pending enrollment `<id>` (one per session that
+//! started one): `name`, `secret`, `params`, `created` (20-digit ms, which
+//! the scripts compare to prune expired ones) and, if it replaces an
+//! authenticator, `replaces`. One hash per user, so that `put_pending` can
+//! prune, count and add in one script without knowing the ids in advance.
+//! Before issue 11 the same key held one pending enrollment with the fields
+//! `id`, `name`, `secret`, `params`, `created`, `replaces` (no `:<id>`):
+//! those are never read as a pending enrollment, and `put_pending` deletes
+//! them.
 //!
 //! Prefix and user id are escaped (`%` → `%25`, `{` → `%7B`, `}` → `%7D`)
 //! before they go between the braces: no user id can end the hash tag early
@@ -52,9 +68,14 @@ impl UserKeys {
         self.key("auth")
     }
 
-    /// The pending enrollment.
+    /// The pending enrollments.
     pub(crate) fn pending(&self) -> String {
         self.key("pending")
+    }
+
+    /// When the last reset ended the user's sessions.
+    pub(crate) fn sessions_ended(&self) -> String {
+        self.key("sessions_ended")
     }
 
     /// The recovery code hashes.
@@ -89,6 +110,8 @@ mod tests {
         assert_eq!(k.epoch(), "{tower-totp:alice}:epoch");
         assert_eq!(k.auth(), "{tower-totp:alice}:auth");
         assert_eq!(k.throttle(), "{tower-totp:alice}:throttle");
+        assert_eq!(k.pending(), "{tower-totp:alice}:pending");
+        assert_eq!(k.sessions_ended(), "{tower-totp:alice}:sessions_ended");
     }
 
     #[test]

@@ -39,11 +39,17 @@
 //! user's throttle key when it consumes), `begin_attempt`
 //! (the throttle, mirroring `ThrottleState::begin` exactly),
 //! `consume_recovery_code` (a constant-time scan of the user's hashes, then
-//! removal), `activate_pending`, `revoke`, `reseal`, `reset` and
-//! `set_resync_candidate`. [`status`](tower_totp::store::EnrollmentStore::status),
-//! asked on every request, is one `MULTI`/`EXEC` round trip. Redis runs a
-//! script to its end before any other command, so of many instances racing
-//! to use one code, exactly one wins.
+//! removal), `put_pending` (prune the expired, check the cap, add),
+//! `activate_pending` (the `first_only` and cap checks, the activation, the
+//! recovery codes when due and the throttle reset together), `revoke` (with
+//! the recovery codes when it removes the last authenticator), `reseal`,
+//! `reset` (recording when the user's sessions ended) and `record_miss`
+//! (one write whether or not it keeps a resync candidate, so a plain miss
+//! and an out-of-window match cost the server the same).
+//! [`status`](tower_totp::store::EnrollmentStore::status), asked on every
+//! request, is one `MULTI`/`EXEC` round trip; `pending` and `remove_pending`
+//! are one command each. Redis runs a script to its end before any other
+//! command, so of many instances racing to use one code, exactly one wins.
 //!
 //! # Keys
 //!
@@ -55,9 +61,16 @@
 //! | --- | --- | --- |
 //! | `{prefix user}:epoch` | string | the epoch, grown with `INCR`; never expires |
 //! | `{prefix user}:auth` | hash | authenticators, fields `name:<id>`, `secret:<id>` (sealed bytes), `params:<id>`, `created:<id>`, `last:<id>`, `offset:<id>`, `rstep:<id>`, `roff:<id>` |
-//! | `{prefix user}:pending` | hash | the pending enrollment |
+//! | `{prefix user}:pending` | hash | pending enrollments, one per session that started one: fields `name:<id>`, `secret:<id>`, `params:<id>`, `created:<id>`, `replaces:<id>` |
 //! | `{prefix user}:recovery` | set | recovery code hashes (32 bytes each) |
 //! | `{prefix user}:throttle` | hash | `attempts`, `until`; expires by itself |
+//! | `{prefix user}:sessions_ended` | string | when the last reset ended the user's sessions (ms); never expires |
+//!
+//! A pending hash written before issue 11 (one enrollment, fields without
+//! `:<id>`) is never read as an enrollment, and the next `put_pending` for
+//! that user deletes it: a user who was halfway through enrolling during
+//! the upgrade starts again. Upgrade every instance together: an older
+//! instance does not read the new layout.
 //!
 //! Steps and times are 20-digit zero-padded decimals, compared in the
 //! scripts without ever becoming Lua numbers (doubles, exact only to

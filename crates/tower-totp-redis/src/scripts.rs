@@ -35,11 +35,21 @@ local function epoch_ok(key)
   local e = redis.call('GET', key)
   return (not e) or (#e <= 18 and string.match(e, '^%d+$') ~= nil)
 end
-local FIELDS = {'name', 'secret', 'params', 'created', 'last', 'offset', 'rstep', 'roff'}
-local function drop_auth(key, id)
+local function drop_fields(key, names, id)
   local f = {}
-  for i, name in ipairs(FIELDS) do f[i] = name .. ':' .. id end
+  for i, name in ipairs(names) do f[i] = name .. ':' .. id end
   redis.call('HDEL', key, unpack(f))
+end
+local AUTH_FIELDS = {'name', 'secret', 'params', 'created', 'last', 'offset', 'rstep', 'roff'}
+local function drop_auth(key, id) drop_fields(key, AUTH_FIELDS, id) end
+local PENDING_FIELDS = {'name', 'secret', 'params', 'created', 'replaces'}
+local function drop_pending(key, id) drop_fields(key, PENDING_FIELDS, id) end
+local function auth_ids(key)
+  local ids = {}
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 5) == 'name:' then ids[#ids + 1] = string.sub(f, 6) end
+  end
+  return ids
 end
 ";
 
@@ -70,49 +80,143 @@ return 1
     )
 });
 
-/// `set_resync_candidate`. KEYS: auth. ARGV: id, step (20 digits), offset.
-/// Does nothing for an authenticator that is gone.
-pub(crate) static SET_RESYNC: LazyLock<Script> = LazyLock::new(|| {
+/// `record_miss`, the same work for both forms. KEYS: auth. ARGV: the
+/// candidate's authenticator id (empty for a plain miss), step (20 digits),
+/// offset. Replies 1, or 0 for a user without authenticators.
+///
+/// Both forms read the same keys and make the same one write: `HSET` of
+/// the two candidate fields of one authenticator. With a candidate for an
+/// authenticator the user has, that one gets it; otherwise (a plain miss,
+/// or an id the user does not have) the user's first authenticator gets its
+/// own candidate written back unchanged (empty fields when it has none).
+/// Redis counts and propagates an `HSET` whether or not the value changed,
+/// so the append-only file and the replicas get one write either way, and
+/// with `appendfsync always` one `fsync` either way: no response time tells
+/// a guess that matched a step outside the window from a plain miss.
+pub(crate) static RECORD_MISS: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-local id = ARGV[1]
-if redis.call('HEXISTS', KEYS[1], 'name:' .. id) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'rstep:' .. id, ARGV[2], 'roff:' .. id, ARGV[3])
+local want = ARGV[1]
+local target = false
+for _, id in ipairs(auth_ids(KEYS[1])) do
+  if (not target) or id == want then target = id end
+end
+if not target then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'rstep:' .. target, 'roff:' .. target)
+local step, off = cur[1] or '', cur[2] or ''
+if target == want then step, off = ARGV[2], ARGV[3] end
+redis.call('HSET', KEYS[1], 'rstep:' .. target, step, 'roff:' .. target, off)
 return 1
 ",
     )
 });
 
-/// `activate_pending`. KEYS: pending, auth, epoch. ARGV: pending id, step
-/// (20 digits), offset, now (ms). Replies the new epoch, or nil when no
-/// pending enrollment has that id.
-pub(crate) static ACTIVATE: LazyLock<Script> = LazyLock::new(|| {
+/// `put_pending`. KEYS: pending. ARGV: id, expired before (20 digits), max,
+/// name, sealed secret, params, created (20 digits), and the replaced id if
+/// any. Replies 1 stored, 0 too many.
+///
+/// Drops the pending enrollments created before the limit (and the fields
+/// of the layout before issue 11), then adds this one if fewer than `max`
+/// remain. An id already pending is refused with an error, never
+/// overwritten: it would be another session's.
+pub(crate) static PUT_PENDING: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-local id = ARGV[1]
-local p = redis.call('HMGET', KEYS[1], 'id', 'name', 'secret', 'params', 'replaces')
-if (not p[1]) or p[1] ~= id then return false end
-if (not p[2]) or (not p[3]) or (not p[4]) then return corrupt('pending enrollment') end
-if not epoch_ok(KEYS[3]) then return corrupt('epoch') end
-if p[5] then drop_auth(KEYS[2], p[5]) end
-drop_auth(KEYS[2], id)
-redis.call('HSET', KEYS[2],
-  'name:' .. id, p[2], 'secret:' .. id, p[3], 'params:' .. id, p[4],
-  'created:' .. id, ARGV[4], 'last:' .. id, ARGV[2], 'offset:' .. id, ARGV[3])
-redis.call('DEL', KEYS[1])
-return redis.call('INCR', KEYS[3])
+local key, id = KEYS[1], ARGV[1]
+local all = redis.call('HGETALL', key)
+local created = {}
+for i = 1, #all, 2 do
+  local kind, pid = string.match(all[i], '^(%a+):(.+)$')
+  if kind == 'created' then
+    if not is20(all[i + 1]) then return corrupt('creation time of pending enrollment ' .. pid) end
+    created[pid] = all[i + 1]
+  elseif kind == 'name' and pid == id then
+    return redis.error_reply('TOTPDUPLICATE pending enrollment id')
+  end
+end
+local left = 0
+for pid, at in pairs(created) do
+  if cmp20(at, ARGV[2]) < 0 then drop_pending(key, pid) else left = left + 1 end
+end
+redis.call('HDEL', key, 'id', 'name', 'secret', 'params', 'created', 'replaces')
+if left >= tonumber(ARGV[3]) then return 0 end
+local f = {'name:' .. id, ARGV[4], 'secret:' .. id, ARGV[5], 'params:' .. id, ARGV[6],
+  'created:' .. id, ARGV[7]}
+if ARGV[8] then
+  f[9] = 'replaces:' .. id
+  f[10] = ARGV[8]
+end
+redis.call('HSET', key, unpack(f))
+return 1
 ",
     )
 });
 
-/// `revoke`. KEYS: auth, epoch. ARGV: id. Replies 1 if it existed.
+/// `activate_pending`. KEYS: pending, auth, epoch, recovery, throttle.
+/// ARGV: pending id, step (20 digits), offset, now (ms), first only (`1` or
+/// `0`), max authenticators, then the recovery code hashes. Replies
+/// `{outcome, epoch, issued}`: outcome 0 no pending, 1 already enrolled,
+/// 2 too many, 3 done (then the new epoch as a string, and 1 if the
+/// recovery codes were replaced).
+///
+/// The checks read before the first write; done, it activates, removes the
+/// replaced authenticator and this pending enrollment only, clears the
+/// throttle, issues the codes if the user had no authenticator or no codes
+/// left, and grows the epoch: never an active authenticator without its
+/// codes, nor codes issued for an activation that lost a race.
+pub(crate) static ACTIVATE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+local id = ARGV[1]
+local p = redis.call('HMGET', KEYS[1],
+  'name:' .. id, 'secret:' .. id, 'params:' .. id, 'created:' .. id, 'replaces:' .. id)
+if not p[1] then
+  if p[2] or p[3] or p[4] or p[5] then return corrupt('pending enrollment ' .. id) end
+  return {0, '', 0}
+end
+if (not p[2]) or (not p[3]) or (not p[4]) then return corrupt('pending enrollment ' .. id) end
+if not epoch_ok(KEYS[3]) then return corrupt('epoch') end
+local active, replaced = 0, false
+for _, a in ipairs(auth_ids(KEYS[2])) do
+  active = active + 1
+  if a == p[5] then replaced = true end
+end
+if ARGV[5] == '1' and active > 0 then return {1, '', 0} end
+local staying = active
+if replaced then staying = staying - 1 end
+if staying >= tonumber(ARGV[6]) then return {2, '', 0} end
+local codes_left = redis.call('SCARD', KEYS[4])
+if p[5] then drop_auth(KEYS[2], p[5]) end
+drop_auth(KEYS[2], id)
+redis.call('HSET', KEYS[2],
+  'name:' .. id, p[1], 'secret:' .. id, p[2], 'params:' .. id, p[3],
+  'created:' .. id, ARGV[4], 'last:' .. id, ARGV[2], 'offset:' .. id, ARGV[3])
+drop_pending(KEYS[1], id)
+redis.call('DEL', KEYS[5])
+local issued = 0
+if active == 0 or codes_left == 0 then
+  redis.call('DEL', KEYS[4])
+  if #ARGV > 6 then redis.call('SADD', KEYS[4], unpack(ARGV, 7)) end
+  issued = 1
+end
+redis.call('INCR', KEYS[3])
+return {3, redis.call('GET', KEYS[3]), issued}
+",
+    )
+});
+
+/// `revoke`. KEYS: auth, epoch, recovery. ARGV: id. Replies 1 if it
+/// existed. Revoking the user's last authenticator deletes the recovery
+/// codes in the same script.
 pub(crate) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 local id = ARGV[1]
 if redis.call('HEXISTS', KEYS[1], 'name:' .. id) == 0 then return 0 end
 if not epoch_ok(KEYS[2]) then return corrupt('epoch') end
+local last = #auth_ids(KEYS[1]) == 1
 drop_auth(KEYS[1], id)
+if last then redis.call('DEL', KEYS[3]) end
 redis.call('INCR', KEYS[2])
 return 1
 ",
@@ -131,13 +235,16 @@ return 1
     )
 });
 
-/// `reset`. KEYS: auth, pending, recovery, epoch. Replies the new epoch.
+/// `reset`. KEYS: auth, pending, recovery, epoch, sessions ended. ARGV:
+/// now (ms). Replies 1. The throttle key stays.
 pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
 if not epoch_ok(KEYS[4]) then return corrupt('epoch') end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[5], ARGV[1])
+redis.call('INCR', KEYS[4])
+return 1
 ",
     )
 });

@@ -13,8 +13,9 @@ use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
-    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
+    StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -188,6 +189,12 @@ struct AuthFields {
     roff: Option<Vec<u8>>,
 }
 
+/// The fields of pending enrollment `id` in the `pending` hash, in the
+/// order [`EnrollmentStore::pending`] reads them.
+fn pending_fields(id: &AuthenticatorId) -> [String; 5] {
+    ["name", "secret", "params", "created", "replaces"].map(|f| format!("{f}:{}", id.as_str()))
+}
+
 fn required(v: Option<Vec<u8>>, id: &str, field: &str) -> Result<Vec<u8>, StoreError> {
     v.ok_or_else(|| corrupt(format!("authenticator {id} has no {field}")))
 }
@@ -208,6 +215,8 @@ impl AuthFields {
             None => 0,
         };
         let resync = match (self.rstep, self.roff) {
+            // Written back empty by a plain miss (`scripts::RECORD_MISS`).
+            (Some(step), Some(offset)) if step.is_empty() && offset.is_empty() => None,
             (Some(step), Some(offset)) => Some(ResyncCandidate {
                 step: parse_u64(&step, &what("resync step"))?,
                 offset: parse_i64(&offset, &what("resync offset"))?,
@@ -234,12 +243,14 @@ impl AuthFields {
 impl EnrollmentStore for RedisStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
         let k = self.keys(user);
-        let (epoch, enrolled): (Option<Vec<u8>>, bool) = redis::pipe()
+        let (epoch, enrolled, ended): (Option<Vec<u8>>, bool, Option<Vec<u8>>) = redis::pipe()
             .atomic()
             .cmd("GET")
             .arg(k.epoch())
             .cmd("EXISTS")
             .arg(k.auth())
+            .cmd("GET")
+            .arg(k.sessions_ended())
             .query_async(&mut self.conn.clone())
             .await
             .map_err(store_error)?;
@@ -247,7 +258,14 @@ impl EnrollmentStore for RedisStore {
             Some(e) => parse_u64(&e, "epoch")?,
             None => 0,
         };
-        Ok(UserStatus { epoch, enrolled })
+        let sessions_ended_at = ended
+            .map(|t| parse_time(&t, "end of sessions"))
+            .transpose()?;
+        Ok(UserStatus {
+            epoch,
+            enrolled,
+            sessions_ended_at,
+        })
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
@@ -287,98 +305,124 @@ impl EnrollmentStore for RedisStore {
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError> {
-        let key = self.keys(user).pending();
-        let mut set = redis::cmd("HSET");
-        set.arg(&key)
-            .arg("id")
-            .arg(pending.id.as_str())
-            .arg("name")
-            .arg(&pending.name)
-            .arg("secret")
-            .arg(pending.secret.to_bytes())
-            .arg("params")
-            .arg(encode_params(&pending.params)?)
-            .arg("created")
-            .arg(pending.created_at.as_millis().to_string());
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError> {
+        let head = [
+            pending.id.as_str().to_owned(),
+            fixed20(limits.expired_before.as_millis()),
+            limits.max.to_string(),
+        ];
+        let params = encode_params(&pending.params)?;
+        let secret = pending.secret.to_bytes();
+        let created = fixed20(pending.created_at.as_millis());
+        let mut args: Vec<&[u8]> = head.iter().map(|a| a.as_bytes()).collect();
+        args.extend([
+            pending.name.as_bytes(),
+            &secret,
+            params.as_bytes(),
+            created.as_bytes(),
+        ]);
         if let Some(replaces) = &pending.replaces {
-            set.arg("replaces").arg(replaces.as_str());
+            args.push(replaces.as_str().as_bytes());
         }
-        redis::pipe()
-            .atomic()
-            .cmd("DEL")
-            .arg(&key)
-            .ignore()
-            .add_command(set)
-            .ignore()
-            .query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
+        let stored: i64 = self
+            .eval(&scripts::PUT_PENDING, &[&self.keys(user).pending()], &args)
+            .await?;
+        match stored {
+            1 => Ok(PutPending::Stored),
+            0 => Ok(PutPending::TooMany),
+            other => Err(corrupt(format!("put_pending replied {other}"))),
+        }
     }
 
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
-        let mut fields: BTreeMap<String, Vec<u8>> = self
-            .query(redis::cmd("HGETALL").arg(self.keys(user).pending()))
-            .await?;
-        if fields.is_empty() {
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
+        let fields = pending_fields(id);
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.keys(user).pending()).arg(&fields);
+        let values: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
+        let [name, secret, params, created, replaces]: [Option<Vec<u8>>; 5] = values
+            .try_into()
+            .map_err(|_| corrupt("HMGET of a pending enrollment"))?;
+        let Some(name) = name else {
+            if secret.is_some() || params.is_some() || created.is_some() || replaces.is_some() {
+                return Err(corrupt(format!("pending enrollment {id} has no name")));
+            }
             return Ok(None);
-        }
-        let mut take = |name: &str| {
-            fields
-                .remove(name)
-                .ok_or_else(|| corrupt(format!("pending enrollment has no {name}")))
         };
-        let id = parse_text(take("id")?, "pending enrollment id")?;
-        let name = parse_text(take("name")?, "pending enrollment name")?;
-        let secret = parse_secret(&take("secret")?, "pending enrollment secret")?;
-        let params = parse_params(&take("params")?, "pending enrollment params")?;
-        let created_at = parse_time(&take("created")?, "pending enrollment time")?;
-        let replaces = fields
-            .remove("replaces")
-            .map(|r| parse_text(r, "replaced authenticator id"))
-            .transpose()?
-            .map(AuthenticatorId::new);
+        let what = |field: &str| format!("{field} of pending enrollment {id}");
+        let take = |v: Option<Vec<u8>>, field: &str| {
+            v.ok_or_else(|| corrupt(format!("pending enrollment {id} has no {field}")))
+        };
         Ok(Some(PendingEnrollment {
-            id: AuthenticatorId::new(id),
-            name,
-            secret,
-            params,
-            created_at,
-            replaces,
+            id: id.clone(),
+            name: parse_text(name, &what("name"))?,
+            secret: parse_secret(&take(secret, "secret")?, &what("secret"))?,
+            params: parse_params(&take(params, "params")?, &what("params"))?,
+            created_at: parse_time(&take(created, "created")?, &what("creation time"))?,
+            replaces: replaces
+                .map(|r| parse_text(r, &what("replaced id")))
+                .transpose()?
+                .map(AuthenticatorId::new),
         }))
+    }
+
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
+        // One command: atomic without a script.
+        let mut cmd = redis::cmd("HDEL");
+        cmd.arg(self.keys(user).pending()).arg(&pending_fields(id));
+        self.query::<i64>(&cmd).await.map(drop)
     }
 
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError> {
+        activation: &Activation,
+    ) -> Result<Activated, StoreError> {
         let k = self.keys(user);
-        let epoch: Option<i64> = self
+        let head = [
+            activation.pending_id.as_str().to_owned(),
+            fixed20(activation.step),
+            activation.offset.to_string(),
+            activation.now.as_millis().to_string(),
+            if activation.first_only { "1" } else { "0" }.to_owned(),
+            activation.max_authenticators.to_string(),
+        ];
+        let mut args: Vec<&[u8]> = head.iter().map(|a| a.as_bytes()).collect();
+        args.extend(activation.recovery.iter().map(|h| &h.as_bytes()[..]));
+        let (outcome, epoch, issued): (i64, Vec<u8>, i64) = self
             .eval(
                 &scripts::ACTIVATE,
-                &[&k.pending(), &k.auth(), &k.epoch()],
                 &[
-                    pending_id.as_str().as_bytes(),
-                    fixed20(step).as_bytes(),
-                    offset.to_string().as_bytes(),
-                    now.as_millis().to_string().as_bytes(),
+                    &k.pending(),
+                    &k.auth(),
+                    &k.epoch(),
+                    &k.recovery(),
+                    &k.throttle(),
                 ],
+                &args,
             )
             .await?;
-        epoch
-            .map(|e| u64::try_from(e).map_err(|_| corrupt("negative epoch")))
-            .transpose()
+        match outcome {
+            0 => Ok(Activated::NoPending),
+            1 => Ok(Activated::AlreadyEnrolled),
+            2 => Ok(Activated::TooMany),
+            3 => Ok(Activated::Done {
+                epoch: parse_u64(&epoch, "epoch")?,
+                recovery_issued: issued == 1,
+            }),
+            other => Err(corrupt(format!("activate_pending replied {other}"))),
+        }
     }
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
         let k = self.keys(user);
         self.eval(
             &scripts::REVOKE,
-            &[&k.auth(), &k.epoch()],
+            &[&k.auth(), &k.epoch(), &k.recovery()],
             &[id.as_str().as_bytes()],
         )
         .await
@@ -398,13 +442,19 @@ impl EnrollmentStore for RedisStore {
         .await
     }
 
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         let k = self.keys(user);
-        let _epoch: i64 = self
+        let _done: i64 = self
             .eval(
                 &scripts::RESET,
-                &[&k.auth(), &k.pending(), &k.recovery(), &k.epoch()],
-                &[],
+                &[
+                    &k.auth(),
+                    &k.pending(),
+                    &k.recovery(),
+                    &k.epoch(),
+                    &k.sessions_ended(),
+                ],
+                &[now.as_millis().to_string().as_bytes()],
             )
             .await?;
         Ok(())
@@ -442,20 +492,25 @@ impl StepStore for RedisStore {
         }
     }
 
-    async fn set_resync_candidate(
+    async fn record_miss(
         &self,
         user: &UserId,
-        id: &AuthenticatorId,
-        candidate: ResyncCandidate,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        let _found: i64 = self
+        // The same script and arguments of the same shape for both forms;
+        // the script makes the same one write for both (see RECORD_MISS).
+        let (id, c) = match &candidate {
+            Some((id, c)) => (id.as_str(), *c),
+            None => ("", ResyncCandidate { step: 0, offset: 0 }),
+        };
+        let _written: i64 = self
             .eval(
-                &scripts::SET_RESYNC,
+                &scripts::RECORD_MISS,
                 &[&self.keys(user).auth()],
                 &[
-                    id.as_str().as_bytes(),
-                    fixed20(candidate.step).as_bytes(),
-                    candidate.offset.to_string().as_bytes(),
+                    id.as_bytes(),
+                    fixed20(c.step).as_bytes(),
+                    c.offset.to_string().as_bytes(),
                 ],
             )
             .await?;

@@ -15,8 +15,8 @@ use tower_totp::code::{CodeParams, Secret};
 use tower_totp::recovery::RecoveryCodes;
 use tower_totp::seal::Keyring;
 use tower_totp::store::{
-    AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment, RecoveryStore, StepStore,
-    StoreError, ThrottleStore,
+    Activated, Activation, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
+    PendingLimits, PutPending, RecoveryStore, StepStore, StoreError, ThrottleStore,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy};
 use tower_totp_redis::redis::AsyncCommands;
@@ -61,13 +61,35 @@ async fn enroll(store: &RedisStore, user: &UserId, step: u64) -> AuthenticatorId
         created_at: UnixTime::from_secs(1_000),
         replaces: None,
     };
-    store.put_pending(user, pending).await.unwrap();
-    store
-        .activate_pending(user, &id, step, 0, UnixTime::from_secs(1_001))
+    assert_eq!(
+        store.put_pending(user, pending, ROOMY).await.unwrap(),
+        PutPending::Stored
+    );
+    let outcome = store
+        .activate_pending(user, &activation(&id, step))
         .await
-        .unwrap()
-        .expect("activated");
+        .unwrap();
+    assert!(matches!(outcome, Activated::Done { .. }), "{outcome:?}");
     id
+}
+
+/// No pruning, no cap to speak of.
+const ROOMY: PendingLimits = PendingLimits {
+    expired_before: UnixTime::EPOCH,
+    max: 1_000,
+};
+
+/// An activation of `id` at `step` without caps or recovery codes.
+fn activation(id: &AuthenticatorId, step: u64) -> Activation {
+    Activation {
+        pending_id: id.clone(),
+        step,
+        offset: 0,
+        now: UnixTime::from_secs(1_001),
+        first_only: false,
+        max_authenticators: 1_000,
+        recovery: Vec::new(),
+    }
 }
 
 /// Every kind of call, each within the bound, each `Unavailable`.
@@ -89,7 +111,7 @@ async fn all_calls_fail_unavailable(store: &RedisStore, user: &UserId, id: &Auth
     )
     .await;
     unavailable("consume_recovery_code", r);
-    let (r, _) = bounded("reset", store.reset(user)).await;
+    let (r, _) = bounded("reset", store.reset(user, now)).await;
     unavailable("reset", r);
 }
 
@@ -256,7 +278,7 @@ async fn damaged_data_is_corrupt_not_a_panic() {
         .await
         .unwrap();
     corrupt("status", store.status(&u).await);
-    corrupt("reset", store.reset(&u).await);
+    corrupt("reset", store.reset(&u, now).await);
 
     // A damaged last step, sealed secret, offset and unknown field.
     let store = server.store().await;
@@ -351,7 +373,10 @@ async fn damaged_data_is_corrupt_not_a_panic() {
         "authenticators (wrong type)",
         store.authenticators(&u).await,
     );
-    corrupt("pending (wrong type)", store.pending(&u).await);
+    corrupt(
+        "pending (wrong type)",
+        store.pending(&u, &AuthenticatorId::new("abc")).await,
+    );
     corrupt(
         "recovery_codes_left (wrong type)",
         store.recovery_codes_left(&u).await,
@@ -366,19 +391,51 @@ async fn damaged_data_is_corrupt_not_a_panic() {
         store.consume_step(&u, &id, 9, 0).await,
     );
 
-    // A pending enrollment missing its secret.
+    // A pending enrollment missing its secret, and one missing its name.
     let store = server.store().await;
     let p = store.prefix().to_owned();
-    conn.hset_multiple::<_, _, _, ()>(format!("{{{p}u}}:pending"), &[("id", "abc"), ("name", "x")])
-        .await
-        .unwrap();
-    corrupt("pending (no secret)", store.pending(&u).await);
+    let pending_key = format!("{{{p}u}}:pending");
+    let abc = AuthenticatorId::new("abc");
+    conn.hset_multiple::<_, _, _, ()>(
+        &pending_key,
+        &[("name:abc", "x"), ("created:abc", "00000000000000001000")],
+    )
+    .await
+    .unwrap();
+    corrupt("pending (no secret)", store.pending(&u, &abc).await);
     corrupt(
         "activate_pending (no secret)",
-        store
-            .activate_pending(&u, &AuthenticatorId::new("abc"), 1, 0, now)
-            .await,
+        store.activate_pending(&u, &activation(&abc, 1)).await,
     );
+    conn.hset::<_, _, _, ()>(&pending_key, "secret:def", "x")
+        .await
+        .unwrap();
+    corrupt(
+        "pending (no name)",
+        store.pending(&u, &AuthenticatorId::new("def")).await,
+    );
+    // A damaged creation time: put_pending (which prunes by it) refuses
+    // before writing anything.
+    conn.hset::<_, _, _, ()>(&pending_key, "created:abc", "soon")
+        .await
+        .unwrap();
+    let fresh = PendingEnrollment {
+        id: AuthenticatorId::new("fff"),
+        name: "phone".to_owned(),
+        secret: Keyring::ephemeral()
+            .unwrap()
+            .seal(&u, &Secret::generate())
+            .unwrap(),
+        params: CodeParams::default(),
+        created_at: UnixTime::from_secs(1_000),
+        replaces: None,
+    };
+    corrupt(
+        "put_pending (creation time)",
+        store.put_pending(&u, fresh, ROOMY).await,
+    );
+    let fields: i64 = conn.hlen(&pending_key).await.unwrap();
+    assert_eq!(fields, 3, "a refused put_pending must not write");
 }
 
 #[tokio::test]
@@ -393,6 +450,19 @@ async fn keys_share_the_user_hash_tag_and_only_the_throttle_expires() {
         .replace_recovery_codes(&u, RecoveryCodes::generate(2).unwrap().hashes(&u))
         .await
         .unwrap();
+    // Another session's enrollment, still pending.
+    let waiting = PendingEnrollment {
+        id: AuthenticatorId::generate().unwrap(),
+        name: "tablet".to_owned(),
+        secret: Keyring::ephemeral()
+            .unwrap()
+            .seal(&u, &Secret::generate())
+            .unwrap(),
+        params: CodeParams::default(),
+        created_at: UnixTime::from_secs(1_500),
+        replaces: None,
+    };
+    store.put_pending(&u, waiting, ROOMY).await.unwrap();
     let policy = ThrottlePolicy::default();
     let now = UnixTime::from_secs(2_000_000_000);
     // Three free attempts, then a 1 s lockout.
@@ -408,13 +478,13 @@ async fn keys_share_the_user_hash_tag_and_only_the_throttle_expires() {
     keys.append(&mut tagged);
     keys.sort();
     let tag = format!("{{{p}dave%7Bweird%7D}}");
-    let want: Vec<String> = ["auth", "epoch", "recovery", "throttle"]
+    let want: Vec<String> = ["auth", "epoch", "pending", "recovery", "throttle"]
         .iter()
         .map(|s| format!("{tag}:{s}"))
         .collect();
     assert_eq!(keys, want);
 
-    for k in ["auth", "epoch", "recovery"] {
+    for k in ["auth", "epoch", "pending", "recovery"] {
         let ttl: i64 = conn.pttl(format!("{tag}:{k}")).await.unwrap();
         assert_eq!(ttl, -1, "{k} must not expire");
     }
@@ -430,4 +500,15 @@ async fn keys_share_the_user_hash_tag_and_only_the_throttle_expires() {
     store.clear_throttle(&u).await.unwrap();
     let exists: bool = conn.exists(format!("{tag}:throttle")).await.unwrap();
     assert!(!exists);
+
+    // A reset leaves the epoch and the end of the sessions, neither expiring.
+    store.reset(&u, now).await.unwrap();
+    let mut keys: Vec<String> = conn.keys(format!("{{{p}*")).await.unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [format!("{tag}:epoch"), format!("{tag}:sessions_ended")]
+    );
+    let ttl: i64 = conn.pttl(format!("{tag}:sessions_ended")).await.unwrap();
+    assert_eq!(ttl, -1, "the end of the sessions must not expire");
 }

@@ -8,7 +8,7 @@
 //! ```
 //! use tower_totp::clock::{Clock, ManualClock, UnixTime};
 //! use tower_totp::code::Hotp;
-//! use tower_totp::{TotpConfig, TwoFactor, UserId};
+//! use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId};
 //! use tower_totp_sqlite::SqliteStore;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -20,10 +20,18 @@
 //!     .unwrap();
 //! let alice = UserId::new("alice");
 //!
-//! let enrollment = tfa.start_enrollment(&alice, "alice@example.com", "Phone", None).await.unwrap();
+//! let enrollment = tfa
+//!     .start_enrollment(&alice, "alice@example.com", "Phone", None)
+//!     .await
+//!     .unwrap()
+//!     .expect("under the caps");
 //! let phone = Hotp::new(enrollment.secret(), enrollment.params());
 //! let step = enrollment.params().step_at(clock.now());
-//! let confirmed = tfa.confirm_enrollment(&alice, &phone.code_string(step)).await.unwrap();
+//! let code = phone.code_string(step);
+//! let confirmed = tfa
+//!     .confirm_enrollment(&alice, enrollment.id(), &code, ConfirmAs::FirstAuthenticator)
+//!     .await
+//!     .unwrap();
 //! assert!(confirmed.is_confirmed());
 //! # });
 //! ```

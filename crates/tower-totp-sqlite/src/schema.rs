@@ -69,8 +69,55 @@ CREATE TABLE recovery_codes (
 CREATE INDEX recovery_codes_by_user ON recovery_codes (user_id, hash);
 ";
 
+/// Version 2 (issue 11): several pending enrollments per user, the time a
+/// reset ended the user's sessions, and a miss counter per authenticator.
+///
+/// - `pending_enrollments` is keyed by `(user_id, id)`: each pending
+///   enrollment belongs to the session that started it, and a second one
+///   no longer replaces the first. SQLite cannot change a primary key in
+///   place, so the table is rebuilt and its rows (at most one per user)
+///   copied over as they are.
+/// - `users.sessions_ended_at` is `UserStatus::sessions_ended_at`, in
+///   milliseconds through `codec::u64_to_sql`; NULL until the first reset.
+/// - `authenticators.misses` counts the rejected codes recorded for the
+///   user while the authenticator was active (modulo 2^32). Nothing reads
+///   it: it exists so that `record_miss` changes every row it touches.
+///   SQLite writes no page for an UPDATE that leaves a row's bytes as they
+///   were, so without it a plain miss would commit nothing (no WAL frame,
+///   no `fsync`) while a miss that keeps a resync candidate would, and the
+///   difference in response time would tell an attacker that a guess was
+///   the code of a step outside the window.
+const V2: &str = "
+ALTER TABLE pending_enrollments RENAME TO pending_enrollments_v1;
+
+CREATE TABLE pending_enrollments (
+    user_id    TEXT    NOT NULL REFERENCES users (user_id),
+    id         TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    secret     BLOB    NOT NULL,
+    algorithm  TEXT    NOT NULL,
+    digits     INTEGER NOT NULL,
+    period     INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    replaces   TEXT,
+    PRIMARY KEY (user_id, id)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO pending_enrollments
+    (user_id, id, name, secret, algorithm, digits, period, created_at, replaces)
+SELECT user_id, id, name, secret, algorithm, digits, period, created_at, replaces
+FROM pending_enrollments_v1;
+
+DROP TABLE pending_enrollments_v1;
+
+ALTER TABLE users ADD COLUMN sessions_ended_at INTEGER;
+
+ALTER TABLE authenticators ADD COLUMN
+    misses INTEGER NOT NULL DEFAULT 0 CHECK (misses BETWEEN 0 AND 4294967295);
+";
+
 /// Every migration, in order.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build creates and understands.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -14,8 +14,9 @@ use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, PendingEnrollment,
-    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
+    StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -54,21 +55,122 @@ fn bump_epoch(tx: &Transaction<'_>, user: &UserId) -> Result<u64, Failure> {
     Ok(next)
 }
 
-/// The user's epoch and whether any authenticator is active.
+/// What `clear_throttle` writes. The users row must exist.
+fn clear_throttle_row(tx: &Connection, user: &UserId) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE users SET throttle_attempts = 0, throttle_locked_until = ?2
+         WHERE user_id = ?1",
+    )?
+    .execute(params![user.as_str(), u64_to_sql(0)])?;
+    Ok(())
+}
+
+/// Replace the user's recovery codes with `hashes`. The users row must
+/// exist.
+fn store_recovery_codes(
+    tx: &Transaction<'_>,
+    user: &UserId,
+    hashes: &[RecoveryHash],
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
+        .execute(params![user.as_str()])?;
+    let mut insert =
+        tx.prepare_cached("INSERT INTO recovery_codes (user_id, hash) VALUES (?1, ?2)")?;
+    for hash in hashes {
+        insert.execute(params![user.as_str(), &hash.as_bytes()[..]])?;
+    }
+    Ok(())
+}
+
+/// The user's epoch, whether any authenticator is active, and when a reset
+/// last ended the user's sessions.
 fn read_status(conn: &Connection, user: &UserId) -> rusqlite::Result<UserStatus> {
     let status = conn
         .prepare_cached(
-            "SELECT epoch, EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1)
+            "SELECT epoch, EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1),
+                    sessions_ended_at
              FROM users WHERE user_id = ?1",
         )?
         .query_row(params![user.as_str()], |row| {
             Ok(UserStatus {
                 epoch: get_u64(row, 0)?,
                 enrolled: row.get(1)?,
+                sessions_ended_at: get_opt_u64(row, 2)?.map(UnixTime::from_millis),
             })
         })
         .optional()?;
     Ok(status.unwrap_or_default())
+}
+
+/// [`EnrollmentStore::activate_pending`] inside its transaction: every
+/// check reads before the first write, and a refusal returns before it, so
+/// dropping the transaction rolls back nothing.
+fn activate(tx: &Transaction<'_>, user: &UserId, a: &Activation) -> Result<Activated, Failure> {
+    let replaces = tx
+        .prepare_cached("SELECT replaces FROM pending_enrollments WHERE user_id = ?1 AND id = ?2")?
+        .query_row(params![user.as_str(), a.pending_id.as_str()], |row| {
+            row.get::<_, Option<String>>(0)
+        })
+        .optional()?;
+    // No such pending enrollment: confirmed, replaced or expired meanwhile.
+    let Some(replaces) = replaces else {
+        return Ok(Activated::NoPending);
+    };
+    // How many are active, and whether the replaced one is among them.
+    let (active, replaced_active): (i64, i64) = tx
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE id = ?2)
+             FROM authenticators WHERE user_id = ?1",
+        )?
+        .query_row(params![user.as_str(), replaces.as_deref()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    let had_any = active > 0;
+    if a.first_only && had_any {
+        return Ok(Activated::AlreadyEnrolled);
+    }
+    let staying =
+        usize::try_from(active - replaced_active).map_err(|_| Invalid("authenticator count"))?;
+    if staying >= a.max_authenticators {
+        return Ok(Activated::TooMany);
+    }
+    let codes_left: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = ?1)")?
+        .query_row(params![user.as_str()], |row| row.get(0))?;
+
+    if let Some(old) = &replaces {
+        tx.prepare_cached("DELETE FROM authenticators WHERE user_id = ?1 AND id = ?2")?
+            .execute(params![user.as_str(), old])?;
+    }
+    // Copied row to row: the sealed secret is never decoded here.
+    tx.prepare_cached(
+        "INSERT INTO authenticators
+             (user_id, id, name, secret, algorithm, digits, period, created_at,
+              last_step, drift_offset, resync_step, resync_offset)
+         SELECT user_id, id, name, secret, algorithm, digits, period, ?3,
+                ?4, ?5, NULL, NULL
+         FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
+    )?
+    .execute(params![
+        user.as_str(),
+        a.pending_id.as_str(),
+        u64_to_sql(a.now.as_millis()),
+        u64_to_sql(a.step),
+        a.offset,
+    ])?;
+    // This pending enrollment only: other sessions' stay.
+    tx.prepare_cached("DELETE FROM pending_enrollments WHERE user_id = ?1 AND id = ?2")?
+        .execute(params![user.as_str(), a.pending_id.as_str()])?;
+    let epoch = bump_epoch(tx, user)?;
+    clear_throttle_row(tx, user)?;
+    let recovery_issued = !had_any || !codes_left;
+    if recovery_issued {
+        store_recovery_codes(tx, user, &a.recovery)?;
+    }
+    Ok(Activated::Done {
+        epoch,
+        recovery_issued,
+    })
 }
 
 #[async_trait]
@@ -123,20 +225,36 @@ impl EnrollmentStore for SqliteStore {
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError> {
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError> {
         let user = user.clone();
         self.run(move |conn| {
             let tx = write_tx(conn)?;
             ensure_user(&tx, &user)?;
+            // Expired ones first, so they never count against the cap.
+            tx.prepare_cached(
+                "DELETE FROM pending_enrollments WHERE user_id = ?1 AND created_at < ?2",
+            )?
+            .execute(params![
+                user.as_str(),
+                u64_to_sql(limits.expired_before.as_millis())
+            ])?;
+            let waiting: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM pending_enrollments WHERE user_id = ?1")?
+                .query_row(params![user.as_str()], |row| row.get(0))?;
+            let waiting = usize::try_from(waiting).map_err(|_| Invalid("pending count"))?;
+            if waiting >= limits.max {
+                // The pruning stays, as in the memory store: expired ones
+                // are gone either way.
+                tx.commit()?;
+                return Ok(PutPending::TooMany);
+            }
+            // A plain INSERT: an id already taken (a 64-bit random collision)
+            // is an error, never a silent overwrite of another session's.
             tx.prepare_cached(
                 "INSERT INTO pending_enrollments
                      (user_id, id, name, secret, algorithm, digits, period, created_at, replaces)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (user_id) DO UPDATE SET
-                     id = excluded.id, name = excluded.name, secret = excluded.secret,
-                     algorithm = excluded.algorithm, digits = excluded.digits,
-                     period = excluded.period, created_at = excluded.created_at,
-                     replaces = excluded.replaces",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 user.as_str(),
@@ -150,20 +268,24 @@ impl EnrollmentStore for SqliteStore {
                 pending.replaces.as_ref().map(AuthenticatorId::as_str),
             ])?;
             tx.commit()?;
-            Ok(())
+            Ok(PutPending::Stored)
         })
         .await
     }
 
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
-        let user = user.clone();
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
+        let (user, id) = (user.clone(), id.clone());
         self.run(move |conn| {
             let pending = conn
                 .prepare_cached(
                     "SELECT id, name, secret, algorithm, digits, period, created_at, replaces
-                     FROM pending_enrollments WHERE user_id = ?1",
+                     FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
                 )?
-                .query_row(params![user.as_str()], |row| {
+                .query_row(params![user.as_str(), id.as_str()], |row| {
                     Ok(PendingEnrollment {
                         id: AuthenticatorId::new(row.get::<_, String>(0)?),
                         name: row.get(1)?,
@@ -179,54 +301,29 @@ impl EnrollmentStore for SqliteStore {
         .await
     }
 
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
+        let (user, id) = (user.clone(), id.clone());
+        self.run(move |conn| {
+            conn.prepare_cached("DELETE FROM pending_enrollments WHERE user_id = ?1 AND id = ?2")?
+                .execute(params![user.as_str(), id.as_str()])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError> {
-        let (user, pending_id) = (user.clone(), pending_id.clone());
+        activation: &Activation,
+    ) -> Result<Activated, StoreError> {
+        let (user, activation) = (user.clone(), activation.clone());
         self.run_changing_status(user.clone(), move |conn| {
             let tx = write_tx(conn)?;
-            let replaces = tx
-                .prepare_cached(
-                    "SELECT replaces FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
-                )?
-                .query_row(params![user.as_str(), pending_id.as_str()], |row| {
-                    row.get::<_, Option<String>>(0)
-                })
-                .optional()?;
-            // No such pending enrollment: confirmed or replaced meanwhile.
-            let Some(replaces) = replaces else {
-                return Ok(None);
-            };
-            if let Some(old) = replaces {
-                tx.prepare_cached("DELETE FROM authenticators WHERE user_id = ?1 AND id = ?2")?
-                    .execute(params![user.as_str(), old])?;
+            let outcome = activate(&tx, &user, &activation)?;
+            if matches!(outcome, Activated::Done { .. }) {
+                tx.commit()?;
             }
-            // Copied row to row: the sealed secret is never decoded here.
-            tx.prepare_cached(
-                "INSERT INTO authenticators
-                     (user_id, id, name, secret, algorithm, digits, period, created_at,
-                      last_step, drift_offset, resync_step, resync_offset)
-                 SELECT user_id, id, name, secret, algorithm, digits, period, ?3,
-                        ?4, ?5, NULL, NULL
-                 FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
-            )?
-            .execute(params![
-                user.as_str(),
-                pending_id.as_str(),
-                u64_to_sql(now.as_millis()),
-                u64_to_sql(step),
-                offset,
-            ])?;
-            tx.prepare_cached("DELETE FROM pending_enrollments WHERE user_id = ?1")?
-                .execute(params![user.as_str()])?;
-            let epoch = bump_epoch(&tx, &user)?;
-            tx.commit()?;
-            Ok(Some(epoch))
+            Ok(outcome)
         })
         .await
     }
@@ -241,6 +338,13 @@ impl EnrollmentStore for SqliteStore {
             if removed == 0 {
                 return Ok(false);
             }
+            // The last one gone: the recovery codes go with it (the next
+            // first enrollment issues a fresh set).
+            tx.prepare_cached(
+                "DELETE FROM recovery_codes WHERE user_id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM authenticators WHERE user_id = ?1)",
+            )?
+            .execute(params![user.as_str()])?;
             bump_epoch(&tx, &user)?;
             tx.commit()?;
             Ok(true)
@@ -266,7 +370,7 @@ impl EnrollmentStore for SqliteStore {
         .await
     }
 
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         let user = user.clone();
         self.run_changing_status(user.clone(), move |conn| {
             let tx = write_tx(conn)?;
@@ -280,6 +384,8 @@ impl EnrollmentStore for SqliteStore {
                 tx.prepare_cached(sql)?.execute(params![user.as_str()])?;
             }
             bump_epoch(&tx, &user)?;
+            tx.prepare_cached("UPDATE users SET sessions_ended_at = ?2 WHERE user_id = ?1")?
+                .execute(params![user.as_str(), u64_to_sql(now.as_millis())])?;
             tx.commit()?;
             Ok(())
         })
@@ -320,13 +426,9 @@ impl StepStore for SqliteStore {
                     offset
                 ])?;
             if consumed > 0 {
-                // What `clear_throttle` writes. The users row exists: the
-                // authenticator just updated refers to it.
-                tx.prepare_cached(
-                    "UPDATE users SET throttle_attempts = 0, throttle_locked_until = ?2
-                     WHERE user_id = ?1",
-                )?
-                .execute(params![user.as_str(), u64_to_sql(0)])?;
+                // The users row exists: the authenticator just updated
+                // refers to it.
+                clear_throttle_row(&tx, &user)?;
                 tx.commit()?;
                 return Ok(ConsumeOutcome::Consumed);
             }
@@ -347,23 +449,35 @@ impl StepStore for SqliteStore {
         .await
     }
 
-    async fn set_resync_candidate(
+    async fn record_miss(
         &self,
         user: &UserId,
-        id: &AuthenticatorId,
-        candidate: ResyncCandidate,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        let (user, id) = (user.clone(), id.clone());
+        let user = user.clone();
+        // `None` binds NULLs: `id = NULL` is never true, so every row keeps
+        // its candidate. Either way the one statement visits and rewrites
+        // every authenticator row of the user, and `misses` changes in each
+        // (see schema V2): the same pages are written and the same commit
+        // (one `fsync`) is made whether or not a candidate is kept, so the
+        // response time does not say which it was.
+        let (id, step, offset) = match candidate {
+            Some((id, c)) => (Some(id), Some(u64_to_sql(c.step)), Some(c.offset)),
+            None => (None, None, None),
+        };
         self.run(move |conn| {
             conn.prepare_cached(
-                "UPDATE authenticators SET resync_step = ?3, resync_offset = ?4
-                 WHERE user_id = ?1 AND id = ?2",
+                "UPDATE authenticators SET
+                     misses = (misses + 1) % 4294967296,
+                     resync_step = CASE WHEN id = ?2 THEN ?3 ELSE resync_step END,
+                     resync_offset = CASE WHEN id = ?2 THEN ?4 ELSE resync_offset END
+                 WHERE user_id = ?1",
             )?
             .execute(params![
                 user.as_str(),
-                id.as_str(),
-                u64_to_sql(candidate.step),
-                candidate.offset,
+                id.as_ref().map(AuthenticatorId::as_str),
+                step,
+                offset,
             ])?;
             Ok(())
         })
@@ -426,15 +540,8 @@ impl ThrottleStore for SqliteStore {
 
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError> {
         let user = user.clone();
-        self.run(move |conn| {
-            conn.prepare_cached(
-                "UPDATE users SET throttle_attempts = 0, throttle_locked_until = ?2
-                 WHERE user_id = ?1",
-            )?
-            .execute(params![user.as_str(), u64_to_sql(0)])?;
-            Ok(())
-        })
-        .await
+        self.run(move |conn| Ok(clear_throttle_row(conn, &user)?))
+            .await
     }
 
     async fn throttle_state(&self, user: &UserId) -> Result<ThrottleState, StoreError> {
@@ -455,15 +562,7 @@ impl RecoveryStore for SqliteStore {
         self.run(move |conn| {
             let tx = write_tx(conn)?;
             ensure_user(&tx, &user)?;
-            tx.prepare_cached("DELETE FROM recovery_codes WHERE user_id = ?1")?
-                .execute(params![user.as_str()])?;
-            {
-                let mut insert = tx
-                    .prepare_cached("INSERT INTO recovery_codes (user_id, hash) VALUES (?1, ?2)")?;
-                for hash in &hashes {
-                    insert.execute(params![user.as_str(), &hash.as_bytes()[..]])?;
-                }
-            }
+            store_recovery_codes(&tx, &user, &hashes)?;
             tx.commit()?;
             Ok(())
         })

@@ -41,7 +41,7 @@ async fn data_survives_closing_and_reopening() {
         offset: i64::MIN,
     };
     store
-        .set_resync_candidate(&alice, &phone, candidate)
+        .record_miss(&alice, Some((phone.clone(), candidate)))
         .await
         .expect("resync");
     store
@@ -60,19 +60,34 @@ async fn data_survives_closing_and_reopening() {
             .await
             .expect("attempt");
     }
-    store
-        .put_pending(&bob, common::pending(&bob, "new phone"))
-        .await
-        .expect("pending");
+    // Two sessions' pending enrollments of one user.
+    let (bob_phone, bob_tablet) = (
+        common::pending(&bob, "new phone"),
+        common::pending(&bob, "tablet"),
+    );
+    for p in [&bob_phone, &bob_tablet] {
+        store
+            .put_pending(&bob, p.clone(), common::ROOMY)
+            .await
+            .expect("pending");
+    }
     common::enroll(&store, &carol, "old", 1).await;
-    store.reset(&carol).await.expect("reset");
+    let carol_reset = UnixTime::from_millis(1_700_000_123_456);
+    store.reset(&carol, carol_reset).await.expect("reset");
 
     let before = (
         store.status(&alice).await.expect("status"),
         store.authenticators(&alice).await.expect("list"),
         store.throttle_state(&alice).await.expect("throttle"),
-        store.pending(&bob).await.expect("pending"),
+        (
+            store.pending(&bob, &bob_phone.id).await.expect("pending"),
+            store.pending(&bob, &bob_tablet.id).await.expect("pending"),
+        ),
         store.status(&carol).await.expect("status"),
+    );
+    assert_eq!(
+        before.3,
+        (Some(bob_phone.clone()), Some(bob_tablet.clone()))
     );
     assert_eq!(before.1.len(), 2);
     assert_eq!(
@@ -92,7 +107,10 @@ async fn data_survives_closing_and_reopening() {
         store.status(&alice).await.expect("status"),
         store.authenticators(&alice).await.expect("list"),
         store.throttle_state(&alice).await.expect("throttle"),
-        store.pending(&bob).await.expect("pending"),
+        (
+            store.pending(&bob, &bob_phone.id).await.expect("pending"),
+            store.pending(&bob, &bob_tablet.id).await.expect("pending"),
+        ),
         store.status(&carol).await.expect("status"),
     );
     assert_eq!(after, before, "everything reads back as it was");
@@ -120,6 +138,11 @@ async fn data_survives_closing_and_reopening() {
     );
     assert_eq!(after.4.epoch, 2, "the epoch survives a reset and a reopen");
     assert!(!after.4.enrolled);
+    assert_eq!(
+        after.4.sessions_ended_at,
+        Some(carol_reset),
+        "the end of carol's sessions survives a reopen"
+    );
 
     #[cfg(unix)]
     {
@@ -261,7 +284,7 @@ fn confirmed_enrollments_survive_sigkill() {
             assert!(status.enrolled && status.epoch == 1, "{user}: {status:?}");
             let list = store.authenticators(user).await.expect("list");
             assert!(list.iter().any(|a| &a.id == id), "{user}: {id} lost");
-            assert_eq!(store.pending(user).await.expect("pending"), None);
+            assert_eq!(store.pending(user, id).await.expect("pending"), None);
         }
     });
     eprintln!("{} confirmed enrollments survived SIGKILL", confirmed.len());

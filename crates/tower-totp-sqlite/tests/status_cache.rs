@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use tower_totp::UserId;
-use tower_totp::store::{EnrollmentStore, UserStatus, conformance};
+use tower_totp::clock::UnixTime;
+use tower_totp::store::{Activated, EnrollmentStore, UserStatus, conformance};
 use tower_totp_sqlite::SqliteStore;
 
 /// Long enough that no test ever reaches it: other connections' writes are
@@ -46,7 +47,8 @@ async fn writes_through_any_clone_are_seen_at_once() {
         enrolled,
         UserStatus {
             epoch: 1,
-            enrolled: true
+            enrolled: true,
+            sessions_ended_at: None,
         }
     );
 
@@ -55,17 +57,53 @@ async fn writes_through_any_clone_are_seen_at_once() {
         store.status(&u).await.expect("status"),
         UserStatus {
             epoch: 2,
-            enrolled: false
+            enrolled: false,
+            sessions_ended_at: None,
         }
     );
 
     common::enroll(&writer, &u, "new phone", 1).await;
-    writer.reset(&u).await.expect("reset");
+    let ended = UnixTime::from_secs(1_700_000_500);
+    writer.reset(&u, ended).await.expect("reset");
     assert_eq!(
         store.status(&u).await.expect("status"),
         UserStatus {
             epoch: 4,
-            enrolled: false
+            enrolled: false,
+            sessions_ended_at: Some(ended),
+        },
+        "a reset's end of sessions is seen at once"
+    );
+
+    // An activation that lost to `first_only` changes nothing, and the
+    // copy stays right; one that wins is seen at once.
+    let p = common::pending(&u, "phone");
+    writer
+        .put_pending(&u, p.clone(), common::ROOMY)
+        .await
+        .expect("put");
+    let mut first = common::activation(&p.id, 2);
+    first.first_only = true;
+    assert!(matches!(
+        writer.activate_pending(&u, &first).await.expect("activate"),
+        Activated::Done { epoch: 5, .. }
+    ));
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus {
+            epoch: 5,
+            enrolled: true,
+            sessions_ended_at: Some(ended),
+        }
+    );
+    // The last authenticator revoked: not enrolled, and seen at once.
+    assert!(writer.revoke(&u, &p.id).await.expect("revoke"));
+    assert_eq!(
+        store.status(&u).await.expect("status"),
+        UserStatus {
+            epoch: 6,
+            enrolled: false,
+            sessions_ended_at: Some(ended),
         }
     );
 }
@@ -86,6 +124,7 @@ async fn another_connection_is_seen_within_the_staleness_bound() {
     let before = UserStatus {
         epoch: 1,
         enrolled: true,
+        sessions_ended_at: None,
     };
     assert_eq!(fresh.status(&u).await.expect("status"), before);
     assert_eq!(lagging.status(&u).await.expect("status"), before);
@@ -94,6 +133,7 @@ async fn another_connection_is_seen_within_the_staleness_bound() {
     let after = UserStatus {
         epoch: 2,
         enrolled: false,
+        sessions_ended_at: None,
     };
     // No staleness allowed: the other connection's commit is seen.
     assert_eq!(fresh.status(&u).await.expect("status"), after);

@@ -35,7 +35,7 @@ use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::http::{SecondFactor, StaticDirectory, TotpAuth};
 use tower_totp::seal::{Keyring, SealingKey};
-use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 use tower_totp_redis::redis::aio::ConnectionManager;
 use tower_totp_redis::{RedisSessionStore, RedisStore};
 
@@ -175,10 +175,11 @@ impl Instance {
         let e = engine
             .start_enrollment(user, user.as_str(), "Phone", None)
             .await
-            .expect("start enrollment");
+            .expect("start enrollment")
+            .expect("under the caps");
         let phone = Phone::new(e.secret(), e.params(), clock.clone());
         let confirmed = engine
-            .confirm_enrollment(user, &phone.code())
+            .confirm_enrollment(user, e.id(), &phone.code(), ConfirmAs::FirstAuthenticator)
             .await
             .expect("confirm enrollment");
         assert!(confirmed.is_confirmed(), "enrollment not confirmed");

@@ -7,7 +7,15 @@ use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::code::{Algorithm, CodeParams, Secret};
 use tower_totp::seal::Keyring;
-use tower_totp::store::{AuthenticatorId, PendingEnrollment, TotpStore};
+use tower_totp::store::{
+    Activated, Activation, AuthenticatorId, PendingEnrollment, PendingLimits, PutPending, TotpStore,
+};
+
+/// No pruning, no cap to speak of.
+pub(crate) const ROOMY: PendingLimits = PendingLimits {
+    expired_before: UnixTime::EPOCH,
+    max: 1_000,
+};
 
 /// A pending enrollment with a freshly sealed random secret.
 pub(crate) fn pending(user: &UserId, name: &str) -> PendingEnrollment {
@@ -22,6 +30,19 @@ pub(crate) fn pending(user: &UserId, name: &str) -> PendingEnrollment {
     }
 }
 
+/// An activation of `id` at `step` without caps or recovery codes.
+pub(crate) fn activation(id: &AuthenticatorId, step: u64) -> Activation {
+    Activation {
+        pending_id: id.clone(),
+        step,
+        offset: 0,
+        now: UnixTime::from_secs(1_700_000_060),
+        first_only: false,
+        max_authenticators: 1_000,
+        recovery: Vec::new(),
+    }
+}
+
 /// Put a pending enrollment and confirm it at `step`; its id.
 pub(crate) async fn enroll(
     store: &impl TotpStore,
@@ -31,11 +52,20 @@ pub(crate) async fn enroll(
 ) -> AuthenticatorId {
     let p = pending(user, name);
     let id = p.id.clone();
-    store.put_pending(user, p).await.expect("put_pending");
-    store
-        .activate_pending(user, &id, step, 0, UnixTime::from_secs(1_700_000_060))
+    assert_eq!(
+        store
+            .put_pending(user, p, ROOMY)
+            .await
+            .expect("put_pending"),
+        PutPending::Stored
+    );
+    let outcome = store
+        .activate_pending(user, &activation(&id, step))
         .await
-        .expect("activate_pending")
-        .expect("a fresh pending enrollment activates");
+        .expect("activate_pending");
+    assert!(
+        matches!(outcome, Activated::Done { .. }),
+        "a fresh pending enrollment activates: {outcome:?}"
+    );
     id
 }
