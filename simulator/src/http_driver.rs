@@ -108,8 +108,9 @@ pub struct HttpDriver {
     secrets: Option<SeededSecrets>,
     confirm_access: bool,
     /// The session of each enrollment between [`Driver::enroll`] and
-    /// [`Driver::confirm`].
-    enrolling: Arc<Mutex<HashMap<UserId, HeaderValue>>>,
+    /// [`Driver::confirm`], and its pending id when the driver knows it
+    /// (seeded secrets).
+    enrolling: Arc<Mutex<HashMap<UserId, Enrolling>>>,
 }
 
 impl HttpDriver {
@@ -298,7 +299,19 @@ impl HttpDriver {
         enrolled_from_json(&bytes, parts.status)
     }
 
-    fn enrolling(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, HeaderValue>> {
+    /// Forget an enrollment the driver will not confirm: its session, and
+    /// its pending enrollment when the id is known (a user who starts over
+    /// abandons the earlier setup; otherwise it would count against the
+    /// pending-enrollment cap until it expires).
+    async fn abandon(&self, user: &UserId, e: Enrolling) -> Result<(), DriverError> {
+        self.forget(&e.cookie).await;
+        if let Some(id) = e.pending {
+            self.auth.engine().cancel_enrollment(user, &id).await?;
+        }
+        Ok(())
+    }
+
+    fn enrolling(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Enrolling>> {
         self.enrolling
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -319,7 +332,12 @@ impl Driver for HttpDriver {
                 ),
             });
         }
+        let old = self.enrolling().remove(&account.id);
+        if let Some(old) = old {
+            self.abandon(&account.id, old).await?;
+        }
         let mut enrolled = self.enroll_page(&cookie).await?;
+        let mut pending = None;
         if let Some(secrets) = &self.secrets {
             // The page started this session's own enrollment: put the
             // seeded secret in its place, and show the page again.
@@ -329,24 +347,29 @@ impl Driver for HttpDriver {
                 .ok_or_else(|| protocol("enroll", StatusCode::OK, b"no pending enrollment"))?;
             secrets.reseed(engine, &account.id, &id).await?;
             enrolled = self.enroll_page(&cookie).await?;
+            pending = Some(id);
         }
-        let old = self.enrolling().insert(account.id.clone(), cookie);
-        if let Some(old) = old {
-            self.forget(&old).await;
-        }
+        self.enrolling()
+            .insert(account.id.clone(), Enrolling { cookie, pending });
         Ok(enrolled)
     }
 
     async fn confirm(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
-        let cookie = self
+        let e = self
             .enrolling()
             .remove(&account.id)
             .ok_or(DriverError::Protocol {
                 step: "enroll",
                 detail: "confirm without an enrollment in progress".into(),
             })?;
-        self.code_step(account, "/2fa/enroll", "enroll", cookie, code)
-            .await
+        let outcome = self
+            .code_step(account, "/2fa/enroll", "enroll", e.cookie.clone(), code)
+            .await?;
+        if !outcome.is_accepted() {
+            // The session is gone (code_step forgets it): so is the setup.
+            self.abandon(&account.id, e).await?;
+        }
+        Ok(outcome)
     }
 
     async fn login(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
@@ -425,6 +448,13 @@ impl HttpDriver {
             body,
         })
     }
+}
+
+/// An enrollment between [`Driver::enroll`] and [`Driver::confirm`].
+#[derive(Debug, Clone)]
+struct Enrolling {
+    cookie: HeaderValue,
+    pending: Option<tower_totp::store::AuthenticatorId>,
 }
 
 /// The simulated users: `u<N>` is internal, with "Require Two Factor
