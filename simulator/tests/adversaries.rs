@@ -226,6 +226,21 @@ fn against_the_stack_every_success_counter_is_0() {
         ..CoEnroller::default()
     });
     assert_no_successes(&run_scenario(&wide, 2).report);
+
+    // Attacker sessions up to the pending-enrollment cap (5) before the
+    // victim: the victim cannot enrol (a denial of service, no worse than
+    // the attacker enrolling first with the password), and nothing the
+    // attacker knows is activated.
+    let mut full = s.clone();
+    full.co_enroller = Some(CoEnroller {
+        victims: 5,
+        first_victim: 10,
+        sessions_before: 5,
+        sessions_after: 1,
+    });
+    let r = run_scenario(&full, 1).report;
+    assert_eq!(r.enroll_failures, 5, "{r:?}");
+    assert_no_successes(&r);
 }
 
 /// A server that trusts everybody, the way the stack did before issue 11
