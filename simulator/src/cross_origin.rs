@@ -27,6 +27,7 @@
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::browser::{log_in, log_out, post_code, send};
@@ -163,14 +164,14 @@ pub async fn forms<D: Driver>(
         .map_or_else(|| victim.id.as_str().to_owned(), |m| m.username.clone());
     if me.is_some() {
         if let Some(s) = read::<D, Switches>(driver, jar, "/admin/settings").await? {
-            let mut body = format!(
-                "internal_users={}&external_users={}",
-                on_off(s.internal_users),
-                on_off(s.external_users)
-            );
+            let mut fields = vec![
+                ("internal_users", on_off(s.internal_users)),
+                ("external_users", on_off(s.external_users)),
+            ];
             if s.enabled {
-                body.push_str("&enabled=on");
+                fields.push(("enabled", "on"));
             }
+            let body = form(&fields);
             out.push(Form::new(Method::POST, "/admin/settings", FORM, &body));
             out.push(Form::new(Method::PUT, "/admin/settings", JSON, "{}"));
         }
@@ -183,22 +184,26 @@ pub async fn forms<D: Driver>(
         }
         out.push(Form::new(Method::POST, "/logout", FORM, ""));
     }
-    let login = format!("username={}&password=not-the-password", percent_path(&name));
+    let login = form(&[("username", &name), ("password", "not-the-password")]);
     out.push(Form::new(Method::POST, "/login", FORM, &login));
     Ok(out)
 }
 
-/// A name as one path segment or form value.
+/// What stays as it is in a path segment: RFC 3986's unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A name as one path segment.
 fn percent_path(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(name, SEGMENT).to_string()
+}
+
+/// A form-encoded body of these fields.
+fn form(fields: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(fields).unwrap_or_default()
 }
 
 /// Log `victim` in with `code` and submit [`forms`] through its session
@@ -257,6 +262,10 @@ mod tests {
         assert_eq!(r.headers[header::ORIGIN], "http://evil.example");
         assert_eq!(r.headers["sec-fetch-site"], "cross-site");
         assert_eq!(r.headers[header::CONTENT_TYPE], FORM);
-        assert_eq!(percent_path("a b/c"), "a%20b%2Fc");
+        assert_eq!(percent_path("a b/c~d"), "a%20b%2Fc~d");
+        assert_eq!(
+            form(&[("username", "a b&c"), ("password", "x")]),
+            "username=a+b%26c&password=x"
+        );
     }
 }
