@@ -60,14 +60,13 @@ enum Act {
 }
 
 /// What the test expects, and what every session was shown.
-#[derive(Default)]
 struct Model {
     /// Secrets activated, each with the session that confirmed it.
     enrolled: Vec<(String, usize)>,
     /// Sessions with a recent second step (their own confirmation).
-    verified: [bool; 2],
+    verified: Vec<bool>,
     /// The pending enrollment each session was shown last.
-    shown: [Option<String>; 2],
+    shown: Vec<Option<String>>,
     /// Every secret shown, and to which session.
     seen: HashMap<String, usize>,
 }
@@ -86,10 +85,23 @@ impl Model {
     }
 }
 
+/// Play `order` with as many sessions as it names.
 async fn play(order: &[Act]) {
+    let n = order
+        .iter()
+        .map(|a| match a {
+            Act::Start(x) | Act::Look(x) | Act::Replace(x) | Act::Confirm(x) => x + 1,
+        })
+        .max()
+        .unwrap_or(0);
     let app = App::new();
-    let (ann, mut c) = sessions(&app, 2).await;
-    let mut m = Model::default();
+    let (ann, mut c) = sessions(&app, n).await;
+    let mut m = Model {
+        enrolled: Vec::new(),
+        verified: vec![false; n],
+        shown: vec![None; n],
+        seen: HashMap::new(),
+    };
     for &act in order {
         match act {
             Act::Start(x) | Act::Look(x) | Act::Replace(x) => {
@@ -216,6 +228,25 @@ async fn two_sessions_in_every_order_never_share_a_secret() {
         }
     }
     assert_eq!(played, 2 * 720);
+}
+
+/// Three sessions start and confirm, in every order (720): at most one
+/// authenticator, the first confirmer's own; a confirmation after it is
+/// asked for a second step, one before its own start finds nothing.
+#[tokio::test]
+async fn three_sessions_in_every_order_have_one_winner() {
+    use Act::{Confirm, Start};
+    let acts = [
+        Start(0),
+        Start(1),
+        Start(2),
+        Confirm(0),
+        Confirm(1),
+        Confirm(2),
+    ];
+    for order in permutations(&acts) {
+        play(&order).await;
+    }
 }
 
 /// The first confirmation activates the confirming session's own

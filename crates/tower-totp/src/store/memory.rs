@@ -33,12 +33,41 @@ pub struct MemoryStore {
 struct UserRecord {
     epoch: u64,
     authenticators: Vec<Authenticator>,
-    /// Each owned by the session that started it. Rare and short-lived: an
-    /// empty `Vec` allocates nothing.
-    pending: Vec<PendingEnrollment>,
     recovery: Vec<RecoveryHash>,
     throttle: ThrottleState,
+    /// Boxed: few users have any of it at a time, and inline it would make
+    /// every user's record 32 bytes larger.
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a user's record that most users do not have.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Each owned by the session that started it; short-lived.
+    pending: Vec<PendingEnrollment>,
+    /// Set by a reset: logins at or before it are over.
     sessions_ended_at: Option<UnixTime>,
+}
+
+impl UserRecord {
+    fn pending(&self) -> &[PendingEnrollment] {
+        self.rare.as_ref().map_or(&[], |r| &r.pending)
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// Free the box once it holds nothing.
+    fn tidy(&mut self) {
+        if self
+            .rare
+            .as_ref()
+            .is_some_and(|r| r.pending.is_empty() && r.sessions_ended_at.is_none())
+        {
+            self.rare = None;
+        }
+    }
 }
 
 impl Default for MemoryStore {
@@ -87,14 +116,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// [`EnrollmentStore::activate_pending`] on one record, under its lock.
 fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
-    let Some(at) = r.pending.iter().position(|p| p.id == activation.pending_id) else {
+    let Some(at) = r
+        .pending()
+        .iter()
+        .position(|p| p.id == activation.pending_id)
+    else {
         return Activated::NoPending;
     };
     let had_any = !r.authenticators.is_empty();
     if activation.first_only && had_any {
         return Activated::AlreadyEnrolled;
     }
-    let replaces = r.pending[at].replaces.clone();
+    let replaces = r.pending()[at].replaces.clone();
     let staying = r
         .authenticators
         .iter()
@@ -103,7 +136,8 @@ fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
     if staying >= activation.max_authenticators {
         return Activated::TooMany;
     }
-    let pending = r.pending.swap_remove(at);
+    let pending = r.rare_mut().pending.swap_remove(at);
+    r.tidy();
     if let Some(old) = &replaces {
         r.authenticators.retain(|a| &a.id != old);
     }
@@ -147,7 +181,7 @@ impl EnrollmentStore for MemoryStore {
             .read_user(user, |r| UserStatus {
                 epoch: r.epoch,
                 enrolled: !r.authenticators.is_empty(),
-                sessions_ended_at: r.sessions_ended_at,
+                sessions_ended_at: r.rare.as_ref().and_then(|x| x.sessions_ended_at),
             })
             .unwrap_or_default())
     }
@@ -165,12 +199,17 @@ impl EnrollmentStore for MemoryStore {
         limits: PendingLimits,
     ) -> Result<PutPending, StoreError> {
         Ok(self.with_user(user, |r| {
-            r.pending.retain(|p| p.created_at >= limits.expired_before);
-            if r.pending.len() >= limits.max {
-                return PutPending::TooMany;
-            }
-            r.pending.push(pending);
-            PutPending::Stored
+            let rare = r.rare_mut();
+            rare.pending
+                .retain(|p| p.created_at >= limits.expired_before);
+            let outcome = if rare.pending.len() >= limits.max {
+                PutPending::TooMany
+            } else {
+                rare.pending.push(pending);
+                PutPending::Stored
+            };
+            r.tidy();
+            outcome
         }))
     }
 
@@ -180,12 +219,17 @@ impl EnrollmentStore for MemoryStore {
         id: &AuthenticatorId,
     ) -> Result<Option<PendingEnrollment>, StoreError> {
         Ok(self
-            .read_user(user, |r| r.pending.iter().find(|p| &p.id == id).cloned())
+            .read_user(user, |r| r.pending().iter().find(|p| &p.id == id).cloned())
             .flatten())
     }
 
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
-        self.with_user(user, |r| r.pending.retain(|p| &p.id != id));
+        if let Some(r) = self.shard(user).get_mut(user)
+            && let Some(rare) = &mut r.rare
+        {
+            rare.pending.retain(|p| &p.id != id);
+            r.tidy();
+        }
         Ok(())
     }
 
@@ -230,10 +274,13 @@ impl EnrollmentStore for MemoryStore {
     async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         self.with_user(user, |r| {
             r.authenticators = Vec::new();
-            r.pending = Vec::new();
+
             r.recovery = Vec::new();
             r.epoch += 1;
-            r.sessions_ended_at = Some(now);
+            r.rare = Some(Box::new(Rare {
+                pending: Vec::new(),
+                sessions_ended_at: Some(now),
+            }));
         });
         Ok(())
     }
@@ -272,14 +319,14 @@ impl StepStore for MemoryStore {
         user: &UserId,
         candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        // The same lock either way; the write itself is a few instructions.
-        self.with_user(user, |r| {
-            if let Some((id, c)) = candidate
-                && let Some(a) = find(r, &id)
-            {
-                a.sync.resync = Some(c);
-            }
-        });
+        // The same lock and lookup either way; the write itself is a few
+        // instructions. (No record is made for a user who has none.)
+        if let Some(r) = self.shard(user).get_mut(user)
+            && let Some((id, c)) = candidate
+            && let Some(a) = find(r, &id)
+        {
+            a.sync.resync = Some(c);
+        }
         Ok(())
     }
 }
