@@ -139,10 +139,9 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     // Outside in: the security headers on every answer, a state change
     // sent by another origin's page refused before anything reads it or
     // its session, a body declared too large refused as a problem or a
-    // page, then tower-http's limit
-    // for bodies that grow too large while read (the handlers answer
-    // that). Every route answers a method it does not take with a 405
-    // problem or page, not axum's empty one.
+    // page, then tower-http's limit for bodies that grow too large while
+    // read (the handlers answer that). Every route answers a method it
+    // does not take with a 405 problem or page, not axum's empty one.
     Router::new()
         .route("/health", get(api::health))
         .merge(with_sessions)

@@ -229,7 +229,7 @@ impl Req {
     }
 
     /// As the demo's own page sends it.
-    fn from_own_page(mut self) -> Self {
+    fn sent_by_own_page(mut self) -> Self {
         self.origin = Some(OWN_ORIGIN);
         self.fetch_site = Some("same-origin");
         self
@@ -555,7 +555,7 @@ async fn every_unsafe_route_refuses_a_foreign_page_and_changes_nothing() {
 
         // The same request from the demo's own page works (so the refusal
         // above was the origin's doing, not a broken request).
-        let own = base.clone().from_own_page();
+        let own = base.clone().sent_by_own_page();
         let a = send(&w.router, &own).await;
         assert_eq!(a.status, route.works, "{}: {}", own.describe(), a.text());
         if route.changes_stored {
@@ -590,7 +590,7 @@ async fn interleaved_attacks_through_several_sessions_change_nothing() {
     // The victims' own pages still work: the attacks used up nothing
     // (jsmith's code, portal's pending enrollment).
     for r in [&requests[6], &requests[7], &requests[2]] {
-        let own = r.clone().from_own_page();
+        let own = r.clone().sent_by_own_page();
         let a = send(&w.router, &own).await;
         assert_eq!(a.status, StatusCode::OK, "{}: {}", own.describe(), a.text());
     }

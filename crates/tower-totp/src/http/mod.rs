@@ -23,6 +23,10 @@
 //! throttling is a 429 with `Retry-After`. Each carries a [`Refusal`] in its
 //! extensions.
 //!
+//! Outermost, [`SameOriginLayer`] (or [`TotpAuth::same_origin`]) refuses
+//! state changes sent by another origin's page (403 `cross_origin`), which
+//! the session cookie alone would authorise.
+//!
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response, StatusCode};

@@ -1,103 +1,4 @@
 //! [`SameOriginLayer`]: state changes only from the service's own pages.
-//!
-//! A session cookie authorises whatever request carries it, whoever wrote
-//! the page that sent it. `SameSite=Lax` keeps other *sites* out, but a
-//! sibling subdomain or another port of the same host is the same site, and
-//! its pages can post forms that arrive with the victim's cookie: switch
-//! 2FA off through an administrator's browser, replace recovery codes, log
-//! the victim into the attacker's account. This layer refuses an unsafe
-//! request (any method but `GET`, `HEAD` and `OPTIONS`) when the browser
-//! says it comes from elsewhere:
-//!
-//! | Header | Refused when |
-//! |---|---|
-//! | `Sec-Fetch-Site` | `cross-site` or `same-site` |
-//! | `Origin` | present and not one of the service's own origins (`null` included) |
-//!
-//! A request with neither header passes (curl, server-to-server calls,
-//! old browsers): only browsers send them, and a page cannot forge or
-//! remove them. The refusal is a 403 with reason `cross_origin`
-//! ([`RefusalReason::CrossOrigin`] in the response extensions): an RFC 9457
-//! problem for scripts, a page for browsers (the same [`wants_html`] rule
-//! as every refusal of this crate). The inner service is never called, so
-//! nothing changes.
-//!
-//! # The service's own origin
-//!
-//! By default ([`SameOriginLayer::new`]) it is where the request was sent:
-//! the URI's authority (HTTP/2's `:authority`), else the `Host` header. A
-//! browser sets those to the page it posts to, so a foreign page cannot
-//! make them match its own `Origin`. Only the host and port are compared,
-//! not the scheme: behind a TLS-terminating proxy the service cannot know
-//! whether it was reached over `https`, and a `Host` without a port names
-//! the default port of whichever scheme was used. The one origin this lets
-//! in that is not the service's own is the same host and port over the
-//! other scheme (a page served over plain HTTP to an HTTPS service, which
-//! only a network attacker could write); browsers mark such a request
-//! `Sec-Fetch-Site: cross-site` (schemes count for the site), which is
-//! refused, and HSTS keeps browsers off the plain-HTTP page in the first
-//! place.
-//!
-//! Behind a proxy that rewrites `Host`, or to accept posts from other
-//! origins of your own, list the origins with
-//! [`SameOriginLayer::trusted_origins`]: the list then replaces the
-//! derivation, and the scheme is compared too.
-//!
-//! # Where it goes
-//!
-//! Outside everything that acts on a request (sessions, [`TotpLayer`],
-//! the endpoints, the application), so that a refused request touches
-//! nothing; only layers that decorate every answer (security headers) sit
-//! outside it. Pages that post forms must not send `Referrer-Policy:
-//! no-referrer`: browsers then send `Origin: null` on their own form posts,
-//! and the layer refuses them. `same-origin` keeps referrers from other
-//! sites just as well.
-//!
-//! [`TotpLayer`]: super::TotpLayer
-//! [`wants_html`]: super::wants_html
-//!
-//! ```
-//! use std::convert::Infallible;
-//! use http::{Request, Response, StatusCode, header};
-//! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//! use tower_totp::http::{Refusal, RefusalReason, SameOriginLayer};
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let app = service_fn(|_req: Request<String>| async {
-//!     Ok::<_, Infallible>(Response::new(String::from("changed")))
-//! });
-//! let service = ServiceBuilder::new()
-//!     .layer(SameOriginLayer::new())
-//!     .service(app);
-//!
-//! // A form posted by a page of another origin: refused.
-//! let attack = Request::post("/admin/settings")
-//!     .header(header::HOST, "app.example")
-//!     .header(header::ORIGIN, "https://evil.example")
-//!     .body(String::new())
-//!     .unwrap();
-//! let res = service.clone().oneshot(attack).await.unwrap();
-//! assert_eq!(res.status(), StatusCode::FORBIDDEN);
-//! let refusal = res.extensions().get::<Refusal>().unwrap();
-//! assert_eq!(refusal.reason, RefusalReason::CrossOrigin);
-//!
-//! // The service's own page: passes.
-//! let own = Request::post("/admin/settings")
-//!     .header(header::HOST, "app.example")
-//!     .header(header::ORIGIN, "https://app.example")
-//!     .header("sec-fetch-site", "same-origin")
-//!     .body(String::new())
-//!     .unwrap();
-//! assert_eq!(service.oneshot(own).await.unwrap().status(), StatusCode::OK);
-//!
-//! // Behind a proxy: the public origins, checked when built.
-//! let layer = SameOriginLayer::new()
-//!     .trusted_origins(["https://app.example", "https://admin.example"])
-//!     .unwrap();
-//! # let _ = layer;
-//! assert!(SameOriginLayer::new().trusted_origins(["app.example"]).is_err());
-//! # });
-//! ```
 
 mod rule;
 
@@ -124,8 +25,107 @@ use crate::error::ConfigError;
 /// wants HTML.
 type Responder = dyn Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync;
 
-/// Refuses cross-origin state changes with a 403 (see the
-/// [module docs](self)). The configuration; cheap to clone.
+/// Refuses cross-origin state changes with a 403. The configuration;
+/// cheap to clone.
+///
+/// A session cookie authorises whatever request carries it, whoever wrote
+/// the page that sent it. `SameSite=Lax` keeps other *sites* out, but a
+/// sibling subdomain or another port of the same host is the same site, and
+/// its pages can post forms that arrive with the victim's cookie: switch
+/// 2FA off through an administrator's browser, replace recovery codes, log
+/// the victim into the attacker's account. This layer refuses an unsafe
+/// request (any method but `GET`, `HEAD` and `OPTIONS`) when the browser
+/// says it comes from elsewhere:
+///
+/// | Header | Refused when |
+/// |---|---|
+/// | `Sec-Fetch-Site` | `cross-site` or `same-site` |
+/// | `Origin` | present and not one of the service's own origins (`null` included) |
+///
+/// A request with neither header passes (curl, server-to-server calls,
+/// old browsers): only browsers send them, and a page cannot forge or
+/// remove them. The refusal is a 403 with reason `cross_origin`
+/// ([`RefusalReason::CrossOrigin`] in the response extensions): an RFC 9457
+/// problem for scripts, a page for browsers (the same [`wants_html`] rule
+/// as every refusal of this crate). The inner service is never called, so
+/// nothing changes.
+///
+/// # The service's own origin
+///
+/// By default ([`SameOriginLayer::new`]) it is where the request was sent:
+/// the URI's authority (HTTP/2's `:authority`), else the `Host` header. A
+/// browser sets those to the page it posts to, so a foreign page cannot
+/// make them match its own `Origin`. Only the host and port are compared,
+/// not the scheme: behind a TLS-terminating proxy the service cannot know
+/// whether it was reached over `https`, and a `Host` without a port names
+/// the default port of whichever scheme was used. The one origin this lets
+/// in that is not the service's own is the same host and port over the
+/// other scheme (a page served over plain HTTP to an HTTPS service, which
+/// only a network attacker could write); browsers mark such a request
+/// `Sec-Fetch-Site: cross-site` (schemes count for the site), which is
+/// refused, and HSTS keeps browsers off the plain-HTTP page in the first
+/// place.
+///
+/// Behind a proxy that rewrites `Host`, or to accept posts from other
+/// origins of your own, list the origins with
+/// [`SameOriginLayer::trusted_origins`]: the list then replaces the
+/// derivation, and the scheme is compared too.
+///
+/// # Where it goes
+///
+/// Outside everything that acts on a request (sessions, [`TotpLayer`],
+/// the endpoints, the application), so that a refused request touches
+/// nothing; only layers that decorate every answer (security headers) sit
+/// outside it. Pages that post forms must not send `Referrer-Policy:
+/// no-referrer`: browsers then send `Origin: null` on their own form posts,
+/// and the layer refuses them. `same-origin` keeps referrers from other
+/// sites just as well.
+///
+/// [`TotpLayer`]: super::TotpLayer
+/// [`wants_html`]: super::wants_html
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode, header};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tower_totp::http::{Refusal, RefusalReason, SameOriginLayer};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = service_fn(|_req: Request<String>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("changed")))
+/// });
+/// let service = ServiceBuilder::new()
+///     .layer(SameOriginLayer::new())
+///     .service(app);
+///
+/// // A form posted by a page of another origin: refused.
+/// let attack = Request::post("/admin/settings")
+///     .header(header::HOST, "app.example")
+///     .header(header::ORIGIN, "https://evil.example")
+///     .body(String::new())
+///     .unwrap();
+/// let res = service.clone().oneshot(attack).await.unwrap();
+/// assert_eq!(res.status(), StatusCode::FORBIDDEN);
+/// let refusal = res.extensions().get::<Refusal>().unwrap();
+/// assert_eq!(refusal.reason, RefusalReason::CrossOrigin);
+///
+/// // The service's own page: passes.
+/// let own = Request::post("/admin/settings")
+///     .header(header::HOST, "app.example")
+///     .header(header::ORIGIN, "https://app.example")
+///     .header("sec-fetch-site", "same-origin")
+///     .body(String::new())
+///     .unwrap();
+/// assert_eq!(service.oneshot(own).await.unwrap().status(), StatusCode::OK);
+///
+/// // Behind a proxy: the public origins, checked when built.
+/// let layer = SameOriginLayer::new()
+///     .trusted_origins(["https://app.example", "https://admin.example"])
+///     .unwrap();
+/// # let _ = layer;
+/// assert!(SameOriginLayer::new().trusted_origins(["app.example"]).is_err());
+/// # });
+/// ```
 #[derive(Clone)]
 #[must_use]
 pub struct SameOriginLayer {

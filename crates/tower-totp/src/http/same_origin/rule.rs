@@ -93,7 +93,7 @@ impl Origin {
     }
 
     /// Whether this origin names the host and port the request was sent
-    /// to, whatever the scheme (see the module docs of the layer for why).
+    /// to, whatever the scheme (`SameOriginLayer`'s docs say why).
     fn is_at(&self, target: &HostPort) -> bool {
         self.host == target.host
             && match target.port {
