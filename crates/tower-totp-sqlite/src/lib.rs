@@ -66,10 +66,13 @@
 //! again, a revoked authenticator that would come back, a consumed step
 //! that could be replayed. The price is one `fsync` of the WAL per write.
 //!
-//! Every operation that changes more than one row runs in one IMMEDIATE
-//! transaction; step consumption is a single conditional `UPDATE`. Other
-//! processes may open the same file: SQLite's locks, waited on for up to
-//! five seconds (`busy_timeout`), keep them consistent.
+//! Every operation that runs more than one statement runs them in one
+//! IMMEDIATE transaction: an activation with its checks, its recovery codes
+//! and the throttle reset; a revocation with the recovery codes of the last
+//! authenticator; a reset; a consumed step with the throttle reset. One
+//! statement is atomic by itself: `record_miss`, the use of a recovery
+//! code. Other processes may open the same file: SQLite's locks, waited on
+//! for up to five seconds (`busy_timeout`), keep them consistent.
 //!
 //! # Runtime
 //!

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryCodes;
-use tower_totp::store::{ConsumeOutcome, RecoveryStore, StepStore, ThrottleStore, conformance};
+use tower_totp::store::{
+    Activated, ConsumeOutcome, EnrollmentStore, PutPending, RecoveryStore, StepStore,
+    ThrottleStore, conformance,
+};
 use tower_totp::throttle::{Attempt, ThrottlePolicy};
 use tower_totp_sqlite::SqliteStore;
 
@@ -30,11 +33,13 @@ async fn in_memory_store_passes_the_conformance_suite() {
     conformance::run_all(|| async { SqliteStore::open_in_memory().expect("open") }).await;
 }
 
+/// How many tasks race through the two connections.
+const RACERS: usize = 16;
+
 /// Two stores on one file are two connections, as two processes would
 /// have: SQLite's locks, not our mutex, must keep the operations atomic.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_connections_to_one_file_keep_operations_atomic() {
-    const RACERS: usize = 16;
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("shared.sqlite3");
     let stores = [
@@ -98,4 +103,67 @@ async fn two_connections_to_one_file_keep_operations_atomic() {
     }
     assert_eq!(used, 1, "one recovery code used through two connections");
     assert_eq!(stores[0].recovery_codes_left(&u).await.expect("left"), 1);
+}
+
+/// Activations through two connections to one file (two processes): of
+/// many first-only activations of several pending enrollments, exactly one
+/// wins, with its recovery codes; a refused one issues none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_connections_to_one_file_have_one_first_activation() {
+    const PENDINGS: usize = 4;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shared.sqlite3");
+    let stores = [
+        Arc::new(SqliteStore::open(&path).expect("open first")),
+        Arc::new(SqliteStore::open(&path).expect("open second")),
+    ];
+    let u = UserId::new("zoe");
+    let mut ids = Vec::new();
+    for i in 0..PENDINGS {
+        let p = common::pending(&u, &format!("session {i}"));
+        ids.push(p.id.clone());
+        let stored = stores[i % 2]
+            .put_pending(&u, p, common::ROOMY)
+            .await
+            .expect("put");
+        assert_eq!(stored, PutPending::Stored);
+    }
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            let u = u.clone();
+            let mut act = common::activation(&ids[i % PENDINGS], 5);
+            act.first_only = true;
+            act.recovery = RecoveryCodes::generate(3).expect("codes").hashes(&u);
+            tokio::spawn(async move { (store.activate_pending(&u, &act).await, act.recovery) })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (outcome, recovery) = t.await.expect("task");
+        match outcome.expect("activate") {
+            Activated::Done {
+                recovery_issued, ..
+            } => {
+                assert!(recovery_issued, "a first activation issues the codes");
+                winners.push(recovery);
+            }
+            Activated::NoPending | Activated::AlreadyEnrolled => {}
+            Activated::TooMany => panic!("no cap was set"),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "one first activation through two connections"
+    );
+    assert_eq!(stores[1].authenticators(&u).await.expect("list").len(), 1);
+    assert_eq!(stores[0].recovery_codes_left(&u).await.expect("left"), 3);
+    assert!(
+        stores[1]
+            .consume_recovery_code(&u, &winners[0][0])
+            .await
+            .expect("use"),
+        "the codes kept are the winner's"
+    );
 }

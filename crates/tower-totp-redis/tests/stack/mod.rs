@@ -289,7 +289,8 @@ pub struct Phone {
 }
 
 impl Phone {
-    fn new(secret: &Secret, params: CodeParams, clock: ManualClock) -> Self {
+    /// An app holding `secret`, on the shared clock.
+    pub fn new(secret: &Secret, params: CodeParams, clock: ManualClock) -> Self {
         Self {
             hotp: Hotp::new(secret, params),
             params,
@@ -441,7 +442,7 @@ impl Client {
         Reply { parts, body, took }
     }
 
-    async fn post_json(&mut self, to: &Instance, path: &str, body: &Value) -> Reply {
+    pub async fn post_json(&mut self, to: &Instance, path: &str, body: &Value) -> Reply {
         let req = Request::builder()
             .method(Method::POST)
             .uri(path)
