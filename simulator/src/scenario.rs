@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tower_totp::TotpConfig;
 use tower_totp::code::{Algorithm, CodeParams};
 use tower_totp::throttle::ThrottlePolicy;
-use tower_totp::verify::Window;
+use tower_totp::verify::{DEFAULT_MAX_DRIFT_RATE, Window};
 
 use crate::dist::{Dist, DistError, Sampler};
 
@@ -104,6 +104,12 @@ pub struct ServerSettings {
     /// drifted devices (default true). Off, the window stays centred on the
     /// server's own step.
     pub drift_tracking: bool,
+    /// How fast, in parts per million of the steps since the device's last
+    /// accepted code, its offset may change beyond what the window absorbs
+    /// (default the library's, 10,000: one step per 100): a resynchronisation
+    /// faster than that is refused. 1,000,000 lets `max_drift` alone decide;
+    /// 0 turns resynchronisation off.
+    pub max_drift_rate: u32,
     /// The throttle.
     pub throttle: ThrottleSettings,
 }
@@ -118,6 +124,7 @@ impl Default for ServerSettings {
             ahead: 1,
             max_drift: 10,
             drift_tracking: true,
+            max_drift_rate: DEFAULT_MAX_DRIFT_RATE,
             throttle: ThrottleSettings::default(),
         }
     }
@@ -521,7 +528,9 @@ impl Scenario {
         let params = CodeParams::new(s.algorithm, s.digits, s.period_s)
             .map_err(|e| invalid("server.digits/period_s", e.to_string()))?;
         let window = Window::new(s.behind, s.ahead, s.max_drift)
-            .map_err(|e| invalid("server.behind/ahead/max_drift", e.to_string()))?;
+            .map_err(|e| invalid("server.behind/ahead/max_drift", e.to_string()))?
+            .with_max_drift_rate(s.max_drift_rate)
+            .map_err(|e| invalid("server.max_drift_rate", e.to_string()))?;
         let t = &s.throttle;
         let throttle = ThrottlePolicy::new(
             t.free_attempts,
