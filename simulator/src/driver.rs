@@ -33,6 +33,8 @@ use std::time::Duration;
 use tower_totp::code::{CodeParams, Secret};
 use tower_totp::{RejectReason, UserId};
 
+use crate::wire::Jar;
+
 /// A simulated account: the user id (also the login name) and a password.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -186,6 +188,100 @@ pub trait Driver: Send + Sync {
         account: &Account,
         code: &str,
     ) -> impl Future<Output = Result<Outcome, DriverError>> + Send;
+
+    /// The password step of `account` in the browser session `jar` (its
+    /// cookies kept there): the answer's `next` member. `None` when the
+    /// driver speaks no HTTP (the engine): the attackers that need
+    /// sessions of their own (`[co_enroller]`, `[cross_origin]`) cannot
+    /// run on it.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError`] when the server gives no usable answer.
+    fn password_step(
+        &self,
+        account: &Account,
+        jar: &mut Jar,
+    ) -> impl Future<Output = Result<Option<String>, DriverError>> + Send {
+        let _ = (account, jar);
+        async { Ok(None) }
+    }
+
+    /// One request in the browser session `jar`, exactly as given (headers
+    /// included), the answer's cookies kept in `jar`. `None` when the
+    /// driver speaks no HTTP.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError`] when the transport fails.
+    fn exchange(
+        &self,
+        jar: &mut Jar,
+        request: &WebRequest,
+    ) -> impl Future<Output = Result<Option<WebAnswer>, DriverError>> + Send {
+        let _ = (jar, request);
+        async { Ok(None) }
+    }
+}
+
+/// A request an attacker's page (or the simulator on a victim's behalf)
+/// sends in a browser session: see [`Driver::exchange`].
+#[derive(Debug, Clone)]
+pub struct WebRequest {
+    /// The method.
+    pub method: http::Method,
+    /// The path and query (`/2fa/enroll`).
+    pub path: String,
+    /// Headers besides `Cookie` (which comes from the jar).
+    pub headers: http::HeaderMap,
+    /// The body, if any.
+    pub body: Option<bytes::Bytes>,
+}
+
+impl WebRequest {
+    /// A request without headers or body that asks for JSON answers.
+    pub fn new(method: http::Method, path: impl Into<String>) -> Self {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Self {
+            method,
+            path: path.into(),
+            headers,
+            body: None,
+        }
+    }
+
+    /// With this body and `Content-Type`.
+    #[must_use]
+    pub fn body(mut self, content_type: &'static str, body: bytes::Bytes) -> Self {
+        self.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        self.body = Some(body);
+        self
+    }
+
+    /// With this header.
+    #[must_use]
+    pub fn header(mut self, name: http::header::HeaderName, value: http::HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+}
+
+/// The answer to a [`WebRequest`].
+#[derive(Debug, Clone)]
+pub struct WebAnswer {
+    /// The status.
+    pub status: http::StatusCode,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: bytes::Bytes,
 }
 
 /// A code as text without allocating: `digits` digits with leading zeros.

@@ -1,6 +1,9 @@
 //! [`EngineDriver`]: the [`Driver`] over the `TwoFactor` engine, in process,
 //! on a [`ManualClock`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use async_trait::async_trait;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,12 +12,12 @@ use tower_totp::code::Secret;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
 use tower_totp::store::{
-    Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore, MemoryStore,
-    PendingEnrollment, RecoveryStore, ResyncCandidate, StepStore, StoreError, ThrottleStore,
-    UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
+    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate,
+    StepStore, StoreError, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
-use tower_totp::{Confirmation, RejectReason, TotpConfig, TwoFactor, UserId, Verdict};
+use tower_totp::{ConfirmAs, Confirmation, RejectReason, TotpConfig, TwoFactor, UserId, Verdict};
 
 use crate::driver::{Account, Driver, DriverError, Enrolled, Outcome, Refusal};
 
@@ -29,16 +32,22 @@ enum Secrets {
     Seeded(SeededSecrets),
 }
 
+/// The id of each user's newest pending enrollment, as [`SimStore`]
+/// noted it.
+type PendingIds = Arc<Mutex<HashMap<UserId, AuthenticatorId>>>;
+
 /// Enrollment secrets drawn from a seed, one per user id, sealed with the
-/// engine's keyring and stored as the user's pending enrollment: the
-/// engine (or the `GET /2fa/enroll` endpoint, which shows a pending
-/// enrollment rather than starting one) then uses it as if it had drawn
-/// it. This is what makes a run reproducible down to every code, and code
-/// collisions the same from run to run.
+/// engine's keyring and put in place of the secret of an enrollment the
+/// engine just started (same id, so the session that started it still owns
+/// it): the engine (or `GET /2fa/enroll`, which shows the session's pending
+/// enrollment rather than starting another) then uses it as if it had
+/// drawn it. This is what makes a run reproducible down to every code, and
+/// code collisions the same from run to run.
 #[derive(Debug, Clone)]
 pub struct SeededSecrets {
     keys: Keyring,
     seed: [u8; 32],
+    newest: PendingIds,
 }
 
 impl SeededSecrets {
@@ -58,16 +67,19 @@ impl SeededSecrets {
         })
     }
 
-    /// Store `user`'s secret as their pending enrollment (named `phone`),
-    /// replacing any; returns what the phone needs.
+    /// Put `user`'s seeded secret in place of the secret of their pending
+    /// enrollment `id` (named `phone`, same id); returns what the phone
+    /// needs.
     ///
     /// # Errors
     ///
-    /// [`DriverError::Engine`] if sealing or the store fails.
-    pub async fn put_pending(
+    /// [`DriverError::Engine`] if sealing or the store fails,
+    /// [`DriverError::Protocol`] if the store has no room for it.
+    pub async fn reseed(
         &self,
         tfa: &TwoFactor,
         user: &UserId,
+        id: &AuthenticatorId,
     ) -> Result<Enrolled, DriverError> {
         let secret = self.secret(tfa, user)?;
         let params = tfa.config().params();
@@ -75,25 +87,53 @@ impl SeededSecrets {
             .keys
             .seal(user, &secret)
             .map_err(tower_totp::Error::from)?;
+        let now = tfa.now();
         let pending = PendingEnrollment {
-            id: AuthenticatorId::new(format!("{:016x}", fnv1a(user.as_str().as_bytes()))),
+            id: id.clone(),
             name: "phone".into(),
             secret: sealed,
             params,
-            created_at: tfa.now(),
+            created_at: now,
             replaces: None,
         };
-        tfa.store()
-            .put_pending(user, pending)
+        let cfg = tfa.config();
+        let limits = PendingLimits {
+            expired_before: now.saturating_sub(cfg.pending_ttl()),
+            max: cfg.max_pending_enrollments(),
+        };
+        let store = tfa.store();
+        store
+            .remove_pending(user, id)
             .await
             .map_err(tower_totp::Error::from)?;
+        let put = store
+            .put_pending(user, pending, limits)
+            .await
+            .map_err(tower_totp::Error::from)?;
+        if put == PutPending::TooMany {
+            return Err(DriverError::Protocol {
+                step: "enroll",
+                detail: "no room for the seeded enrollment".into(),
+            });
+        }
         Ok(Enrolled { secret, params })
+    }
+
+    /// The id of `user`'s newest pending enrollment (the one a request just
+    /// started), if any.
+    pub fn newest_pending(&self, user: &UserId) -> Option<AuthenticatorId> {
+        self.newest
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .cloned()
     }
 }
 
-/// The simulator's engine: a memory store (wrapped in [`UntrackedStore`]
-/// without `drift_tracking`), `clock`, and a sealing key and secrets
-/// derived from `seed`. [`EngineDriver`] and
+/// The simulator's engine: a memory store (wrapped in [`SimStore`]: drift
+/// forgotten without `drift_tracking`, pending enrollments noted for
+/// [`SeededSecrets`]), `clock`, and a sealing key and secrets derived from
+/// `seed`. [`EngineDriver`] and
 /// [`HttpDriver`](crate::http_driver::HttpDriver) build the same one, so
 /// both drivers give the same run for the same seed.
 ///
@@ -112,19 +152,23 @@ pub fn simulated_engine(
     let mut secret_seed = [0u8; 32];
     rng.fill_bytes(&mut secret_seed);
     let keys = Keyring::new(1, SealingKey::from_bytes(key));
-    let builder = TwoFactor::builder(config)
-        .clock(clock)
-        .keyring(keys.clone());
-    let builder = if drift_tracking {
-        builder.store(MemoryStore::new())
-    } else {
-        builder.store(UntrackedStore::new(MemoryStore::new()))
+    let newest = PendingIds::default();
+    let store = SimStore {
+        inner: MemoryStore::new(),
+        tracking: drift_tracking,
+        newest: newest.clone(),
     };
+    let tfa = TwoFactor::builder(config)
+        .clock(clock)
+        .keyring(keys.clone())
+        .store(store)
+        .build()?;
     Ok((
-        builder.build()?,
+        tfa,
         SeededSecrets {
             keys,
             seed: secret_seed,
+            newest,
         },
     ))
 }
@@ -137,6 +181,9 @@ pub struct EngineDriver {
     tfa: TwoFactor,
     secrets: Secrets,
     tracking: bool,
+    /// Each user's enrollment between [`Driver::enroll`] and
+    /// [`Driver::confirm`] (the engine keeps it per id, as a session would).
+    enrolling: PendingIds,
 }
 
 impl EngineDriver {
@@ -147,6 +194,7 @@ impl EngineDriver {
             tfa,
             secrets: Secrets::Engine,
             tracking: true,
+            enrolling: PendingIds::default(),
         }
     }
 
@@ -168,6 +216,7 @@ impl EngineDriver {
             tfa,
             secrets: Secrets::Seeded(secrets),
             tracking: drift_tracking,
+            enrolling: PendingIds::default(),
         })
     }
 
@@ -223,24 +272,48 @@ pub async fn stored_sync(tfa: &TwoFactor, user: &UserId) -> Result<Outcome, Driv
 impl Driver for EngineDriver {
     async fn enroll(&self, account: &Account) -> Result<Enrolled, DriverError> {
         let user = &account.id;
-        match &self.secrets {
-            Secrets::Engine => {
-                let e = self
-                    .tfa
-                    .start_enrollment(user, user.as_str(), "phone", None)
-                    .await?;
-                Ok(Enrolled {
-                    secret: e.secret().clone(),
-                    params: e.params(),
-                })
-            }
-            Secrets::Seeded(seeded) => seeded.put_pending(&self.tfa, user).await,
+        let e = self
+            .tfa
+            .start_enrollment(user, user.as_str(), "phone", None)
+            .await?
+            .map_err(|reason| DriverError::Protocol {
+                step: "enroll",
+                detail: format!("enrollment refused: {}", reason.as_str()),
+            })?;
+        let enrolled = match &self.secrets {
+            Secrets::Engine => Enrolled {
+                secret: e.secret().clone(),
+                params: e.params(),
+            },
+            Secrets::Seeded(seeded) => seeded.reseed(&self.tfa, user, e.id()).await?,
+        };
+        let old = self
+            .enrolling
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user.clone(), e.id().clone());
+        if let Some(old) = old {
+            self.tfa.cancel_enrollment(user, &old).await?;
         }
+        Ok(enrolled)
     }
 
     async fn confirm(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
         let user = &account.id;
-        match self.tfa.confirm_enrollment(user, code).await? {
+        let id = self
+            .enrolling
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(user)
+            .ok_or(DriverError::Protocol {
+                step: "enroll",
+                detail: "confirm without an enrollment in progress".into(),
+            })?;
+        let confirmation = self
+            .tfa
+            .confirm_enrollment(user, &id, code, ConfirmAs::FirstAuthenticator)
+            .await?;
+        match confirmation {
             Confirmation::Confirmed { authenticator, .. } => {
                 let stored = self
                     .tfa
@@ -273,24 +346,36 @@ impl Driver for EngineDriver {
     }
 }
 
-/// A store that forgets drift: it records every accepted step (replays are
-/// still refused) but always with offset 0, and drops resync candidates.
-/// It models a server without drift tracking, which the engine has no
-/// switch for.
+/// The simulator's store around `inner`: without drift tracking it
+/// records every accepted step (replays are still refused) but always with
+/// offset 0, and keeps no resynchronisation candidate: a server without
+/// drift tracking, which the engine has no switch for. It also notes the id
+/// of each user's newest pending enrollment, for [`SeededSecrets`] to put a
+/// seeded secret in its place.
 #[derive(Debug, Clone)]
-pub struct UntrackedStore<S> {
+pub struct SimStore<S> {
     inner: S,
+    tracking: bool,
+    newest: PendingIds,
 }
 
-impl<S> UntrackedStore<S> {
-    /// Wrap `inner`.
-    pub fn new(inner: S) -> Self {
-        Self { inner }
+impl<S> SimStore<S> {
+    /// Wrap `inner`; `tracking` false forgets drift.
+    pub fn new(inner: S, tracking: bool) -> Self {
+        Self {
+            inner,
+            tracking,
+            newest: PendingIds::default(),
+        }
+    }
+
+    fn offset(&self, offset: i64) -> i64 {
+        if self.tracking { offset } else { 0 }
     }
 }
 
 #[async_trait]
-impl<S: EnrollmentStore> EnrollmentStore for UntrackedStore<S> {
+impl<S: EnrollmentStore> EnrollmentStore for SimStore<S> {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
         self.inner.status(user).await
     }
@@ -303,25 +388,44 @@ impl<S: EnrollmentStore> EnrollmentStore for UntrackedStore<S> {
         &self,
         user: &UserId,
         pending: PendingEnrollment,
-    ) -> Result<(), StoreError> {
-        self.inner.put_pending(user, pending).await
+        limits: PendingLimits,
+    ) -> Result<PutPending, StoreError> {
+        let id = pending.id.clone();
+        let put = self.inner.put_pending(user, pending, limits).await?;
+        if put == PutPending::Stored {
+            self.newest
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(user.clone(), id);
+        }
+        Ok(put)
     }
 
-    async fn pending(&self, user: &UserId) -> Result<Option<PendingEnrollment>, StoreError> {
-        self.inner.pending(user).await
+    async fn pending(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<Option<PendingEnrollment>, StoreError> {
+        self.inner.pending(user, id).await
+    }
+
+    async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
+        self.inner.remove_pending(user, id).await
     }
 
     async fn activate_pending(
         &self,
         user: &UserId,
-        pending_id: &AuthenticatorId,
-        step: u64,
-        _offset: i64,
-        now: UnixTime,
-    ) -> Result<Option<u64>, StoreError> {
-        self.inner
-            .activate_pending(user, pending_id, step, 0, now)
-            .await
+        activation: &Activation,
+    ) -> Result<Activated, StoreError> {
+        if self.tracking {
+            return self.inner.activate_pending(user, activation).await;
+        }
+        let untracked = Activation {
+            offset: 0,
+            ..activation.clone()
+        };
+        self.inner.activate_pending(user, &untracked).await
     }
 
     async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
@@ -337,35 +441,37 @@ impl<S: EnrollmentStore> EnrollmentStore for UntrackedStore<S> {
         self.inner.reseal(user, id, secret).await
     }
 
-    async fn reset(&self, user: &UserId) -> Result<(), StoreError> {
-        self.inner.reset(user).await
+    async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
+        self.inner.reset(user, now).await
     }
 }
 
 #[async_trait]
-impl<S: StepStore> StepStore for UntrackedStore<S> {
+impl<S: StepStore> StepStore for SimStore<S> {
     async fn consume_step(
         &self,
         user: &UserId,
         id: &AuthenticatorId,
         step: u64,
-        _offset: i64,
+        offset: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
-        self.inner.consume_step(user, id, step, 0).await
+        self.inner
+            .consume_step(user, id, step, self.offset(offset))
+            .await
     }
 
-    async fn set_resync_candidate(
+    async fn record_miss(
         &self,
-        _user: &UserId,
-        _id: &AuthenticatorId,
-        _candidate: ResyncCandidate,
+        user: &UserId,
+        candidate: Option<(AuthenticatorId, ResyncCandidate)>,
     ) -> Result<(), StoreError> {
-        Ok(())
+        let candidate = if self.tracking { candidate } else { None };
+        self.inner.record_miss(user, candidate).await
     }
 }
 
 #[async_trait]
-impl<S: ThrottleStore> ThrottleStore for UntrackedStore<S> {
+impl<S: ThrottleStore> ThrottleStore for SimStore<S> {
     async fn begin_attempt(
         &self,
         user: &UserId,
@@ -385,7 +491,7 @@ impl<S: ThrottleStore> ThrottleStore for UntrackedStore<S> {
 }
 
 #[async_trait]
-impl<S: RecoveryStore> RecoveryStore for UntrackedStore<S> {
+impl<S: RecoveryStore> RecoveryStore for SimStore<S> {
     async fn replace_recovery_codes(
         &self,
         user: &UserId,

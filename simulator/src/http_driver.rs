@@ -1,8 +1,11 @@
 //! [`HttpDriver`]: the [`Driver`] over a complete in-process service, as
-//! a deployed one runs: tower-sessions' `SessionManagerLayer` (its memory
-//! store) outside, `TotpLayer` inside it, and a small application with a
-//! password login, the `/2fa` endpoints and a protected route. Real
-//! `http::Request`s go through `tower::Service`; no sockets.
+//! a deployed one runs: the same-origin check
+//! ([`TotpAuth::same_origin`], a `SameOriginLayer::new()`: unsafe requests
+//! from another origin refused with 403 `cross_origin`) outside,
+//! tower-sessions' `SessionManagerLayer` (its memory store) inside it,
+//! `TotpLayer` inside that, and a small application with a password login,
+//! the `/2fa` endpoints and a protected route. Real `http::Request`s go
+//! through `tower::Service`; no sockets.
 //!
 //! | Route | What |
 //! |---|---|
@@ -64,21 +67,26 @@ use tower_totp::http::{Endpoints, NextStep, SecondFactor, TotpAuth, TotpBody, Us
 use tower_totp::store::StoreError;
 use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
-use crate::driver::{Account, Driver, DriverError, Enrolled, Outcome, Refusal};
+use crate::driver::{
+    Account, Driver, DriverError, Enrolled, Outcome, Refusal, WebAnswer, WebRequest,
+};
 use crate::engine_driver::{SeededSecrets, simulated_engine, stored_sync};
 use crate::wire::{
-    CodeAnswer, code_answer, code_body, enrolled_from_json, login_body, next_of, protocol,
+    CodeAnswer, Jar, code_answer, code_body, enrolled_from_json, login_body, next_of, protocol,
     set_cookie_pair,
 };
 
 /// The session cookie's name (tower-sessions' default).
 const SESSION_COOKIE: &str = "id";
 
-/// The whole service: sessions (tower-sessions' cookie and session
-/// managers), then the layer, then the application; boxed, as the cookie
-/// manager's type is not public.
-pub type Stack =
-    BoxCloneSyncService<Request<Full<Bytes>>, Response<TotpBody<Full<Bytes>>>, Infallible>;
+/// The whole service: the same-origin check, then sessions (tower-sessions'
+/// cookie and session managers), then the layer, then the application;
+/// boxed, as the cookie manager's type is not public.
+pub type Stack = BoxCloneSyncService<Request<Full<Bytes>>, Response<StackBody>, Infallible>;
+
+/// The body of the [`Stack`]'s answers: the application's, or a refusal of
+/// the layer or of the same-origin check.
+pub type StackBody = TotpBody<TotpBody<Full<Bytes>>>;
 
 /// The [`Driver`] over the in-process [`Stack`].
 ///
@@ -100,8 +108,9 @@ pub struct HttpDriver {
     secrets: Option<SeededSecrets>,
     confirm_access: bool,
     /// The session of each enrollment between [`Driver::enroll`] and
-    /// [`Driver::confirm`].
-    enrolling: Arc<Mutex<HashMap<UserId, HeaderValue>>>,
+    /// [`Driver::confirm`], and its pending id when the driver knows it
+    /// (seeded secrets).
+    enrolling: Arc<Mutex<HashMap<UserId, Enrolling>>>,
 }
 
 impl HttpDriver {
@@ -138,8 +147,11 @@ impl HttpDriver {
             auth: auth.clone(),
             endpoints: auth.endpoints(),
         };
+        // Outside everything, as a deployed service places it: a refused
+        // cross-origin request touches no session and no handler.
         let stack = BoxCloneSyncService::new(
-            SessionManagerLayer::new(sessions.clone()).layer(auth.layer().layer(app)),
+            auth.same_origin()
+                .layer(SessionManagerLayer::new(sessions.clone()).layer(auth.layer().layer(app))),
         );
         Self {
             stack,
@@ -275,7 +287,31 @@ impl HttpDriver {
         outcome
     }
 
-    fn enrolling(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, HeaderValue>> {
+    /// `GET /2fa/enroll` in the session of `cookie`: what the phone scans.
+    async fn enroll_page(&self, cookie: &HeaderValue) -> Result<Enrolled, DriverError> {
+        let (parts, bytes) = self
+            .send(Method::GET, "/2fa/enroll", Some(cookie), None)
+            .await?;
+        if parts.status != StatusCode::OK {
+            self.forget(cookie).await;
+            return Err(protocol("enroll", parts.status, &bytes));
+        }
+        enrolled_from_json(&bytes, parts.status)
+    }
+
+    /// Forget an enrollment the driver will not confirm: its session, and
+    /// its pending enrollment when the id is known (a user who starts over
+    /// abandons the earlier setup; otherwise it would count against the
+    /// pending-enrollment cap until it expires).
+    async fn abandon(&self, user: &UserId, e: Enrolling) -> Result<(), DriverError> {
+        self.forget(&e.cookie).await;
+        if let Some(id) = e.pending {
+            self.auth.engine().cancel_enrollment(user, &id).await?;
+        }
+        Ok(())
+    }
+
+    fn enrolling(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Enrolling>> {
         self.enrolling
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -296,34 +332,44 @@ impl Driver for HttpDriver {
                 ),
             });
         }
-        if let Some(secrets) = &self.secrets {
-            secrets.put_pending(self.auth.engine(), &account.id).await?;
-        }
-        let (parts, bytes) = self
-            .send(Method::GET, "/2fa/enroll", Some(&cookie), None)
-            .await?;
-        if parts.status != StatusCode::OK {
-            self.forget(&cookie).await;
-            return Err(protocol("enroll", parts.status, &bytes));
-        }
-        let enrolled = enrolled_from_json(&bytes, parts.status)?;
-        let old = self.enrolling().insert(account.id.clone(), cookie);
+        let old = self.enrolling().remove(&account.id);
         if let Some(old) = old {
-            self.forget(&old).await;
+            self.abandon(&account.id, old).await?;
         }
+        let mut enrolled = self.enroll_page(&cookie).await?;
+        let mut pending = None;
+        if let Some(secrets) = &self.secrets {
+            // The page started this session's own enrollment: put the
+            // seeded secret in its place, and show the page again.
+            let engine = self.auth.engine();
+            let id = secrets
+                .newest_pending(&account.id)
+                .ok_or_else(|| protocol("enroll", StatusCode::OK, b"no pending enrollment"))?;
+            secrets.reseed(engine, &account.id, &id).await?;
+            enrolled = self.enroll_page(&cookie).await?;
+            pending = Some(id);
+        }
+        self.enrolling()
+            .insert(account.id.clone(), Enrolling { cookie, pending });
         Ok(enrolled)
     }
 
     async fn confirm(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
-        let cookie = self
+        let e = self
             .enrolling()
             .remove(&account.id)
             .ok_or(DriverError::Protocol {
                 step: "enroll",
                 detail: "confirm without an enrollment in progress".into(),
             })?;
-        self.code_step(account, "/2fa/enroll", "enroll", cookie, code)
-            .await
+        let outcome = self
+            .code_step(account, "/2fa/enroll", "enroll", e.cookie.clone(), code)
+            .await?;
+        if !outcome.is_accepted() {
+            // The session is gone (code_step forgets it): so is the setup.
+            self.abandon(&account.id, e).await?;
+        }
+        Ok(outcome)
     }
 
     async fn login(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
@@ -343,6 +389,72 @@ impl Driver for HttpDriver {
             }
         }
     }
+
+    async fn password_step(
+        &self,
+        account: &Account,
+        jar: &mut Jar,
+    ) -> Result<Option<String>, DriverError> {
+        let request = WebRequest::new(Method::POST, "/login").body(
+            "application/json",
+            login_body(account.id.as_str(), &account.password),
+        );
+        let answer = self.web(jar, &request).await?;
+        if answer.status != StatusCode::OK {
+            return Err(protocol("login", answer.status, &answer.body));
+        }
+        Ok(Some(
+            next_of(&answer.body, "login", answer.status)?.into_owned(),
+        ))
+    }
+
+    async fn exchange(
+        &self,
+        jar: &mut Jar,
+        request: &WebRequest,
+    ) -> Result<Option<WebAnswer>, DriverError> {
+        self.web(jar, request).await.map(Some)
+    }
+}
+
+impl HttpDriver {
+    /// [`Driver::exchange`] through the in-process stack.
+    async fn web(&self, jar: &mut Jar, request: &WebRequest) -> Result<WebAnswer, DriverError> {
+        let uri: Uri = request
+            .path
+            .parse()
+            .map_err(|e| DriverError::Transport(Box::new(e)))?;
+        let mut req = Request::new(Full::new(request.body.clone().unwrap_or_default()));
+        *req.method_mut() = request.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = request.headers.clone();
+        if let Some(c) = jar.header() {
+            req.headers_mut().insert(header::COOKIE, c.clone());
+        }
+        let res = match self.stack.clone().oneshot(req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        };
+        let (parts, body) = res.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(DriverError::Transport)?
+            .to_bytes();
+        jar.update(&parts.headers);
+        Ok(WebAnswer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// An enrollment between [`Driver::enroll`] and [`Driver::confirm`].
+#[derive(Debug, Clone)]
+struct Enrolling {
+    cookie: HeaderValue,
+    pending: Option<tower_totp::store::AuthenticatorId>,
 }
 
 /// The simulated users: `u<N>` is internal, with "Require Two Factor

@@ -5,7 +5,8 @@
 //! A scenario ([`scenario`]) describes the server's settings, a fleet of
 //! virtual users (phone clock offsets and drift, login schedule, reaction
 //! delay, typos, retries) and attackers (brute-force guessers, a replay
-//! attacker). [`run::run`] plays it on a manual clock through a
+//! attacker, a shoulder surfer ([`surfer`]), a co-enroller ([`co_enroll`])
+//! and a cross-origin page ([`cross_origin`])). [`run::run`] plays it on a manual clock through a
 //! [`driver::Driver`] and reports what users and attackers got
 //! ([`stats::Report`]). The drivers:
 //!
@@ -42,6 +43,9 @@
 
 pub mod analytic;
 pub mod bench;
+pub mod browser;
+pub mod co_enroll;
+pub mod cross_origin;
 pub mod dist;
 pub mod driver;
 pub mod engine_driver;
@@ -53,6 +57,7 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod stats;
+pub mod surfer;
 pub mod sweep;
 pub mod target;
 pub mod wire;

@@ -120,6 +120,16 @@ pub fn headline(r: &Report) -> Vec<(&'static str, String)> {
             r.guess_success_bound
                 .map_or_else(|| "n/a".to_owned(), format_value),
         ),
+        ("surfer_attempts", r.surfer_attempts.to_string()),
+        ("surfer_successes", r.surfer_successes.to_string()),
+        ("co_enroll_attempts", r.co_enroll_attempts.to_string()),
+        (
+            "co_enroll_secrets_seen",
+            r.co_enroll_secrets_seen.to_string(),
+        ),
+        ("co_enroll_takeovers", r.co_enroll_takeovers.to_string()),
+        ("cross_origin_attempts", r.cross_origin_attempts.to_string()),
+        ("cross_origin_accepted", r.cross_origin_accepted.to_string()),
         ("drift_mae_s", drift),
         ("wall_s", format!("{:.3}", r.wall_s)),
         ("logins_per_s", format!("{:.0}", r.logins_per_s)),

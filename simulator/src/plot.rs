@@ -240,22 +240,36 @@ pub fn attacks_over_time(path: &Path, stats: &Stats, model: &Model) -> Result<()
             .collect();
         lines.push(("analytic bound per account".into(), BLACK, bound));
     }
-    if let Some(r) = &model.replay {
-        let victims = r.victims.len().max(1) as f64;
-        let replays: Vec<f64> = stats
+    // Accepted attacks of one kind per victim, cumulated over the days.
+    let per_victim = |kind: BreachKind, victims: usize| -> Vec<(f64, f64)> {
+        let victims = victims.max(1) as f64;
+        let days_in: Vec<f64> = stats
             .breaches
             .iter()
-            .filter(|b| b.kind == BreachKind::Replay)
+            .filter(|b| b.kind == kind)
             .map(|b| b.day)
             .collect();
-        let observed = (0..=steps)
+        (0..=steps)
             .map(|i| {
                 let day = days * f64::from(i) / f64::from(steps);
-                let n = replays.iter().filter(|d| **d <= day).count();
+                let n = days_in.iter().filter(|d| **d <= day).count();
                 (day, n as f64 / victims)
             })
-            .collect();
+            .collect()
+    };
+    if let Some(r) = &model.replay {
+        let observed = per_victim(BreachKind::Replay, r.victims.len());
         lines.push(("replays accepted (per victim)".into(), BLUE, observed));
+    }
+    if let Some(r) = &model.shoulder_surfer {
+        let observed = per_victim(BreachKind::ShoulderSurf, r.victims.len());
+        let label = "shoulder-surfed codes accepted (per victim)";
+        lines.push((label.into(), MAGENTA, observed));
+    }
+    if let Some(c) = &model.co_enroller {
+        let observed = per_victim(BreachKind::CoEnroll, c.victims.len());
+        let label = "enrollments taken over (per victim)";
+        lines.push((label.into(), GREEN, observed));
     }
     let top = lines
         .iter()

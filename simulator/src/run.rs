@@ -93,6 +93,13 @@ pub enum SimError {
     /// The `--target` run cannot start.
     #[error(transparent)]
     Target(#[from] crate::target::TargetError),
+    /// An attacker of the scenario needs sessions of its own, which the
+    /// engine driver has not.
+    #[error("[{section}] needs an HTTP driver: run with --driver http (the default) or --target")]
+    NeedsHttp {
+        /// The scenario section.
+        section: &'static str,
+    },
 }
 
 /// Run `model` in process on the discrete-event clock, through the
@@ -116,6 +123,18 @@ pub enum SimError {
 ///
 /// [`SimError`] when a shard cannot run to its end.
 pub fn run(model: &Model, options: &RunOptions) -> Result<RunOutput, SimError> {
+    if options.driver == DriverKind::Engine {
+        if model.co_enroller.is_some() {
+            return Err(SimError::NeedsHttp {
+                section: "co_enroller",
+            });
+        }
+        if model.cross_origin.is_some() {
+            return Err(SimError::NeedsHttp {
+                section: "cross_origin",
+            });
+        }
+    }
     let (config, tracking, seed) = (&model.config, model.drift_tracking, model.seed);
     match options.driver {
         DriverKind::Http => run_with(model, options, |clock| {
@@ -264,6 +283,13 @@ pub fn report(model: &Model, s: &Stats, threads: usize, wall: Duration) -> Repor
         replays_accepted: s.replays_accepted,
         guesses: s.guesses,
         guess_successes: s.guess_successes,
+        surfer_attempts: s.surfer_attempts,
+        surfer_successes: s.surfer_successes,
+        co_enroll_attempts: s.co_enroll_attempts,
+        co_enroll_secrets_seen: s.co_enroll_secrets_seen,
+        co_enroll_takeovers: s.co_enroll_takeovers,
+        cross_origin_attempts: s.cross_origin_attempts,
+        cross_origin_accepted: s.cross_origin_accepted,
         drift_mae_s: (s.drift_err_n > 0)
             .then(|| s.drift_err_ms as f64 / s.drift_err_n as f64 / 1000.0),
         wall_s,

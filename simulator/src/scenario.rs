@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tower_totp::TotpConfig;
 use tower_totp::code::{Algorithm, CodeParams};
 use tower_totp::throttle::ThrottlePolicy;
-use tower_totp::verify::Window;
+use tower_totp::verify::{DEFAULT_MAX_DRIFT_RATE, Window};
 
 use crate::dist::{Dist, DistError, Sampler};
 
@@ -52,6 +52,12 @@ pub struct Scenario {
     pub brute_force: Option<BruteForce>,
     /// A replay attacker, if any (default none).
     pub replay: Option<Replay>,
+    /// A shoulder surfer, if any (default none).
+    pub shoulder_surfer: Option<ShoulderSurfer>,
+    /// A co-enroller, if any (default none).
+    pub co_enroller: Option<CoEnroller>,
+    /// A cross-origin form submitter, if any (default none).
+    pub cross_origin: Option<CrossOrigin>,
     /// What the report shows.
     pub report: ReportSettings,
 }
@@ -69,6 +75,9 @@ impl Default for Scenario {
             fleet: Fleet::default(),
             brute_force: None,
             replay: None,
+            shoulder_surfer: None,
+            co_enroller: None,
+            cross_origin: None,
             report: ReportSettings::default(),
         }
     }
@@ -95,6 +104,12 @@ pub struct ServerSettings {
     /// drifted devices (default true). Off, the window stays centred on the
     /// server's own step.
     pub drift_tracking: bool,
+    /// How fast, in parts per million of the steps since the device's last
+    /// accepted code, its offset may change beyond what the window absorbs
+    /// (default the library's, 10,000: one step per 100): a resynchronisation
+    /// faster than that is refused. 1,000,000 lets `max_drift` alone decide;
+    /// 0 turns resynchronisation off.
+    pub max_drift_rate: u32,
     /// The throttle.
     pub throttle: ThrottleSettings,
 }
@@ -109,6 +124,7 @@ impl Default for ServerSettings {
             ahead: 1,
             max_drift: 10,
             drift_tracking: true,
+            max_drift_rate: DEFAULT_MAX_DRIFT_RATE,
             throttle: ThrottleSettings::default(),
         }
     }
@@ -258,6 +274,96 @@ impl Default for Replay {
             first_victim: 0,
             observe_rate: 1.0,
             delay_s: Dist::uniform(1.0, 10.0),
+        }
+    }
+}
+
+/// A shoulder surfer: sees the last `observe_codes` codes the victim's
+/// phone showed up to the moment an accepted login was submitted (the
+/// typed code among them), and `delay_s` later tries each alone and each
+/// pair of consecutive ones, the second one period after the first (what a
+/// resynchronisation needs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShoulderSurfer {
+    /// How many users are watched (default 10).
+    pub victims: u32,
+    /// The first watched user (default 0).
+    pub first_victim: u32,
+    /// Chance the surfer watches a given accepted login (default 1).
+    pub observe_rate: f64,
+    /// Consecutive codes seen per login, the newest the one the phone
+    /// showed when the code was submitted (default 2, 1 to 10).
+    pub observe_codes: u32,
+    /// Seconds from the victim's login to the surfer's first try (default
+    /// uniform 120 to 300: every seen code is then outside the window).
+    pub delay_s: Dist,
+}
+
+impl Default for ShoulderSurfer {
+    fn default() -> Self {
+        Self {
+            victims: 10,
+            first_victim: 0,
+            observe_rate: 1.0,
+            observe_codes: 2,
+            delay_s: Dist::uniform(120.0, 300.0),
+        }
+    }
+}
+
+/// A co-enroller: knows the password of users who have not synced an app
+/// yet, and starts enrollments in sessions of its own before and after the
+/// victim's, to read the victim's secret or get its own activated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoEnroller {
+    /// How many users' enrollments are attacked (default 5).
+    pub victims: u32,
+    /// The first attacked user (default 0).
+    pub first_victim: u32,
+    /// Attacker sessions that start an enrollment before the victim's
+    /// (default 1, 0 to 8).
+    pub sessions_before: u32,
+    /// Attacker sessions that start one after the victim's (default 1,
+    /// 0 to 8; at least one session in all).
+    pub sessions_after: u32,
+}
+
+impl Default for CoEnroller {
+    fn default() -> Self {
+        Self {
+            victims: 5,
+            first_victim: 0,
+            sessions_before: 1,
+            sessions_after: 1,
+        }
+    }
+}
+
+/// A cross-origin attacker: a page on a foreign origin that makes a
+/// logged-in victim's browser submit the service's state-changing forms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrossOrigin {
+    /// How many users are lured to the page (default 2).
+    pub victims: u32,
+    /// The first lured user (default 0).
+    pub first_victim: u32,
+    /// The attacker page's origin, sent as `Origin` (default
+    /// `"http://evil.example"`).
+    pub origin: String,
+    /// When the victims visit the page, in days (default 0.5).
+    pub at_day: f64,
+}
+
+impl Default for CrossOrigin {
+    fn default() -> Self {
+        Self {
+            victims: 2,
+            first_victim: 0,
+            origin: "http://evil.example".into(),
+            at_day: 0.5,
         }
     }
 }
@@ -422,7 +528,9 @@ impl Scenario {
         let params = CodeParams::new(s.algorithm, s.digits, s.period_s)
             .map_err(|e| invalid("server.digits/period_s", e.to_string()))?;
         let window = Window::new(s.behind, s.ahead, s.max_drift)
-            .map_err(|e| invalid("server.behind/ahead/max_drift", e.to_string()))?;
+            .map_err(|e| invalid("server.behind/ahead/max_drift", e.to_string()))?
+            .with_max_drift_rate(s.max_drift_rate)
+            .map_err(|e| invalid("server.max_drift_rate", e.to_string()))?;
         let t = &s.throttle;
         let throttle = ThrottlePolicy::new(
             t.free_attempts,
@@ -500,6 +608,64 @@ impl Scenario {
                 delay_s: dist("replay.delay_s", &r.delay_s)?,
             }),
         };
+        let shoulder_surfer = match &self.shoulder_surfer {
+            None => None,
+            Some(r) => {
+                if !(1..=MAX_OBSERVED_CODES).contains(&r.observe_codes) {
+                    return Err(invalid(
+                        "shoulder_surfer.observe_codes",
+                        format!("{} is not 1 to {MAX_OBSERVED_CODES}", r.observe_codes),
+                    ));
+                }
+                Some(ShoulderSurferModel {
+                    victims: range(r.first_victim, r.victims, self.users),
+                    observe_rate: probability("shoulder_surfer.observe_rate", r.observe_rate)?,
+                    observe_codes: r.observe_codes,
+                    delay_s: dist("shoulder_surfer.delay_s", &r.delay_s)?,
+                })
+            }
+        };
+        let co_enroller = match &self.co_enroller {
+            None => None,
+            Some(c) => {
+                for (key, n) in [
+                    ("co_enroller.sessions_before", c.sessions_before),
+                    ("co_enroller.sessions_after", c.sessions_after),
+                ] {
+                    if n > MAX_CO_SESSIONS {
+                        return Err(invalid(key, format!("{n} is not 0 to {MAX_CO_SESSIONS}")));
+                    }
+                }
+                if c.sessions_before + c.sessions_after == 0 {
+                    return Err(invalid(
+                        "co_enroller.sessions_before/sessions_after",
+                        "the attacker needs at least one session",
+                    ));
+                }
+                Some(CoEnrollerModel {
+                    victims: range(c.first_victim, c.victims, self.users),
+                    sessions_before: c.sessions_before,
+                    sessions_after: c.sessions_after,
+                })
+            }
+        };
+        let cross_origin = match &self.cross_origin {
+            None => None,
+            Some(c) => {
+                let at = days_ms("cross_origin.at_day", c.at_day)?;
+                if at >= run_ms {
+                    return Err(invalid(
+                        "cross_origin.at_day",
+                        format!("{} is not within the run's {} days", c.at_day, self.days),
+                    ));
+                }
+                Some(CrossOriginModel {
+                    victims: range(c.first_victim, c.victims, self.users),
+                    origin: foreign_origin(&c.origin)?,
+                    at_ms: at,
+                })
+            }
+        };
         Ok(Model {
             name: self.name.clone(),
             seed: self.seed,
@@ -511,10 +677,39 @@ impl Scenario {
             fleet,
             brute_force,
             replay,
+            shoulder_surfer,
+            co_enroller,
+            cross_origin,
             offset_bin_s: self.report.offset_bin_s,
             sample_users: self.report.sample_users,
         })
     }
+}
+
+/// The most codes a shoulder surfer sees per login.
+pub const MAX_OBSERVED_CODES: u32 = 10;
+
+/// The most sessions a co-enroller opens before (or after) its victim.
+pub const MAX_CO_SESSIONS: u32 = 8;
+
+/// `origin` if it is an origin (`scheme://host[:port]`, http or https,
+/// nothing after), as the `Origin` header carries it.
+fn foreign_origin(origin: &str) -> Result<http::HeaderValue, ScenarioError> {
+    let bad = |why: &str| invalid("cross_origin.origin", format!("{origin:?}: {why}"));
+    let uri: http::Uri = origin.parse().map_err(|_| bad("not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(bad("the scheme must be http or https"));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad("no host"));
+    }
+    if origin.trim_end_matches('/').len() != origin.len() || !matches!(uri.path(), "" | "/") {
+        return Err(bad("an origin has no path (scheme://host[:port])"));
+    }
+    if uri.query().is_some() {
+        return Err(bad("an origin has no query"));
+    }
+    http::HeaderValue::from_str(origin).map_err(|_| bad("not a header value"))
 }
 
 /// Users `first..first + count`, cut at the fleet's size.
@@ -563,6 +758,12 @@ pub struct Model {
     pub brute_force: Option<BruteForceModel>,
     /// The replay attacker.
     pub replay: Option<ReplayModel>,
+    /// The shoulder surfer.
+    pub shoulder_surfer: Option<ShoulderSurferModel>,
+    /// The co-enroller.
+    pub co_enroller: Option<CoEnrollerModel>,
+    /// The cross-origin attacker.
+    pub cross_origin: Option<CrossOriginModel>,
     /// Offset bin width of the acceptance plot.
     pub offset_bin_s: f64,
     /// Users whose offsets are plotted.
@@ -636,4 +837,39 @@ pub struct ReplayModel {
     pub observe_rate: f64,
     /// Delay before the replay, seconds.
     pub delay_s: Sampler,
+}
+
+/// The shoulder surfer, checked.
+#[derive(Debug, Clone)]
+pub struct ShoulderSurferModel {
+    /// Watched users (global indices).
+    pub victims: std::ops::Range<u32>,
+    /// Chance of watching an accepted login.
+    pub observe_rate: f64,
+    /// Codes seen per login.
+    pub observe_codes: u32,
+    /// Delay before the first try, seconds.
+    pub delay_s: Sampler,
+}
+
+/// The co-enroller, checked.
+#[derive(Debug, Clone)]
+pub struct CoEnrollerModel {
+    /// Users whose enrollment is attacked (global indices).
+    pub victims: std::ops::Range<u32>,
+    /// Attacker sessions started before the victim's enrollment.
+    pub sessions_before: u32,
+    /// Attacker sessions started after it.
+    pub sessions_after: u32,
+}
+
+/// The cross-origin attacker, checked.
+#[derive(Debug, Clone)]
+pub struct CrossOriginModel {
+    /// Lured users (global indices).
+    pub victims: std::ops::Range<u32>,
+    /// The foreign `Origin`.
+    pub origin: http::HeaderValue,
+    /// When the victims visit the page, milliseconds after day 0.
+    pub at_ms: u64,
 }

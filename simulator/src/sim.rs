@@ -20,6 +20,8 @@ use crate::scenario::{DAY_MS, Enrollment, Model};
 use crate::stats::{
     AttackedAccount, AttemptRecord, Breach, BreachKind, DriftSample, OffsetBin, Stats,
 };
+use crate::wire::CodeAnswer;
+use crate::{co_enroll, cross_origin, surfer};
 
 /// Moves the server's "now" to the time of the next event.
 ///
@@ -51,6 +53,12 @@ const STREAM_SCHEDULE: u64 = 2 << 56;
 const STREAM_ATTEMPT: u64 = 3 << 56;
 const STREAM_GUESS: u64 = 4 << 56;
 const STREAM_REPLAY: u64 = 5 << 56;
+const STREAM_SURF: u64 = 6 << 56;
+
+/// How often a cross-origin victim's own login is tried before the lure is
+/// given up (its code refused as a replay of a login in the same step, or
+/// throttled).
+const LURE_TRIES: u32 = 3;
 
 /// A generator for draw number `index` of stream `stream`: the ChaCha8
 /// stream `stream` of the run's seed, at word `index × 2^16`.
@@ -104,6 +112,15 @@ enum Kind {
         code: u32,
         step: Option<u64>,
     },
+    Surf {
+        user: u32,
+        newest: u64,
+        index: u32,
+    },
+    Lure {
+        user: u32,
+        tries: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +163,9 @@ struct User {
     last_step: Option<u64>,
     sampled: bool,
     replay_victim: bool,
+    surf_victim: bool,
+    co_victim: bool,
+    lure_victim: bool,
 }
 
 #[derive(Debug)]
@@ -256,6 +276,18 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                         .replay
                         .as_ref()
                         .is_some_and(|r| r.victims.contains(&global)),
+                    surf_victim: m
+                        .shoulder_surfer
+                        .as_ref()
+                        .is_some_and(|r| r.victims.contains(&global)),
+                    co_victim: m
+                        .co_enroller
+                        .as_ref()
+                        .is_some_and(|r| r.victims.contains(&global)),
+                    lure_victim: m
+                        .cross_origin
+                        .as_ref()
+                        .is_some_and(|r| r.victims.contains(&global)),
                 }
             })
             .collect();
@@ -322,6 +354,15 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
             u.left = first_day;
             self.push(enroll_at, Kind::Enroll { user: local as u32 });
         }
+        if let Some(c) = &self.m.cross_origin {
+            let at = self.m.start_ms.saturating_add(c.at_ms);
+            for local in 0..self.users.len() {
+                if self.users[local].lure_victim {
+                    let user = local as u32;
+                    self.push(at, Kind::Lure { user, tries: 1 });
+                }
+            }
+        }
         if let Some(b) = &self.m.brute_force {
             let (start, _) = self.attack_window;
             for local in 0..self.users.len() {
@@ -364,6 +405,12 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                 Kind::Submit(s) => self.submit(s, now).await?,
                 Kind::Guess { session } => self.guess(session, now).await?,
                 Kind::Replay { user, code, step } => self.replay(user, code, step, now).await?,
+                Kind::Surf {
+                    user,
+                    newest,
+                    index,
+                } => self.surf(user, newest, index, now).await?,
+                Kind::Lure { user, tries } => self.lure(user, tries, now).await?,
             }
         }
         if let Some(bar) = &self.progress {
@@ -459,6 +506,9 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
     }
 
     async fn enroll(&mut self, local: u32, now: u64) -> Result<(), DriverError> {
+        if self.users[local as usize].co_victim {
+            return self.co_enroll(local, now).await;
+        }
         let account = self.users[local as usize].account.clone();
         let enrolled = self.driver.enroll(&account).await?;
         let phone = Hotp::new(&enrolled.secret, enrolled.params);
@@ -585,6 +635,7 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                     self.record_drift(s.user, l, now);
                 }
                 self.maybe_replay(s, step, now);
+                self.maybe_surf(s, now);
             }
             Outcome::Rejected(reason) => {
                 if !typo {
@@ -699,6 +750,160 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
             }
             Outcome::Throttled { .. } => self.stats.replays_throttled += 1,
             Outcome::Rejected(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The victim's enrollment, raced by the co-enroller
+    /// ([`crate::co_enroll`]); the victim then lives on with what it
+    /// confirmed.
+    async fn co_enroll(&mut self, local: u32, now: u64) -> Result<(), DriverError> {
+        let m = self.m;
+        let Some(plan) = &m.co_enroller else {
+            return Ok(());
+        };
+        let server = now / self.period_ms;
+        let victim = match m.fleet.enrollment {
+            Enrollment::Synced => server,
+            Enrollment::Phone => self.phone_step(&self.users[local as usize], now),
+        };
+        let steps = co_enroll::Steps {
+            victim,
+            server,
+            // The window is centred on the step the victim confirmed.
+            login: victim + 1,
+        };
+        let account = self.users[local as usize].account.clone();
+        let result = co_enroll::attack(&self.driver, &account, plan, steps).await?;
+        self.stats.co_enroll_attempts += 1;
+        self.stats.co_enroll_secrets_seen += u64::from(result.secret_seen);
+        self.stats.co_enroll_takeovers += u64::from(result.takeover);
+        if result.takeover {
+            self.breach(local, BreachKind::CoEnroll, now);
+        }
+        match result.victim {
+            Some((enrolled, CodeAnswer::Done)) => {
+                let u = &mut self.users[local as usize];
+                u.phone = Some(Hotp::new(&enrolled.secret, enrolled.params));
+                u.learned = victim as i64 - server as i64;
+                u.last_step = Some(victim.max(result.takeover_step.unwrap_or(0)));
+                self.stats.enrolled += 1;
+                self.schedule_next_login(local);
+            }
+            _ => self.stats.enroll_failures += 1,
+        }
+        Ok(())
+    }
+
+    /// After an accepted login of a watched user, maybe schedule the
+    /// shoulder surfer's tries ([`crate::surfer`]).
+    fn maybe_surf(&mut self, s: Submit, now: u64) {
+        let Some(r) = &self.m.shoulder_surfer else {
+            return;
+        };
+        let u = &self.users[s.user as usize];
+        if !u.surf_victim {
+            return;
+        }
+        let mut rng = rng_for(
+            &self.seed,
+            STREAM_SURF | u64::from(u.global),
+            (u64::from(s.login) << 8) | u64::from(s.attempt),
+        );
+        if rng.random::<f64>() >= r.observe_rate {
+            return;
+        }
+        let delay = secs_to_ms(r.delay_s.sample(&mut rng));
+        let newest = self.phone_step(u, now).max(s.phone_step);
+        self.push(
+            now.saturating_add(delay),
+            Kind::Surf {
+                user: s.user,
+                newest,
+                index: 0,
+            },
+        );
+    }
+
+    async fn surf(
+        &mut self,
+        local: u32,
+        newest: u64,
+        index: u32,
+        now: u64,
+    ) -> Result<(), DriverError> {
+        let m = self.m;
+        let Some(r) = &m.shoulder_surfer else {
+            return Ok(());
+        };
+        let tries = surfer::tries(r.observe_codes, self.period_ms);
+        let Some(now_try) = tries.get(index as usize) else {
+            return Ok(());
+        };
+        let u = &self.users[local as usize];
+        let Some(phone) = &u.phone else {
+            return Ok(());
+        };
+        let (oldest, _) = surfer::seen_steps(newest, r.observe_codes);
+        let code = CodeText::new(phone.code(oldest + u64::from(now_try.code)), self.digits);
+        let outcome = self.driver.login(&u.account, code.as_str()).await?;
+        self.stats.driver_calls += 1;
+        self.stats.surfer_attempts += 1;
+        let next = match outcome {
+            Outcome::Accepted {
+                learned_offset,
+                step,
+            } => {
+                self.stats.surfer_successes += 1;
+                self.accepted(local, learned_offset, step);
+                self.breach(local, BreachKind::ShoulderSurf, now);
+                return Ok(());
+            }
+            Outcome::Rejected(Refusal::NotEnrolled) => return Ok(()),
+            Outcome::Throttled { retry_after } => Some((index, duration_ms(retry_after).max(1))),
+            Outcome::Rejected(_) => tries.get(index as usize + 1).map(|t| (index + 1, t.gap_ms)),
+        };
+        if let Some((index, gap)) = next {
+            let user = local;
+            self.push(
+                now.saturating_add(gap),
+                Kind::Surf {
+                    user,
+                    newest,
+                    index,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The victim visits the cross-origin page ([`crate::cross_origin`]):
+    /// logs in with its phone's code, then its browser submits the forms.
+    async fn lure(&mut self, local: u32, tries: u32, now: u64) -> Result<(), DriverError> {
+        let m = self.m;
+        let Some(c) = &m.cross_origin else {
+            return Ok(());
+        };
+        let u = &self.users[local as usize];
+        let Some(phone) = &u.phone else {
+            return Ok(());
+        };
+        let step = self.phone_step(u, now);
+        let code = CodeText::new(phone.code(step), self.digits);
+        let account = u.account.clone();
+        match cross_origin::lure(&self.driver, &account, code.as_str(), &c.origin).await? {
+            cross_origin::Lure::Submitted { attempts, accepted } => {
+                self.accepted(local, None, Some(step));
+                self.stats.cross_origin_attempts += attempts;
+                self.stats.cross_origin_accepted += accepted;
+            }
+            cross_origin::Lure::NotVerified(_) if tries < LURE_TRIES => {
+                let u = &self.users[local as usize];
+                let at = self.when_phone_shows(u, step + 1, now.saturating_add(1000));
+                let tries = tries + 1;
+                self.push(at, Kind::Lure { user: local, tries });
+            }
+            cross_origin::Lure::NotVerified(_) | cross_origin::Lure::NotEnrolled => {}
         }
         Ok(())
     }

@@ -47,6 +47,20 @@ pub struct Stats {
     pub guesses_throttled: u64,
     /// Guesses accepted.
     pub guess_successes: u64,
+    /// Shoulder surfer's tries submitted.
+    pub surfer_attempts: u64,
+    /// Shoulder surfer's tries accepted.
+    pub surfer_successes: u64,
+    /// Enrollments the co-enroller attacked.
+    pub co_enroll_attempts: u64,
+    /// Attacked enrollments whose secret an attacker session was shown.
+    pub co_enroll_secrets_seen: u64,
+    /// Attacked enrollments where a secret the attacker knows was accepted.
+    pub co_enroll_takeovers: u64,
+    /// Cross-origin requests submitted through victims' sessions.
+    pub cross_origin_attempts: u64,
+    /// Cross-origin requests not refused with 403.
+    pub cross_origin_accepted: u64,
     /// Calls to the driver, all kinds.
     pub driver_calls: u64,
     /// Sum of |learned offset − true offset| over accepted logins, in ms.
@@ -108,6 +122,10 @@ pub enum BreachKind {
     Guess,
     /// A replayed code.
     Replay,
+    /// A code seen over the victim's shoulder.
+    ShoulderSurf,
+    /// A secret the co-enroller knows, active on the victim's account.
+    CoEnroll,
 }
 
 /// An accepted attack.
@@ -141,6 +159,13 @@ impl Stats {
         self.guesses += other.guesses;
         self.guesses_throttled += other.guesses_throttled;
         self.guess_successes += other.guess_successes;
+        self.surfer_attempts += other.surfer_attempts;
+        self.surfer_successes += other.surfer_successes;
+        self.co_enroll_attempts += other.co_enroll_attempts;
+        self.co_enroll_secrets_seen += other.co_enroll_secrets_seen;
+        self.co_enroll_takeovers += other.co_enroll_takeovers;
+        self.cross_origin_attempts += other.cross_origin_attempts;
+        self.cross_origin_accepted += other.cross_origin_accepted;
         self.driver_calls += other.driver_calls;
         self.drift_err_ms += other.drift_err_ms;
         self.drift_err_n += other.drift_err_n;
@@ -236,6 +261,22 @@ pub struct Report {
     pub guesses: u64,
     /// Guesses accepted.
     pub guess_successes: u64,
+    /// Shoulder surfer's tries submitted (seen codes alone and in pairs).
+    pub surfer_attempts: u64,
+    /// Shoulder surfer's tries accepted (must be 0).
+    pub surfer_successes: u64,
+    /// Enrollments the co-enroller attacked (one per victim).
+    pub co_enroll_attempts: u64,
+    /// Attacked enrollments whose secret one of the attacker's sessions was
+    /// shown (must be 0).
+    pub co_enroll_secrets_seen: u64,
+    /// Attacked enrollments where a secret the attacker knows was accepted
+    /// on the victim's account (must be 0).
+    pub co_enroll_takeovers: u64,
+    /// Cross-origin requests submitted through victims' sessions.
+    pub cross_origin_attempts: u64,
+    /// Cross-origin requests not refused with 403 (must be 0).
+    pub cross_origin_accepted: u64,
     /// Mean |learned offset − true offset| over accepted logins, seconds;
     /// null when the driver cannot see the learned offset.
     pub drift_mae_s: Option<f64>,

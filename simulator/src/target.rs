@@ -42,7 +42,9 @@ use hyper_util::rt::TokioExecutor;
 use tower_totp::UserId;
 use tower_totp::clock::{Clock, SystemClock, UnixTime};
 
-use crate::driver::{Account, Driver, DriverError, Enrolled, Outcome, Refusal};
+use crate::driver::{
+    Account, Driver, DriverError, Enrolled, Outcome, Refusal, WebAnswer, WebRequest,
+};
 use crate::run::{RunOptions, RunOutput, SimError, run_shards};
 use crate::scenario::Model;
 use crate::sim::{Timeline, simulate_shard};
@@ -319,21 +321,34 @@ impl TargetDriver {
         jar: &mut Jar,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, http::HeaderMap, Bytes), DriverError> {
-        let uri: Uri = format!("{}{path}", self.base)
-            .parse()
-            .map_err(|e| DriverError::Transport(Box::new(e)))?;
-        let json = body.is_some();
-        let mut req = Request::new(Full::new(body.unwrap_or_default()));
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        let headers = req.headers_mut();
+        let mut headers = http::HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        if json {
+        if body.is_some() {
             headers.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
         }
+        self.send_with(method, path, jar, headers, body).await
+    }
+
+    /// One request with exactly these headers (and the jar's cookies).
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        jar: &mut Jar,
+        headers: http::HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, http::HeaderMap, Bytes), DriverError> {
+        let uri: Uri = format!("{}{path}", self.base)
+            .parse()
+            .map_err(|e| DriverError::Transport(Box::new(e)))?;
+        let mut req = Request::new(Full::new(body.unwrap_or_default()));
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let headers = req.headers_mut();
         if let Some(c) = jar.header() {
             headers.insert(header::COOKIE, c.clone());
         }
@@ -458,6 +473,35 @@ impl Driver for TargetDriver {
             })?;
         self.code_step("/2fa/enroll", "enroll", &mut jar, code)
             .await
+    }
+
+    async fn password_step(
+        &self,
+        account: &Account,
+        jar: &mut Jar,
+    ) -> Result<Option<String>, DriverError> {
+        self.password(account, jar).await.map(Some)
+    }
+
+    async fn exchange(
+        &self,
+        jar: &mut Jar,
+        request: &WebRequest,
+    ) -> Result<Option<WebAnswer>, DriverError> {
+        let (status, headers, body) = self
+            .send_with(
+                request.method.clone(),
+                &request.path,
+                jar,
+                request.headers.clone(),
+                request.body.clone(),
+            )
+            .await?;
+        Ok(Some(WebAnswer {
+            status,
+            headers,
+            body,
+        }))
     }
 
     async fn login(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {

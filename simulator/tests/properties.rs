@@ -149,6 +149,11 @@ fn steady_fleet(tracking: bool) -> impl Strategy<Value = Scenario> {
                 s.server.ahead = ahead;
                 s.server.max_drift = behind.max(ahead) + 1 + extra;
                 s.server.drift_tracking = tracking;
+                // These phones jump to their offset right after enrolling:
+                // `max_drift` alone decides here, and the library's rate
+                // rule (`Window::allows_offset_change`) has a property of
+                // its own below.
+                s.server.max_drift_rate = 1_000_000;
                 // x = (offset - delay) / period; the difference is floor(x)
                 // or floor(x) + 1, which must stay within the window (no
                 // tracking) or the maximum drift (tracking).
@@ -259,6 +264,42 @@ proptest! {
             .filter(|r| orderly.contains(&r.user) && matches!(r.outcome, Outcome::Throttled { .. }))
             .count();
         prop_assert_eq!(throttled, 0);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Under the library's rate rule (the default `max_drift_rate`, one
+    /// step of offset change per 100 steps since the last accepted code),
+    /// the same phones are accepted on the first try from the third login
+    /// that starts once the rule allows their whole offset (`max_drift + 1`
+    /// steps of change, so `(max_drift + 1) × 100` steps after day 0; the
+    /// users enrolled before it). The throttle is out of the way: it is not
+    /// what this is about.
+    #[test]
+    fn drift_tracking_settles_once_the_rate_allows_the_offset(s in steady_fleet(true)) {
+        let mut s = s;
+        s.server.max_drift_rate = tower_totp::verify::DEFAULT_MAX_DRIFT_RATE;
+        s.server.throttle.free_attempts = 100_000;
+        let out = traced(&s);
+        prop_assert!(out.stats.logins > 0);
+        let per_step = u64::from(1_000_000 / tower_totp::verify::DEFAULT_MAX_DRIFT_RATE);
+        let allowed_from = s.start_unix * 1000
+            + (u64::from(s.server.max_drift) + 1) * per_step * u64::from(s.server.period_s) * 1000;
+        let orderly = orderly_users(&out);
+        let mut seen: BTreeMap<u32, u32> = BTreeMap::new();
+        for r in out.trace.iter().filter(|r| r.attempt == 1 && orderly.contains(&r.user)) {
+            if r.at_ms < allowed_from {
+                continue;
+            }
+            let n = seen.entry(r.user).or_insert(0);
+            *n += 1;
+            let fresh = r.last_step_before.is_none_or(|last| r.phone_step > last);
+            if *n >= 3 && fresh {
+                prop_assert!(r.outcome.is_accepted(), "{:?}", r);
+            }
+        }
     }
 }
 

@@ -66,6 +66,18 @@ fn defaults_toml_lists_exactly_the_defaults() {
     brute_force.duration_days = Some(30.0);
     assert_eq!(with_attackers.brute_force, Some(brute_force));
     assert_eq!(with_attackers.replay, Some(Replay::default()));
+    assert_eq!(
+        with_attackers.shoulder_surfer,
+        Some(totp_sim::scenario::ShoulderSurfer::default())
+    );
+    assert_eq!(
+        with_attackers.co_enroller,
+        Some(totp_sim::scenario::CoEnroller::default())
+    );
+    assert_eq!(
+        with_attackers.cross_origin,
+        Some(totp_sim::scenario::CrossOrigin::default())
+    );
 }
 
 #[test]

@@ -17,19 +17,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use common::{Client, TestDemo};
+use common::{Client, TestDemo, app_code};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_totp::UserId;
-use tower_totp::clock::{Clock as _, ManualClock};
-use tower_totp::code::{CodeParams, Hotp, Secret};
 use tracing_subscriber::fmt::MakeWriter;
-
-fn code_now(secret: &str, clock: &ManualClock) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
-}
 
 /// Log `user` in as a script and sync an app: the secret and the recovery
 /// codes shown.
@@ -41,7 +33,7 @@ async fn enroll(demo: &TestDemo, client: &mut Client, user: &str) -> (String, Ve
     let done = client
         .post_json(
             "/2fa/enroll",
-            json!({ "code": code_now(&secret, &demo.clock) }),
+            json!({ "code": app_code(&secret, &demo.clock) }),
         )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
@@ -117,7 +109,7 @@ async fn a_reset_ends_every_session_and_the_next_login_syncs_a_new_app() {
     let ok = b
         .post_json(
             "/2fa",
-            json!({ "code": code_now(&old_secret, &demo.clock) }),
+            json!({ "code": app_code(&old_secret, &demo.clock) }),
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
@@ -181,7 +173,7 @@ async fn a_reset_ends_every_session_and_the_next_login_syncs_a_new_app() {
     let old = d
         .post_json(
             "/2fa",
-            json!({ "code": code_now(&old_secret, &demo.clock) }),
+            json!({ "code": app_code(&old_secret, &demo.clock) }),
         )
         .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED, "{}", old.text());

@@ -12,23 +12,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Answer, Client, TestDemo};
+use common::{Answer, Client, TestDemo, app_code};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 use tower_totp::UserId;
-use tower_totp::clock::{Clock as _, ManualClock};
-use tower_totp::code::{CodeParams, Hotp, Secret};
-
-/// The code an authenticator app shows now for `secret`.
-fn code_now(secret: &str, clock: &ManualClock) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
-}
+use tower_totp::clock::ManualClock;
 
 /// A wrong code for `secret` now.
 fn wrong_code(secret: &str, clock: &ManualClock) -> String {
-    let right: u32 = code_now(secret, clock).parse().unwrap();
+    let right: u32 = app_code(secret, clock).parse().unwrap();
     format!("{:06}", (right + 500_000) % 1_000_000)
 }
 
@@ -43,23 +35,6 @@ fn retry_after(a: &Answer) -> Option<u64> {
     a.headers
         .get(header::RETRY_AFTER)
         .map(|v| v.to_str().unwrap().parse().unwrap())
-}
-
-/// Log `user` in and sync an app: the app's secret.
-async fn enroll(demo: &TestDemo, client: &mut Client, user: &str) -> String {
-    assert_eq!(client.login(user, "demo").await, "enroll");
-    let secret = client.get("/2fa/enroll").await.json()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let done = client
-        .post_json(
-            "/2fa/enroll",
-            json!({ "code": code_now(&secret, &demo.clock) }),
-        )
-        .await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
-    secret
 }
 
 /// A 429 with the library's throttled problem: `Retry-After` equal to the
@@ -120,7 +95,7 @@ async fn forty_wrong_passwords_from_many_sessions_are_not_answered_at_full_speed
 async fn the_password_429_has_the_shape_of_the_code_steps_429() {
     let demo = TestDemo::start();
     let mut c = demo.client();
-    let secret = enroll(&demo, &mut c, "jsmith").await;
+    let secret = c.login_and_sync("jsmith", &demo.clock).await;
     // Wrong codes until the code step throttles.
     let mut code_429 = None;
     let mut second = demo.client();
@@ -238,7 +213,7 @@ async fn password_and_code_failures_never_share_a_counter() {
     let store = demo.demo.auth().engine().store().clone();
     let jsmith = UserId::new("jsmith");
     let mut c = demo.client();
-    let secret = enroll(&demo, &mut c, "jsmith").await;
+    let secret = c.login_and_sync("jsmith", &demo.clock).await;
 
     // Password failures up to a lockout leave the code counter at zero...
     for _ in 0..5 {
@@ -250,7 +225,7 @@ async fn password_and_code_failures_never_share_a_counter() {
     assert_eq!(s.login("jsmith", "demo").await, "totp");
     // ...and the code step takes a right code at once.
     let ok = s
-        .post_json("/2fa", json!({ "code": code_now(&secret, &demo.clock) }))
+        .post_json("/2fa", json!({ "code": app_code(&secret, &demo.clock) }))
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
 

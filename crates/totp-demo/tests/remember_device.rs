@@ -13,23 +13,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use common::{Answer, TestDemo};
+use common::{Answer, TestDemo, app_code};
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
 use serde_json::json;
 use totp_demo::REMEMBER_FOR;
 use tower::ServiceExt as _;
-use tower_totp::clock::{Clock as _, ManualClock};
-use tower_totp::code::{CodeParams, Hotp, Secret};
 
 /// The library's remember-device cookie.
 const DEVICE_COOKIE: &str = "tower_totp_device";
-
-fn code_now(secret: &str, clock: &ManualClock) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
-}
 
 /// A browser: pages, forms, and every cookie the demo sets.
 struct Browser {
@@ -140,7 +132,7 @@ async fn enroll(demo: &TestDemo, b: &mut Browser) -> String {
         .unwrap()
         .to_owned();
     let done = b
-        .post("/2fa/enroll", &[("code", &code_now(&secret, &demo.clock))])
+        .post("/2fa/enroll", &[("code", &app_code(&secret, &demo.clock))])
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     assert!(done.text().contains("recovery-codes"));
@@ -178,7 +170,7 @@ async fn a_ticked_box_spares_the_second_screen_on_that_browser_only() {
             "/2fa",
             &[
                 ("method", "totp"),
-                ("code", &code_now(&secret, &demo.clock)),
+                ("code", &app_code(&secret, &demo.clock)),
                 ("remember", "on"),
             ],
         )
@@ -236,7 +228,7 @@ async fn without_the_tick_the_next_login_asks_again() {
             "/2fa",
             &[
                 ("method", "totp"),
-                ("code", &code_now(&secret, &demo.clock)),
+                ("code", &app_code(&secret, &demo.clock)),
             ],
         )
         .await;
@@ -259,7 +251,7 @@ async fn a_script_ticks_it_with_remember_true() {
     let ok = c
         .post_json(
             "/2fa",
-            json!({ "code": code_now(&secret, &demo.clock), "remember": true }),
+            json!({ "code": app_code(&secret, &demo.clock), "remember": true }),
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());

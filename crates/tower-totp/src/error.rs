@@ -29,6 +29,9 @@ pub enum ConfigError {
         /// The maximum drift.
         max_drift: u32,
     },
+    /// A maximum drift rate over one step per step (1,000,000 ppm).
+    #[error("the maximum drift rate is at most 1000000 ppm (one step per step), not {0}")]
+    DriftRate(u32),
     /// Throttle delays must grow from a non-zero base up to a cap at least as long.
     #[error("throttle base delay must be non-zero and no longer than its cap")]
     Throttle,

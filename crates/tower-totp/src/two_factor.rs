@@ -18,7 +18,7 @@ use crate::store::{
 };
 use crate::throttle::Attempt;
 use crate::user::UserId;
-use crate::verify::{RejectReason, Verdict, find_step, window_steps};
+use crate::verify::{RejectReason, Verdict, find_eligible_step, find_step, window_steps};
 
 /// The verification engine. Cheap to clone; clones share everything.
 ///
@@ -467,7 +467,10 @@ impl TwoFactor {
     /// in constant time. A code that matches inside the window is accepted
     /// once (compare-and-set in the store). A code that matches outside the
     /// window but within the maximum drift is remembered; the code of the
-    /// very next step at the same offset then resynchronises the device.
+    /// very next step at the same offset then resynchronises the device,
+    /// provided the offset change is plausible for the time since the
+    /// device's last accepted code
+    /// ([`Window::allows_offset_change`](crate::verify::Window::allows_offset_change)).
     ///
     /// # Errors
     ///
@@ -525,7 +528,13 @@ impl TwoFactor {
         // Steps at or before the last used one count for nothing here: a
         // code typed a minute ago (seen over a shoulder) must not start a
         // resynchronisation, nor finish one. (In the window, the store's
-        // compare-and-set refuses them.)
+        // compare-and-set refuses them.) Nor do steps whose offset implies a
+        // jump no clock makes in the time since the device's last accepted
+        // code (`Window::allows_offset_change`): two codes the phone showed
+        // right after the user's login look like a slow phone, but a real
+        // one was exact a moment ago. Either way the code is a plain miss,
+        // and the code of every step is still computed, so the work does
+        // not tell how recently the device was used.
         let max = window.max_drift();
         let mut candidate = None;
         for (a, hotp, code, now_step) in &keyed {
@@ -533,9 +542,14 @@ impl TwoFactor {
             let lo = centre - i128::from(window.behind());
             let hi = centre + i128::from(window.ahead());
             let unused = |s: u64| a.sync.last_step.is_none_or(|last| s > last);
+            let plausible = |s: u64| {
+                let offset = step_offset(s, *now_step);
+                window.allows_offset_change(a.sync.offset, a.sync.last_step, *now_step, offset)
+            };
             let outside = window_steps(i128::from(*now_step), max, max)
-                .filter(|s| (i128::from(*s) < lo || i128::from(*s) > hi) && unused(*s));
-            let Some(step) = find_step(hotp, code, outside) else {
+                .filter(|s| i128::from(*s) < lo || i128::from(*s) > hi)
+                .map(|s| (s, unused(s) && plausible(s)));
+            let Some(step) = find_eligible_step(hotp, code, outside) else {
                 continue;
             };
             let offset = step_offset(step, *now_step);

@@ -19,6 +19,12 @@ const INVALID: Verdict = Verdict::Rejected(RejectReason::Invalid);
 const REPLAYED: Verdict = Verdict::Rejected(RejectReason::Replayed);
 const MALFORMED: Verdict = Verdict::Rejected(RejectReason::Malformed);
 
+/// Steps in a week. A resynchronisation must be plausible for the time
+/// since the device's last accepted code (at most 1% of it by default, one
+/// step per 100): tests of drift let a week pass after the enrollment, as
+/// a real phone does before it drifts out of the window.
+const A_WEEK: u64 = 7 * 24 * 120;
+
 // ---------------------------------------------------------------- window
 
 /// For each configuration, every offset in `-behind..=ahead` is accepted
@@ -112,6 +118,7 @@ async fn a_drifted_code_alone_is_not_accepted() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
+    h.advance_steps(A_WEEK);
     for offset in [2, 5, 10, -2, -5, -10] {
         assert_eq!(
             h.verify(&alice, &phone.code(&h, offset)).await,
@@ -131,6 +138,7 @@ async fn two_consecutive_codes_at_one_offset_resynchronise() {
         let h = Harness::new(config());
         let alice = UserId::new("alice");
         let phone = h.enroll(&alice, "phone").await;
+        h.advance_steps(A_WEEK);
 
         assert_eq!(h.verify(&alice, &phone.code(&h, offset)).await, INVALID);
         h.advance_steps(1);
@@ -165,6 +173,7 @@ async fn a_non_consecutive_pair_does_not_resynchronise() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
+    h.advance_steps(A_WEEK);
 
     // Same offset, but two steps apart.
     assert_eq!(h.verify(&alice, &phone.code(&h, 5)).await, INVALID);
@@ -197,6 +206,7 @@ async fn beyond_max_drift_never_resynchronises() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
+    h.advance_steps(A_WEEK);
     for offset in [11i64, -11, 50] {
         for _ in 0..3 {
             assert_eq!(
@@ -217,6 +227,7 @@ async fn max_drift_is_configurable() {
     let h = Harness::new(config_with_window(1, 1, 3));
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
+    h.advance_steps(A_WEEK);
     assert_eq!(h.verify(&alice, &phone.code(&h, 4)).await, INVALID);
     h.advance_steps(1);
     assert_eq!(h.verify(&alice, &phone.code(&h, 4)).await, INVALID);
@@ -246,6 +257,7 @@ async fn learned_offset_is_clamped_to_max_drift() {
         let h = Harness::new(config());
         let alice = UserId::new("alice");
         let phone = h.enroll(&alice, "phone").await;
+        h.advance_steps(A_WEEK);
         let edge = 10 * sign;
         assert_eq!(h.verify(&alice, &phone.code(&h, edge)).await, INVALID);
         h.advance_steps(1);
@@ -271,6 +283,7 @@ async fn an_accepted_code_in_between_breaks_the_pair() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
+    h.advance_steps(A_WEEK);
     assert_eq!(h.verify(&alice, &phone.code(&h, 5)).await, INVALID);
     h.advance_steps(1);
     assert!(h.verify(&alice, &phone.code(&h, 0)).await.is_accepted());
@@ -528,10 +541,13 @@ async fn times_near_the_epoch_work() {
             .unwrap()
             .is_confirmed()
     );
-    assert_eq!(h.verify(&bob, &bobs.code_string(4)).await, INVALID);
-    h.clock.set(UnixTime::from_secs(30));
+    // Four steps fast is three beyond the window: plausible 300 steps (2.5
+    // hours) after the enrollment's code, at the default 1%.
+    h.clock.set(UnixTime::from_secs(300 * 30));
+    assert_eq!(h.verify(&bob, &bobs.code_string(304)).await, INVALID);
+    h.clock.set(UnixTime::from_secs(301 * 30));
     assert!(matches!(
-        h.verify(&bob, &bobs.code_string(5)).await,
+        h.verify(&bob, &bobs.code_string(305)).await,
         Verdict::Accepted {
             resynchronised: true,
             offset: 4,
@@ -582,7 +598,10 @@ async fn life_cycle_at(start: UnixTime) {
     assert!(h.verify(&alice, &code).await.is_accepted(), "at {start:?}");
     assert_eq!(h.verify(&alice, &code).await, REPLAYED);
     assert!(h.verify(&alice, &phone.code(&h, 1)).await.is_accepted());
-    h.advance_steps(2);
+    // From offset 1 to 6 is four steps beyond the window: plausible 400
+    // steps (3 hours 20 minutes) on, at the default 1%; still well inside
+    // the day left before the clock saturates.
+    h.advance_steps(401);
     assert_eq!(h.verify(&alice, &phone.code(&h, 6)).await, INVALID);
     h.advance_steps(1);
     assert!(matches!(
