@@ -58,6 +58,18 @@ impl UserRecord {
         self.rare.get_or_insert_with(Box::default)
     }
 
+    /// Whether nothing but throttle state is here, and that may be forgotten.
+    fn holds_only_forgettable_throttle(&self, now: UnixTime, policy: &ThrottlePolicy) -> bool {
+        self.epoch == 0
+            && self.authenticators.is_empty()
+            && self.recovery.is_empty()
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|r| r.pending.is_empty() && r.sessions_ended_at.is_none())
+            && self.throttle.is_forgettable(now, policy)
+    }
+
     /// Free the box once it holds nothing.
     fn tidy(&mut self) {
         if self
@@ -88,6 +100,28 @@ impl MemoryStore {
     /// How many users have any state.
     pub fn user_count(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Forget the users whose record holds only throttle state (epoch 0,
+    /// no authenticator, recovery code, pending enrollment or reset) whose
+    /// lockout ended more than `policy`'s
+    /// [`retention`](ThrottlePolicy::retention) before `now`; how many
+    /// went. Such a record carries nothing a later decision needs: a
+    /// missing record reads as epoch 0, and a fresh throttle state decides
+    /// later attempts no more leniently than waiting would have, so a
+    /// lockout is never shortened. Applications that throttle names nobody
+    /// owns (a password throttle keyed by the typed name) call this now
+    /// and then so such records do not pile up.
+    pub fn prune_idle_throttles(&self, now: UnixTime, policy: &ThrottlePolicy) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut users = lock(shard);
+                let before = users.len();
+                users.retain(|_, r| !r.holds_only_forgettable_throttle(now, policy));
+                before - users.len()
+            })
+            .sum()
     }
 
     fn shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, UserRecord>> {
