@@ -58,7 +58,9 @@ impl IdleThrottles {
         };
         {
             let mut next_at = self.next_at.lock().unwrap_or_else(PoisonError::into_inner);
-            if now < *next_at {
+            // Not due yet, unless the clock was set back (which would
+            // otherwise pause pruning until it caught up).
+            if now < *next_at && now.saturating_add(PRUNE_EVERY) >= *next_at {
                 return;
             }
             // Claimed before the await: concurrent attempts do not all prune.

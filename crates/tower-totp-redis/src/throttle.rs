@@ -13,8 +13,8 @@
 //!
 //! The throttle key expires [`ThrottlePolicy::retention`] after its lockout
 //! ends (the core's `throttle` module says why that retention never lets
-//! waiting pay). A policy without a retention keeps the key without
-//! expiry, as the memory store does.
+//! waiting pay). A policy without a retention keeps the key until the
+//! next success.
 
 use std::time::Duration;
 
