@@ -14,6 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::app::AppState;
 use crate::respond::{self, Failure, body_is_json, parse_body, see_other, wants_html};
+use crate::users::MAX_USERNAME;
 use crate::{pages, password_throttle};
 
 /// `GET /login`.
@@ -60,13 +61,18 @@ pub(crate) async fn submit(
     let username = form.username.trim();
     // Charged before the password is checked, for every name alike: a
     // locked-out name is refused without hashing, whether it exists or not.
-    match password_throttle::charge(&state, username).await {
-        Ok(None) => {}
-        Ok(Some(retry_after)) => {
-            tracing::info!(user = %printable(username), "password attempt throttled");
-            return password_throttle::locked(retry_after, html, username);
+    // Except a name longer than any user's can be (`MAX_USERNAME`): it is
+    // refused below as a wrong password, and a counter for it would only
+    // let anyone store up to a body's worth of bytes per request.
+    if username.len() <= MAX_USERNAME {
+        match password_throttle::charge(&state, username).await {
+            Ok(None) => {}
+            Ok(Some(retry_after)) => {
+                tracing::info!(user = %printable(username), "password attempt throttled");
+                return password_throttle::locked(retry_after, html, username);
+            }
+            Err(e) => return Failure::unavailable(html, &e).into_response(),
         }
-        Err(e) => return Failure::unavailable(html, &e).into_response(),
     }
     let user = match state.users.check_password(username, &form.password).await {
         Ok(Some(user)) => user,
