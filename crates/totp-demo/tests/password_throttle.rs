@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Answer, Client, TestDemo, app_code};
+use common::{Answer, Capture, Client, TestDemo, app_code};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 use tower_totp::UserId;
@@ -344,4 +344,25 @@ async fn a_day_after_hundreds_of_unknown_names_their_counters_are_gone() {
     // And the old names start afresh, exactly like any unknown name.
     let again = try_login(&mut demo.client(), "ghost-000", "guess").await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A name that belongs to nobody is often a password typed into the wrong
+/// field: the log says `(unknown)`, never the name. A known user's refused
+/// password names the user.
+#[tokio::test]
+async fn a_password_typed_as_the_user_name_never_reaches_the_log() {
+    let demo = TestDemo::start();
+    let mut c = demo.client();
+    let capture = Capture::default();
+    {
+        let _guard = tracing::subscriber::set_default(capture.subscriber());
+        let a = try_login(&mut c, "Tr0ub4dor&3", "jsmith").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+        let a = try_login(&mut c, "jsmith", "wrong").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    }
+    let log = capture.text();
+    assert!(!log.contains("Tr0ub4dor"), "{log}");
+    assert!(log.contains("(unknown)"), "{log}");
+    assert!(log.contains("jsmith"), "{log}");
 }
