@@ -19,6 +19,7 @@ use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer, SessionStore};
 use tower_totp::http::TotpAuth;
 use tower_totp_redis::RedisSessionStore;
 
+use crate::idle_throttles::IdleThrottles;
 use crate::live::{self, Live};
 use crate::respond::{Failure, wants_html};
 use crate::settings::Settings;
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) auth: TotpAuth,
     pub(crate) users: Users,
     pub(crate) settings: Settings,
+    /// When to forget the password counters nobody needs any more.
+    pub(crate) idle_throttles: IdleThrottles,
 }
 
 impl AppState {

@@ -48,6 +48,7 @@ mod app;
 mod db;
 mod error;
 mod home;
+mod idle_throttles;
 mod keyfile;
 mod live;
 mod login;
@@ -289,10 +290,11 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
     }
     // The TOTP store and the sessions: Redis if given, else the database
     // (opened first: it creates the file) and memory.
-    let (engine, sessions) = match config.redis {
+    // The SQLite store is also kept to prune (Redis expires by itself).
+    let (engine, sessions, prunable) = match config.redis {
         Some(redis) => {
             let sessions = redis.session_store().with_prefix(REDIS_SESSION_PREFIX);
-            (engine.store(redis), app::Sessions::Redis(sessions))
+            (engine.store(redis), app::Sessions::Redis(sessions), None)
         }
         None => {
             let store = match &config.database {
@@ -307,7 +309,11 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
             // to the store's tables goes through this store and is seen at
             // once; the bound only covers someone editing the file by hand.
             .with_status_cache(STATUS_STALENESS);
-            (engine.store(store), app::Sessions::Memory)
+            (
+                engine.store(store.clone()),
+                app::Sessions::Memory,
+                Some(store),
+            )
         }
     };
     let shared = matches!(sessions, app::Sessions::Redis(_));
@@ -323,6 +329,10 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
     let settings = Settings::load(db.clone())?;
 
     let engine = engine.build().map_err(DemoError::Engine)?;
+    let idle_throttles = idle_throttles::IdleThrottles::new(
+        prunable,
+        [password_throttle::policy(), engine.config().throttle()],
+    );
     let auth = TotpAuth::builder(engine, users.clone())
         .policy(settings.policy().clone())
         .login_path("/login")
@@ -337,6 +347,7 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         auth: auth.clone(),
         users: users.clone(),
         settings: settings.clone(),
+        idle_throttles,
     });
     let live = shared.then(|| live::Live {
         db,

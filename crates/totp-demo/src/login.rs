@@ -14,6 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::app::AppState;
 use crate::respond::{self, Failure, body_is_json, parse_body, see_other, wants_html};
+use crate::users::MAX_USERNAME;
 use crate::{pages, password_throttle};
 
 /// `GET /login`.
@@ -60,18 +61,23 @@ pub(crate) async fn submit(
     let username = form.username.trim();
     // Charged before the password is checked, for every name alike: a
     // locked-out name is refused without hashing, whether it exists or not.
-    match password_throttle::charge(&state, username).await {
-        Ok(None) => {}
-        Ok(Some(retry_after)) => {
-            tracing::info!(user = %printable(username), "password attempt throttled");
-            return password_throttle::locked(retry_after, html, username);
+    // Except a name longer than any user's can be (`MAX_USERNAME`): it is
+    // refused below as a wrong password, and a counter for it would only
+    // let anyone store up to a body's worth of bytes per request.
+    if username.len() <= MAX_USERNAME {
+        match password_throttle::charge(&state, username).await {
+            Ok(None) => {}
+            Ok(Some(retry_after)) => {
+                tracing::info!(user = %loggable(&state, username), "password attempt throttled");
+                return password_throttle::locked(retry_after, html, username);
+            }
+            Err(e) => return Failure::unavailable(html, &e).into_response(),
         }
-        Err(e) => return Failure::unavailable(html, &e).into_response(),
     }
     let user = match state.users.check_password(username, &form.password).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            tracing::info!(user = %printable(username), "password refused");
+            tracing::info!(user = %loggable(&state, username), "password refused");
             if html {
                 return respond::html(
                     StatusCode::UNAUTHORIZED,
@@ -105,14 +111,15 @@ pub(crate) async fn submit(
     respond::json(StatusCode::OK, &json!({ "next": next.as_next() }))
 }
 
-/// A typed user name as logs show it: at most 64 characters, no control
-/// characters (a name is not trusted input, and logs are read in terminals).
-fn printable(username: &str) -> String {
-    username
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect()
+/// The typed user name as the log shows it: the name of a user who exists
+/// (without control characters: logs are read in terminals), or
+/// `(unknown)`. A name that belongs to nobody is often a password typed
+/// into the wrong field, and passwords never reach the logs.
+fn loggable(state: &AppState, username: &str) -> String {
+    if state.users.get(username).is_none() {
+        return "(unknown)".to_owned();
+    }
+    username.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// `POST /logout`: forget the login and drop the session.

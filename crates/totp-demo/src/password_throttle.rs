@@ -17,6 +17,9 @@
 //! Unknown names are counted exactly like known ones (each typed name has
 //! its counter), so neither the answers nor their timing say whether a
 //! user exists: a locked name is refused before any hashing, known or not.
+//! So that these counters do not pile up, a name longer than any user's
+//! gets none (the login refuses it as a wrong password), and counters
+//! idle past the policy's retention are pruned (`idle_throttles`).
 
 use std::time::Duration;
 
@@ -58,11 +61,14 @@ pub(crate) async fn charge(
     username: &str,
 ) -> Result<Option<Duration>, StoreError> {
     let engine = state.auth.engine();
-    match engine
+    let now = engine.now();
+    let attempt = engine
         .store()
-        .begin_attempt(&key(username), engine.now(), &policy())
-        .await?
-    {
+        .begin_attempt(&key(username), now, &policy())
+        .await?;
+    // Every typed name leaves a counter: forget the idle ones now and then.
+    state.idle_throttles.tick(now).await;
+    match attempt {
         Attempt::Allowed => Ok(None),
         Attempt::Locked { retry_after } => Ok(Some(retry_after)),
     }

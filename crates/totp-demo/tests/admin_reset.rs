@@ -13,15 +13,12 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use common::{Client, TestDemo, app_code};
+use common::{Capture, Client, TestDemo, app_code};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_totp::UserId;
-use tracing_subscriber::fmt::MakeWriter;
 
 /// Log `user` in as a script and sync an app: the secret and the recovery
 /// codes shown.
@@ -65,38 +62,6 @@ async fn enrolled(demo: &TestDemo, user: &str) -> bool {
         .enrolled
 }
 
-/// Every `tracing` event written while it is the thread's subscriber.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn a_reset_ends_every_session_and_the_next_login_syncs_a_new_app() {
     let demo = TestDemo::start();
@@ -119,11 +84,7 @@ async fn a_reset_ends_every_session_and_the_next_login_syncs_a_new_app() {
     let mut admin = admin(&demo).await;
 
     let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
+    let subscriber = capture.subscriber();
     let reset = {
         let _guard = tracing::subscriber::set_default(subscriber);
         admin

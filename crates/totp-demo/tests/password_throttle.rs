@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Answer, Client, TestDemo, app_code};
+use common::{Answer, Capture, Client, TestDemo, app_code};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 use tower_totp::UserId;
@@ -239,4 +239,130 @@ async fn password_and_code_failures_never_share_a_counter() {
     assert!(store.throttle_state(&jsmith).await.unwrap().attempts >= 4);
     let mut u = demo.client();
     assert_eq!(u.login("jsmith", "demo").await, "totp");
+}
+
+/// The rows of the TOTP store's `users` table that are password counters
+/// (the demo's ` password:` key space).
+fn password_counter_rows(demo: &TestDemo) -> i64 {
+    let conn = rusqlite::Connection::open_with_flags(
+        demo.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE user_id LIKE ' password:%'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The headers of an answer, but for those that differ between any two
+/// answers (none today, but a `Date` would).
+fn stable_headers(a: &Answer) -> Vec<(String, Vec<u8>)> {
+    let mut h: Vec<_> = a
+        .headers
+        .iter()
+        .filter(|(k, _)| *k != header::DATE)
+        .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+        .collect();
+    h.sort();
+    h
+}
+
+/// A browser's login with a wrong password for `name`, from a new jar.
+async fn wrong_password_page(demo: &TestDemo, name: &str) -> Answer {
+    demo.client()
+        .submit("/login", &[("username", name), ("password", "wrong")])
+        .await
+}
+
+/// No user's name is longer than 64 bytes (the login's limit), so a
+/// longer name gets no counter: it is refused as a wrong password, the
+/// same answer as an unknown name's (byte for byte; the page echoes the
+/// typed name, the only difference), however often it is tried, and it
+/// leaves nothing in the store.
+#[tokio::test]
+async fn names_longer_than_any_user_leave_nothing_and_are_refused_like_unknown_ones() {
+    let demo = TestDemo::start();
+    let before = password_counter_rows(&demo);
+    let long = "x".repeat(65);
+    let unknown = try_login(&mut demo.client(), "nobody", "wrong").await;
+    for i in 0..12 {
+        let a = try_login(&mut demo.client(), &long, "wrong").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{i}: {}", a.text());
+        assert_eq!(a.body, unknown.body, "{i}");
+        assert_eq!(stable_headers(&a), stable_headers(&unknown), "{i}");
+    }
+    // A browser: the same page but for the typed name it shows again.
+    let long_page = wrong_password_page(&demo, &long).await;
+    let unknown_page = wrong_password_page(&demo, "nobody2").await;
+    assert_eq!(long_page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        long_page.text().replace(&long, "NAME"),
+        unknown_page.text().replace("nobody2", "NAME")
+    );
+    // Its length follows the name's; every other header is the same.
+    let without_length = |a: &Answer| {
+        let mut h = stable_headers(a);
+        h.retain(|(k, _)| k != "content-length");
+        h
+    };
+    assert_eq!(without_length(&long_page), without_length(&unknown_page));
+    // Only the two unknown names (`nobody`, `nobody2`) have counters.
+    assert_eq!(password_counter_rows(&demo) - before, 2);
+}
+
+/// Hundreds of names that match no user, each from its own cookie jar,
+/// then a day later (long past every lockout and the retention) one more
+/// login: the store holds O(1) password counters again, and a name locked
+/// out at that moment stays locked.
+#[tokio::test]
+async fn a_day_after_hundreds_of_unknown_names_their_counters_are_gone() {
+    let demo = TestDemo::start();
+    let before = password_counter_rows(&demo);
+    for i in 0..200 {
+        let a = try_login(&mut demo.client(), &format!("ghost-{i:03}"), "guess").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    }
+    assert_eq!(password_counter_rows(&demo) - before, 200);
+
+    demo.clock.advance(Duration::from_secs(24 * 3600));
+    // Locked out now, from several sessions.
+    for _ in 0..4 {
+        let a = try_login(&mut demo.client(), "portal", "wrong").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    }
+    let a = try_login(&mut demo.client(), "ghost-new", "guess").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    let left = password_counter_rows(&demo) - before;
+    assert!(left <= 2, "{left} password counters left a day later");
+    assert_throttled(
+        &try_login(&mut demo.client(), "portal", "demo").await,
+        "login",
+    );
+    // And the old names start afresh, exactly like any unknown name.
+    let again = try_login(&mut demo.client(), "ghost-000", "guess").await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A name that belongs to nobody is often a password typed into the wrong
+/// field: the log says `(unknown)`, never the name. A known user's refused
+/// password names the user.
+#[tokio::test]
+async fn a_password_typed_as_the_user_name_never_reaches_the_log() {
+    let demo = TestDemo::start();
+    let mut c = demo.client();
+    let capture = Capture::default();
+    {
+        let _guard = tracing::subscriber::set_default(capture.subscriber());
+        let a = try_login(&mut c, "Tr0ub4dor&3", "jsmith").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+        let a = try_login(&mut c, "jsmith", "wrong").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    }
+    let log = capture.text();
+    assert!(!log.contains("Tr0ub4dor"), "{log}");
+    assert!(log.contains("(unknown)"), "{log}");
+    assert!(log.contains("jsmith"), "{log}");
 }

@@ -76,9 +76,9 @@
 //! scripts without ever becoming Lua numbers (doubles, exact only to
 //! 2^53): `u64::MAX` is a valid step.
 //!
-//! The throttle key expires a *retention* after its lockout ends: long
-//! enough that a guesser who waits for it to expire never guesses faster
-//! than one who keeps going (for the default policy, 10,677 s, just under
+//! The throttle key expires a *retention* (`ThrottlePolicy::retention`)
+//! after its lockout ends: long enough that a guesser who waits for it to
+//! expire never guesses faster than one who keeps going (for the default policy, 10,677 s, just under
 //! three hours; at least twice the longest delay). A policy that would
 //! need more than a year keeps the key until the next success.
 //!

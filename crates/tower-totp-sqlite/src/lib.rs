@@ -94,6 +94,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod prune;
 mod schema;
 mod status_cache;
 mod store;

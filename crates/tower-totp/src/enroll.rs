@@ -26,29 +26,93 @@ const QUIET_ZONE: usize = 4;
 /// Longest authenticator name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
-/// An authenticator name as it is kept and shown: Unicode control and
-/// format characters (general categories Cc and Cf: bidi overrides such as
-/// U+202E, zero-width characters, the BOM) removed, surrounding white space
-/// trimmed, at most [`MAX_NAME_CHARS`] characters. Every name that enters
-/// the library passes through here ([`TwoFactor::start_enrollment`](crate::TwoFactor::start_enrollment)).
+/// Unicode's `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt,
+/// the same ranges since Unicode 6.1): code points a renderer shows as
+/// nothing. Most are format characters (`Cf`, stripped anyway); the rest
+/// are the reason for this list: the Hangul fillers (U+115F, U+1160,
+/// U+3164, U+FFA0, letters that draw nothing, so a name of them looks
+/// blank), the combining grapheme joiner, variation selectors (an emoji
+/// loses its U+FE0F presentation hint, nothing more), and the unassigned
+/// code points reserved as ignorable. `unicode-properties` has no table of
+/// this property, hence the list; a unit test checks it against ICU's.
+const DEFAULT_IGNORABLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFF8}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+fn is_default_ignorable(c: char) -> bool {
+    DEFAULT_IGNORABLE
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// Characters a name loses: controls and format characters (`Cc`, `Cf`:
+/// bidi overrides, zero-width characters), line and paragraph separators
+/// (`Zl`, `Zp`: line breaks by another name; a name is one line), and
+/// whatever renders as nothing. The tab is a control, but white space.
+fn is_stripped(c: char) -> bool {
+    let stripped_category = matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    );
+    (stripped_category && c != '\t') || is_default_ignorable(c)
+}
+
+/// White space kept as one plain space: the tab and the space separators
+/// (`Zs`: no-break, ideographic, em, thin spaces...).
+fn is_space(c: char) -> bool {
+    c == '\t' || c.general_category() == GeneralCategory::SpaceSeparator
+}
+
+/// An authenticator name as it is kept and shown, on one line and without
+/// anything invisible: Unicode control, format, line and paragraph
+/// separator characters (general categories Cc, Cf, Zl, Zp: bidi overrides
+/// such as U+202E, zero-width characters, the BOM, U+2028, U+2029) and the
+/// other `Default_Ignorable_Code_Point` characters (the Hangul fillers
+/// U+3164, U+115F, U+1160, U+FFA0, variation selectors) removed; each run
+/// of white space (tabs, `Zs` such as U+00A0 or U+3000) one plain space;
+/// trimmed; at most [`MAX_NAME_CHARS`] characters. Every name that enters
+/// the library passes through here
+/// ([`TwoFactor::start_enrollment`](crate::TwoFactor::start_enrollment)).
 ///
 /// ```
 /// use tower_totp::enroll::clean_name;
 ///
 /// assert_eq!(clean_name("Pixel\u{202E}8\u{200B}\n"), "Pixel8");
-/// assert_eq!(clean_name("  Authy on iPad "), "Authy on iPad");
+/// assert_eq!(clean_name("  Authy\u{2028}on\t\u{3000}iPad\u{3164} "), "Authyon iPad");
 /// ```
 pub fn clean_name(name: &str) -> String {
-    let kept: String = name
+    let spaced: String = name
         .chars()
-        .filter(|c| {
-            !matches!(
-                c.general_category(),
-                GeneralCategory::Control | GeneralCategory::Format
-            )
-        })
+        .filter(|&c| !is_stripped(c))
+        .map(|c| if is_space(c) { ' ' } else { c })
         .collect();
-    kept.trim().chars().take(MAX_NAME_CHARS).collect()
+    let folded = spaced
+        .split(' ')
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Cutting may leave a space at the end.
+    let cut: String = folded.chars().take(MAX_NAME_CHARS).collect();
+    cut.trim_end().to_owned()
 }
 
 /// A pending enrollment as shown to the user: secret, URI and QR code.
@@ -250,6 +314,83 @@ mod tests {
         assert_eq!(clean_name("Pixel 8 — ünïcode 📱"), "Pixel 8 — ünïcode 📱");
         assert_eq!(clean_name(&"x".repeat(100)).len(), MAX_NAME_CHARS);
         assert_eq!(clean_name("\u{202e} \u{200b}"), "");
+    }
+
+    #[test]
+    fn names_lose_line_and_paragraph_separators() {
+        // Zl and Zp: a name is one line, whatever breaks it.
+        assert_eq!(clean_name("A\u{2028}B"), "AB");
+        assert_eq!(clean_name("A\u{2029}B"), "AB");
+        assert_eq!(clean_name("\u{2028}A\u{2029}"), "A");
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            if matches!(
+                c.general_category(),
+                GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+            ) {
+                assert_eq!(clean_name(&format!("a{c}b")), "ab", "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_lose_invisible_fillers() {
+        // Letters (Lo) and marks (Mn) that draw nothing: a name made of
+        // them looks blank, one with them looks like another name.
+        for filler in [
+            '\u{115f}',
+            '\u{1160}',
+            '\u{3164}',
+            '\u{ffa0}',
+            '\u{34f}',
+            '\u{17b4}',
+            '\u{180b}',
+            '\u{fe0f}',
+            '\u{e0100}',
+            '\u{1bca0}',
+            '\u{1d173}',
+            '\u{2065}',
+            '\u{fff0}',
+        ] {
+            assert_eq!(clean_name(&format!("a{filler}b")), "ab", "{filler:?}");
+        }
+        assert_eq!(clean_name("\u{3164}\u{3164}"), "");
+    }
+
+    #[test]
+    fn the_ignorable_list_is_unicodes_default_ignorable_code_point() {
+        use icu_properties::CodePointSetData;
+        use icu_properties::props::DefaultIgnorableCodePoint;
+        let unicode = CodePointSetData::new::<DefaultIgnorableCodePoint>();
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            assert_eq!(is_default_ignorable(c), unicode.contains(c), "{c:?}");
+            if unicode.contains(c) {
+                assert_eq!(clean_name(&format!("a{c}b")), "ab", "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_fold_white_space_to_single_spaces() {
+        assert_eq!(clean_name("a\tb"), "a b");
+        assert_eq!(clean_name("a \t\u{3000}\u{a0} b"), "a b");
+        for space in [
+            '\u{a0}', '\u{1680}', '\u{2003}', '\u{2009}', '\u{202f}', '\u{205f}', '\u{3000}',
+        ] {
+            assert_eq!(clean_name(&format!("a{space}{space}b")), "a b", "{space:?}");
+        }
+        // A separator between two spaces leaves one space, not two.
+        assert_eq!(clean_name("a \u{2028} b"), "a b");
+        assert_eq!(clean_name("a \u{200b} b"), "a b");
+    }
+
+    #[test]
+    fn names_are_trimmed_then_cut_without_a_trailing_space() {
+        assert_eq!(clean_name("\t\u{a0} Work phone \u{3000}\t"), "Work phone");
+        assert_eq!(clean_name(" \u{2029}\u{3164} "), "");
+        let long = format!("{} {}", "x".repeat(MAX_NAME_CHARS - 1), "y".repeat(10));
+        assert_eq!(clean_name(&long), "x".repeat(MAX_NAME_CHARS - 1));
+        let exact = "é".repeat(MAX_NAME_CHARS + 5);
+        assert_eq!(clean_name(&exact).chars().count(), MAX_NAME_CHARS);
     }
 
     #[test]

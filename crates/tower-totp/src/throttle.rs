@@ -9,6 +9,30 @@
 //!
 //! Lockouts are temporary: the longest is [`ThrottlePolicy::max_delay`], so
 //! an attacker can slow a user down but never lock them out for good.
+//!
+//! # How long the attempts counter is kept
+//!
+//! A store may forget a user's throttle state [`ThrottlePolicy::retention`]
+//! after its lockout ends (Redis lets the key expire, SQLite and memory
+//! prune it on request). Forgetting the counter gives a guesser a fresh
+//! set of free attempts and short delays, so the retention must be long
+//! enough that waiting for it never pays. A guesser who makes `k`
+//! attempts, waits for the state to be forgotten and starts over makes `k`
+//! attempts per `T_k + retention`, where `T_k` is the sum of the first `k`
+//! delays; one who never pauses settles at one attempt per `max_delay`.
+//! Waiting never pays when, for every `k`, `k * max_delay <= T_k +
+//! retention`, that is when the retention is at least the sum over all
+//! attempts of `max_delay - delay_after(n)`: the free attempts count
+//! `max_delay` each, the doubling delays what they fall short of the cap.
+//! The state is kept for that sum or for `2 * max_delay`, whichever is
+//! longer. For the default policy (3 free, 1 s doubling to 15 min) that is
+//! 10,677 s, just under 3 hours: the bound of `docs/security.md` (2,892
+//! guesses in 30 days) still holds, and a user who mistyped a few codes
+//! starts clean the next morning.
+//!
+//! A policy whose sum exceeds [`ThrottlePolicy::MAX_RETENTION`] (or never
+//! ends, with a base delay under a millisecond) keeps the state until the
+//! next success.
 
 use std::time::Duration;
 
@@ -40,6 +64,10 @@ impl Default for ThrottlePolicy {
 }
 
 impl ThrottlePolicy {
+    /// The longest a store keeps throttle state after a lockout ends; a
+    /// policy that would need longer keeps it until the next success.
+    pub const MAX_RETENTION: Duration = Duration::from_secs(366 * 24 * 3600);
+
     /// A policy with `free_attempts` failures before any delay, then
     /// `base_delay` doubling up to `max_delay`.
     ///
@@ -119,6 +147,35 @@ impl ThrottlePolicy {
         }
         attempts
     }
+
+    /// How long a store must keep a user's throttle state after its lockout
+    /// ends so that waiting for it to be forgotten never pays (see the
+    /// module docs); `None` for "until the next success".
+    pub fn retention(&self) -> Option<Duration> {
+        // `delay_after` is constant beyond 63 doublings.
+        const MAX_RAMP: u32 = 64;
+        let max = self.max_delay;
+        let mut total = max.checked_mul(self.free_attempts)?;
+        let mut capped = false;
+        for j in 1..=MAX_RAMP {
+            let Some(n) = self.free_attempts.checked_add(j) else {
+                capped = true;
+                break;
+            };
+            let delay = self.delay_after(n);
+            if delay >= max {
+                capped = true;
+                break;
+            }
+            total = total.checked_add(max - delay)?;
+        }
+        if !capped {
+            // The delay never reaches the cap: every later attempt comes cheap.
+            return None;
+        }
+        let keep = total.max(max.checked_mul(2)?);
+        (keep <= Self::MAX_RETENTION).then_some(keep)
+    }
 }
 
 /// A user's throttle state, as a store keeps it.
@@ -154,6 +211,16 @@ impl ThrottleState {
         self.attempts = self.attempts.saturating_add(1);
         self.locked_until = now.saturating_add(policy.delay_after(self.attempts));
         Attempt::Allowed
+    }
+
+    /// Whether a store may forget this state at `now`: its lockout ended
+    /// more than the policy's [`retention`](ThrottlePolicy::retention) ago,
+    /// so a fresh state decides every later attempt no more leniently than
+    /// waiting would have. Never for a policy without a retention.
+    pub fn is_forgettable(&self, now: UnixTime, policy: &ThrottlePolicy) -> bool {
+        policy
+            .retention()
+            .is_some_and(|keep| self.locked_until.saturating_add(keep) < now)
     }
 }
 
@@ -235,6 +302,65 @@ mod tests {
             u64::from(u32::MAX - 10) + 1 + 43_200
         );
         assert_eq!(p.max_attempts_within(Duration::ZERO), 0);
+    }
+
+    #[test]
+    fn default_policy_keeps_the_counter_about_three_hours() {
+        assert_eq!(
+            ThrottlePolicy::default().retention(),
+            Some(Duration::from_secs(10_677))
+        );
+    }
+
+    /// A guesser who waits for the state to be forgotten before each burst
+    /// never beats one who keeps going, whatever the burst length.
+    #[test]
+    fn waiting_for_the_retention_never_pays() {
+        let policies = [
+            ThrottlePolicy::default(),
+            ThrottlePolicy::new(2, Duration::from_millis(1500), Duration::from_secs(10)).unwrap(),
+            ThrottlePolicy::new(0, Duration::from_secs(5), Duration::from_secs(5)).unwrap(),
+            ThrottlePolicy::new(10, Duration::from_secs(1), Duration::from_secs(3600)).unwrap(),
+        ];
+        for p in policies {
+            let keep = p.retention().unwrap();
+            let mut t_k = Duration::ZERO;
+            for k in 1..200u32 {
+                t_k += p.delay_after(k);
+                // k attempts per (T_k + keep) is at most one per max_delay.
+                assert!(
+                    p.max_delay() * k <= t_k + keep,
+                    "{p:?}: bursts of {k} beat the steady rate"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn degenerate_policies_keep_the_counter_forever() {
+        let tiny =
+            ThrottlePolicy::new(3, Duration::from_micros(1), Duration::from_secs(1)).unwrap();
+        assert_eq!(tiny.retention(), None);
+        let many = ThrottlePolicy::new(1_000_000, Duration::from_secs(1), Duration::from_secs(900))
+            .unwrap();
+        assert_eq!(many.retention(), None);
+        let old = ThrottleState::default();
+        assert!(!old.is_forgettable(UnixTime::from_millis(u64::MAX), &many));
+    }
+
+    #[test]
+    fn state_is_forgettable_only_after_lockout_and_retention() {
+        let p = ThrottlePolicy::default();
+        let keep = p.retention().unwrap();
+        let mut s = ThrottleState::default();
+        let t = UnixTime::from_secs(1_000_000);
+        while s.begin(t, &p) == Attempt::Allowed {}
+        let end = s.locked_until;
+        assert!(!s.is_forgettable(t, &p), "locked");
+        assert!(!s.is_forgettable(end, &p), "just unlocked");
+        assert!(!s.is_forgettable(end.saturating_add(keep), &p));
+        let later = end.saturating_add(keep + Duration::from_millis(1));
+        assert!(s.is_forgettable(later, &p));
     }
 
     #[test]

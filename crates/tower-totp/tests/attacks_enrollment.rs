@@ -53,7 +53,7 @@ enum Act {
     Start(usize),
     /// `GET /2fa/enroll` again.
     Look(usize),
-    /// `GET /2fa/enroll?name=...`: a new pending enrollment of its own.
+    /// `POST /2fa/enroll` with a `name`: a new pending enrollment of its own.
     Replace(usize),
     /// `POST /2fa/enroll` with the code of the secret it was shown.
     Confirm(usize),
@@ -105,12 +105,12 @@ async fn play(order: &[Act]) {
     for &act in order {
         match act {
             Act::Start(x) | Act::Look(x) | Act::Replace(x) => {
-                let path = if matches!(act, Act::Replace(_)) {
-                    "/2fa/enroll?name=Second%20phone"
+                let r = if matches!(act, Act::Replace(_)) {
+                    let start_over = json!({ "name": "Second phone" });
+                    c[x].post_json("/2fa/enroll", start_over).await
                 } else {
-                    "/2fa/enroll"
+                    c[x].get("/2fa/enroll").await
                 };
-                let r = c[x].get(path).await;
                 if m.needs_step_up(x) {
                     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{order:?} {act:?}");
                     assert_eq!(r.problem_reason(), "step_up_required", "{order:?} {act:?}");
@@ -446,8 +446,9 @@ async fn pending_enrollments_are_capped_per_user() {
         assert_eq!(&secret_of(&client.get("/2fa/enroll").await), secret);
     }
     // Replacing one's own does not count twice.
+    let start_over = json!({ "name": "Other" });
     assert_ne!(
-        &secret_of(&c[0].get("/2fa/enroll?name=Other").await),
+        &secret_of(&c[0].post_json("/2fa/enroll", start_over).await),
         &shown[0]
     );
     // Fifteen minutes on, the old ones have expired (and so has the login).

@@ -193,6 +193,15 @@ const ROUTES: &[Route] = &[
         body: |_| Value::Null,
         works: StatusCode::OK,
     },
+    // Starting over Carol's enrollment under a name of the attacker's.
+    Route {
+        method: Method::POST,
+        documented: "/2fa/enroll",
+        who: Who::Carol,
+        path: |_| "/2fa/enroll".into(),
+        body: |_| json!({ "name": "Call support" }),
+        works: StatusCode::OK,
+    },
     // The application's own: logging the victim into another account,
     // logging out, and a guarded route of the application.
     Route {

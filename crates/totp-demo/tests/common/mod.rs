@@ -3,7 +3,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::body::Body;
@@ -16,6 +18,7 @@ use tower::ServiceExt as _;
 use tower_totp::clock::{Clock as _, ManualClock, UnixTime};
 use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::seal::{Keyring, SealingKey};
+use tracing_subscriber::fmt::MakeWriter;
 
 /// The code an authenticator app with `secret` (base32) shows now.
 pub fn app_code(secret: &str, clock: &ManualClock) -> String {
@@ -279,5 +282,47 @@ impl Client {
             serde_json::json!({ "code": app_code(secret, clock) }),
         )
         .await
+    }
+}
+
+/// Every `tracing` event written while it is the thread's subscriber.
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// A subscriber that writes INFO and above into this capture.
+    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+        tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish()
+    }
+
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
     }
 }

@@ -66,7 +66,9 @@ pub struct AuthenticatorRow<'a> {
     pub name: &'a str,
 }
 
-/// The user's authenticators, with revoke buttons.
+/// The user's authenticators, with re-sync and revoke buttons and a form
+/// to add one. Each is a POST (re-sync: `replace` = the id, add: `name`, to
+/// `{prefix}/enroll`), never a link: a GET never starts over an enrollment.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct AuthenticatorsPage<'a> {
@@ -222,7 +224,9 @@ then type the code it shows.</p>{error}\
         for r in p.rows {
             let _ = write!(
                 rows,
-                "<li>{name} <form method=\"post\" action=\"{prefix}/authenticators/{id}/revoke\" style=\"display:inline\">\
+                "<li>{name} <form method=\"post\" action=\"{prefix}/enroll\" style=\"display:inline\">\
+<input type=\"hidden\" name=\"replace\" value=\"{id}\"><button class=\"link\" type=\"submit\">Re-sync</button></form> \
+<form method=\"post\" action=\"{prefix}/authenticators/{id}/revoke\" style=\"display:inline\">\
 <button class=\"link\" type=\"submit\">Revoke</button></form></li>",
                 name = escape(r.name),
                 prefix = escape(p.prefix),
@@ -231,7 +235,9 @@ then type the code it shows.</p>{error}\
         }
         let body = format!(
             "<h1>Authenticators</h1><ul id=\"authenticators\">{rows}</ul>\
-<p><a href=\"{prefix}/enroll\">Add or replace an authenticator</a></p>\
+<form method=\"post\" action=\"{prefix}/enroll\"><label for=\"new-name\">Add an authenticator, named</label>\
+<input type=\"text\" id=\"new-name\" name=\"name\" maxlength=\"64\" placeholder=\"Authenticator app\">\
+<button type=\"submit\">Add an authenticator</button></form>\
 <p>{left} unused recovery codes.</p>\
 <form method=\"post\" action=\"{prefix}/recovery-codes\"><button type=\"submit\">New recovery codes</button></form>",
             prefix = escape(p.prefix),
@@ -266,6 +272,33 @@ mod tests {
             escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn re_sync_and_add_are_posts_to_the_enroll_route() {
+        let html = DefaultPages.authenticators(&AuthenticatorsPage {
+            prefix: "/2fa",
+            rows: &[AuthenticatorRow {
+                id: "a\"b",
+                name: "Phone",
+            }],
+            recovery_codes_left: 10,
+        });
+        assert!(!html.contains("enroll?"), "{html}");
+        assert_eq!(
+            html.matches("<form method=\"post\" action=\"/2fa/enroll\">")
+                .count()
+                + html
+                    .matches("<form method=\"post\" action=\"/2fa/enroll\" style")
+                    .count(),
+            2,
+            "{html}"
+        );
+        assert!(
+            html.contains("name=\"replace\" value=\"a&quot;b\""),
+            "{html}"
+        );
+        assert!(html.contains("name=\"name\""), "{html}");
     }
 
     #[test]

@@ -58,6 +58,18 @@ impl UserRecord {
         self.rare.get_or_insert_with(Box::default)
     }
 
+    /// Whether nothing but throttle state is here, and that may be forgotten.
+    fn holds_only_forgettable_throttle(&self, now: UnixTime, policy: &ThrottlePolicy) -> bool {
+        self.epoch == 0
+            && self.authenticators.is_empty()
+            && self.recovery.is_empty()
+            && self
+                .rare
+                .as_ref()
+                .is_none_or(|r| r.pending.is_empty() && r.sessions_ended_at.is_none())
+            && self.throttle.is_forgettable(now, policy)
+    }
+
     /// Free the box once it holds nothing.
     fn tidy(&mut self) {
         if self
@@ -88,6 +100,28 @@ impl MemoryStore {
     /// How many users have any state.
     pub fn user_count(&self) -> usize {
         self.shards.iter().map(|s| lock(s).len()).sum()
+    }
+
+    /// Forget the users whose record holds only throttle state (epoch 0,
+    /// no authenticator, recovery code, pending enrollment or reset) whose
+    /// lockout ended more than `policy`'s
+    /// [`retention`](ThrottlePolicy::retention) before `now`; how many
+    /// went. Such a record carries nothing a later decision needs: a
+    /// missing record reads as epoch 0, and a fresh throttle state decides
+    /// later attempts no more leniently than waiting would have, so a
+    /// lockout is never shortened. Applications that throttle names nobody
+    /// owns (a password throttle keyed by the typed name) call this now
+    /// and then so such records do not pile up.
+    pub fn prune_idle_throttles(&self, now: UnixTime, policy: &ThrottlePolicy) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut users = lock(shard);
+                let before = users.len();
+                users.retain(|_, r| !r.holds_only_forgettable_throttle(now, policy));
+                before - users.len()
+            })
+            .sum()
     }
 
     fn shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, UserRecord>> {
@@ -391,5 +425,54 @@ impl RecoveryStore for MemoryStore {
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError> {
         Ok(self.read_user(user, |r| r.recovery.len()).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_throttle_only_records_are_pruned_and_nothing_else() {
+        let store = MemoryStore::new();
+        let policy = ThrottlePolicy::default();
+        let keep = policy.retention().unwrap_or_default();
+        let t0 = UnixTime::from_secs(1_700_000_000);
+        for i in 0..300 {
+            let ghost = UserId::new(format!("ghost-{i}"));
+            store.begin_attempt(&ghost, t0, &policy).await.ok();
+        }
+        let prune_at = t0.saturating_add(keep + Duration::from_millis(1));
+        let with_codes = UserId::new("with-codes");
+        let codes = vec![RecoveryHash::from_bytes([7; 32])];
+        store.replace_recovery_codes(&with_codes, codes).await.ok();
+        store.begin_attempt(&with_codes, t0, &policy).await.ok();
+        let was_reset = UserId::new("was-reset");
+        store.reset(&was_reset, t0).await.ok();
+        let recent = UserId::new("recent");
+        let a_second_before = prune_at.saturating_sub(Duration::from_secs(1));
+        store
+            .begin_attempt(&recent, a_second_before, &policy)
+            .await
+            .ok();
+        let locked = UserId::new("locked");
+        for _ in 0..4 {
+            store.begin_attempt(&locked, prune_at, &policy).await.ok();
+        }
+        assert_eq!(store.user_count(), 304);
+
+        assert_eq!(
+            store.prune_idle_throttles(t0.saturating_add(keep), &policy),
+            0
+        );
+        assert_eq!(store.prune_idle_throttles(prune_at, &policy), 300);
+        assert_eq!(store.user_count(), 4);
+        let attempts = |u: &UserId| store.read_user(u, |r| r.throttle.attempts);
+        assert_eq!(attempts(&with_codes), Some(1));
+        assert_eq!(attempts(&recent), Some(1));
+        assert_eq!(attempts(&locked), Some(4));
+        assert_eq!(store.read_user(&was_reset, |r| r.epoch), Some(1));
     }
 }

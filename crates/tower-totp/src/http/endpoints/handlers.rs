@@ -109,9 +109,18 @@ where
     match (method, segments.as_slice()) {
         (&HttpMethod::GET, []) => second_step_page(&ctx).await,
         (&HttpMethod::POST, []) => submit_code(&ctx, read(body).await.map_err(bad)?).await,
-        (&HttpMethod::GET, ["enroll"]) => enroll_page(&ctx, parts.uri.query(), None).await,
+        (&HttpMethod::GET, ["enroll"]) => {
+            let wish = EnrollWish::from_query(parts.uri.query());
+            enroll_page(&ctx, wish, Pending::Keep).await
+        }
         (&HttpMethod::GET, ["enroll", image]) => qr_image(&ctx, image).await,
-        (&HttpMethod::POST, ["enroll"]) => confirm(&ctx, read(body).await.map_err(bad)?).await,
+        (&HttpMethod::POST, ["enroll"]) => {
+            let fields = read(body).await.map_err(bad)?;
+            match EnrollWish::from_fields(&fields) {
+                Some(wish) => enroll_page(&ctx, wish, Pending::StartOver).await,
+                None => confirm(&ctx, fields).await,
+            }
+        }
         (&HttpMethod::GET, ["authenticators"]) => list(&ctx).await,
         (&HttpMethod::POST, ["authenticators", id, "revoke"])
         | (&HttpMethod::DELETE, ["authenticators", id]) => revoke(&ctx, id).await,
@@ -444,17 +453,66 @@ fn cap_refusal(reason: RejectReason) -> Fail {
     }
 }
 
-/// This session's pending enrollment to show, started if it has none (or
-/// if a new name or replacement was asked for, which replaces this
-/// session's own, never another session's).
-async fn current_enrollment(ctx: &Ctx, query: Option<&str>) -> Result<Enrollment, Fail> {
+/// What a request asks of the pending enrollment it starts: a name, and
+/// the authenticator it takes the place of once confirmed (a re-sync).
+#[derive(Default)]
+struct EnrollWish {
+    name: Option<String>,
+    replace: Option<AuthenticatorId>,
+}
+
+impl EnrollWish {
+    /// `?name=`, `?replace=` of `GET /2fa/enroll`.
+    fn from_query(query: Option<&str>) -> Self {
+        Self::new(query_param(query, "name"), query_param(query, "replace"))
+    }
+
+    /// The `name`, `replace` fields of `POST /2fa/enroll`, if it sent
+    /// either (and no code): a deliberate new start.
+    fn from_fields(fields: &Fields) -> Option<Self> {
+        let (name, replace) = (fields.get("name"), fields.get("replace"));
+        if fields.get("code").is_some() || (name.is_none() && replace.is_none()) {
+            return None;
+        }
+        Some(Self::new(
+            name.map(str::to_owned),
+            replace.map(str::to_owned),
+        ))
+    }
+
+    fn new(name: Option<String>, replace: Option<String>) -> Self {
+        Self {
+            name: name.map(|n| clean_name(&n)).filter(|n| !n.is_empty()),
+            replace: replace.map(AuthenticatorId::new),
+        }
+    }
+}
+
+/// Whether a request may take the place of the session's fresh pending
+/// enrollment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// A GET (the page, the QR images): a link on any site makes the
+    /// victim's browser send it with the `SameSite=Lax` cookie, so it shows
+    /// the fresh pending enrollment as it is, whatever it asks for; only
+    /// one that starts anew (none yet, or expired) takes the wish.
+    Keep,
+    /// A POST (covered by the same-origin layer): a new one in place of
+    /// this session's own.
+    StartOver,
+}
+
+/// This session's pending enrollment to show: its fresh one, or a new one
+/// started with `wish` when it has none (or when it starts over, which
+/// replaces this session's own, never another session's).
+async fn current_enrollment(
+    ctx: &Ctx,
+    wish: EnrollWish,
+    pending: Pending,
+) -> Result<Enrollment, Fail> {
     let engine = ctx.auth.engine();
     let user = &ctx.state.user;
-    let replace = query_param(query, "replace").map(AuthenticatorId::new);
-    let name = query_param(query, "name")
-        .map(|n| clean_name(&n))
-        .filter(|n| !n.is_empty());
-    if let Some(id) = &replace {
+    if let Some(id) = &wish.replace {
         let exists = engine
             .authenticators(user)
             .await?
@@ -468,18 +526,17 @@ async fn current_enrollment(ctx: &Ctx, query: Option<&str>) -> Result<Enrollment
         .await
         .map_err(session_error)?;
     if let Some(id) = &own {
-        if replace.is_none()
-            && name.is_none()
-            && let Some(pending) = engine.pending_enrollment(user, id, ctx.account()).await?
+        if pending == Pending::Keep
+            && let Some(fresh) = engine.pending_enrollment(user, id, ctx.account()).await?
         {
-            return Ok(pending);
+            return Ok(fresh);
         }
-        // Expired, or replaced by this session's new request.
+        // Expired, or this session starts over.
         engine.cancel_enrollment(user, id).await?;
     }
-    let name = name.unwrap_or_else(|| "Authenticator app".to_owned());
+    let name = wish.name.unwrap_or_else(|| "Authenticator app".to_owned());
     let started = engine
-        .start_enrollment(user, ctx.account(), &name, replace)
+        .start_enrollment(user, ctx.account(), &name, wish.replace)
         .await?
         .map_err(cap_refusal)?;
     own_enrollment::save(&ctx.session, started.id())
@@ -503,13 +560,15 @@ fn enroll_html(ctx: &Ctx, e: &Enrollment, error: Option<&str>) -> String {
     })
 }
 
-async fn enroll_page(ctx: &Ctx, query: Option<&str>, error: Option<&str>) -> Result<Res, Fail> {
+/// The enrollment page (`GET /2fa/enroll`, and `POST /2fa/enroll` that
+/// starts over): the session's pending enrollment, as a page or JSON.
+async fn enroll_page(ctx: &Ctx, wish: EnrollWish, pending: Pending) -> Result<Res, Fail> {
     may_enroll(ctx)?;
     ctx.check_not_expired(ctx.auth.engine().config().pending_ttl())
         .await?;
-    let e = current_enrollment(ctx, query).await?;
+    let e = current_enrollment(ctx, wish, pending).await?;
     if ctx.html {
-        return Ok(html_response(StatusCode::OK, enroll_html(ctx, &e, error)));
+        return Ok(html_response(StatusCode::OK, enroll_html(ctx, &e, None)));
     }
     Ok(json_response(
         StatusCode::OK,
@@ -526,7 +585,7 @@ async fn qr_image(ctx: &Ctx, image: &str) -> Result<Res, Fail> {
     may_enroll(ctx)?;
     ctx.check_not_expired(ctx.auth.engine().config().pending_ttl())
         .await?;
-    let e = current_enrollment(ctx, None).await?;
+    let e = current_enrollment(ctx, EnrollWish::default(), Pending::Keep).await?;
     let (bytes, kind) = if image == "qr.png" {
         (e.qr_png(), "image/png")
     } else {

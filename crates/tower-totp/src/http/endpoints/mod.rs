@@ -5,16 +5,20 @@
 //! |---|---|
 //! | `GET /2fa` | the second screen (authenticator app or recovery code) |
 //! | `POST /2fa` | form `method`, `code` (`remember`), or JSON `{"code"}` / `{"recovery_code"}` |
-//! | `GET /2fa/enroll` | "Sync Authenticator App": this session's own pending enrollment (started if it has none), QR code, manual key (`?name=`, `?replace=ID`: a new one in its place) |
+//! | `GET /2fa/enroll` | "Sync Authenticator App": this session's own pending enrollment, QR code, manual key; started when it has none (`?name=` names it, `?replace=ID` aims it at an authenticator to re-sync), never replaced |
 //! | `GET /2fa/enroll/qr.png`, `/2fa/enroll/qr.svg` | the QR code of this session's pending enrollment |
-//! | `POST /2fa/enroll` | the first code of this session's pending enrollment: activates, answers the recovery codes once |
+//! | `POST /2fa/enroll` with `code` | the first code of this session's pending enrollment: activates, answers the recovery codes once |
+//! | `POST /2fa/enroll` with `name` and/or `replace`, no `code` | start over: a new pending enrollment in place of this session's own, answered like `GET /2fa/enroll` |
 //! | `GET /2fa/authenticators` | list (recent second step required) |
 //! | `POST /2fa/authenticators/{id}/revoke`, `DELETE /2fa/authenticators/{id}` | revoke (recent step) |
 //! | `POST /2fa/recovery-codes` | a new set of recovery codes (recent step) |
 //!
 //! A pending enrollment belongs to the session that started it: no other
 //! session sees, confirms or replaces it, and once the user has an
-//! authenticator, confirming another needs a recent second step.
+//! authenticator, confirming another needs a recent second step. A GET
+//! never cancels or replaces it (a link on another site makes the browser
+//! send a GET with the `SameSite=Lax` cookie); starting over is a POST,
+//! which [`SameOriginLayer`](crate::http::SameOriginLayer) guards.
 //!
 //! Browsers (`Accept: text/html`) get pages and redirects; other clients
 //! JSON and RFC 9457 problems. Works mounted with the prefix kept (plain
