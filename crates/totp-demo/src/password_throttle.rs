@@ -39,7 +39,7 @@ pub(crate) const KEY_PREFIX: &str = " password:";
 
 /// The password throttle: the library's default, 3 free attempts, then
 /// 1 s doubling up to 15 minutes. At most 2,892 guesses per account in 30
-/// days (`docs/drafts/demo.md`).
+/// days (`docs/security.md`, section 2).
 pub(crate) fn policy() -> ThrottlePolicy {
     ThrottlePolicy::default()
 }
