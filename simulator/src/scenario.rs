@@ -295,6 +295,9 @@ pub struct ShoulderSurfer {
     /// Consecutive codes seen per login, the newest the one the phone
     /// showed when the code was submitted (default 2, 1 to 10).
     pub observe_codes: u32,
+    /// Codes the phone showed after the login that are seen too, never
+    /// typed (default 0, 0 to 10).
+    pub observe_after: u32,
     /// Seconds from the victim's login to the surfer's first try (default
     /// uniform 120 to 300: every seen code is then outside the window).
     pub delay_s: Dist,
@@ -307,6 +310,7 @@ impl Default for ShoulderSurfer {
             first_victim: 0,
             observe_rate: 1.0,
             observe_codes: 2,
+            observe_after: 0,
             delay_s: Dist::uniform(120.0, 300.0),
         }
     }
@@ -617,10 +621,17 @@ impl Scenario {
                         format!("{} is not 1 to {MAX_OBSERVED_CODES}", r.observe_codes),
                     ));
                 }
+                if r.observe_after > MAX_OBSERVED_CODES {
+                    return Err(invalid(
+                        "shoulder_surfer.observe_after",
+                        format!("{} is not 0 to {MAX_OBSERVED_CODES}", r.observe_after),
+                    ));
+                }
                 Some(ShoulderSurferModel {
                     victims: range(r.first_victim, r.victims, self.users),
                     observe_rate: probability("shoulder_surfer.observe_rate", r.observe_rate)?,
                     observe_codes: r.observe_codes,
+                    observe_after: r.observe_after,
                     delay_s: dist("shoulder_surfer.delay_s", &r.delay_s)?,
                 })
             }
@@ -846,8 +857,10 @@ pub struct ShoulderSurferModel {
     pub victims: std::ops::Range<u32>,
     /// Chance of watching an accepted login.
     pub observe_rate: f64,
-    /// Codes seen per login.
+    /// Codes seen per login, up to the typed one.
     pub observe_codes: u32,
+    /// Codes seen per login after the typed one.
+    pub observe_after: u32,
     /// Delay before the first try, seconds.
     pub delay_s: Sampler,
 }

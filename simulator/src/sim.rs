@@ -836,7 +836,7 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
         let Some(r) = &m.shoulder_surfer else {
             return Ok(());
         };
-        let tries = surfer::tries(r.observe_codes, self.period_ms);
+        let tries = surfer::tries(r.observe_codes + r.observe_after, self.period_ms);
         let Some(now_try) = tries.get(index as usize) else {
             return Ok(());
         };
@@ -844,7 +844,7 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
         let Some(phone) = &u.phone else {
             return Ok(());
         };
-        let (oldest, _) = surfer::seen_steps(newest, r.observe_codes);
+        let (oldest, _) = surfer::seen_steps(newest, r.observe_codes, r.observe_after);
         let code = CodeText::new(phone.code(oldest + u64::from(now_try.code)), self.digits);
         let outcome = self.driver.login(&u.account, code.as_str()).await?;
         self.stats.driver_calls += 1;

@@ -7,9 +7,13 @@
 //! `p` the phone's step at the submission. The typed code is among them
 //! (unless the phone moved on `observe_codes` steps or more while the
 //! victim typed); so is the next one when the phone turned over while the
-//! victim typed. A code the phone shows *after* the login is not seen: one
-//! still inside the window would be accepted by any TOTP verifier (that is
-//! what a window is), so it measures nothing about this one.
+//! victim typed. With `observe_after`, it also sees that many codes the
+//! phone showed *after* the login (`p + 1 ..= p + observe_after`), never
+//! typed: tried once they are outside the window (with the default delay
+//! of 2 to 5 minutes), they can only get in through a resynchronisation,
+//! which the drift-rate rule refuses. A code still inside the window would
+//! be accepted by any TOTP verifier (that is what a window is), so a delay
+//! that short measures nothing about this one.
 //!
 //! **What it tries**, starting `delay_s` after the login, one login
 //! attempt each (password, then the code): every seen code alone, oldest
@@ -30,10 +34,10 @@ pub struct Try {
 }
 
 /// The seen steps of a login submitted when the phone showed step
-/// `phone_step`: the oldest and the newest.
-pub fn seen_steps(phone_step: u64, observe_codes: u32) -> (u64, u64) {
+/// `phone_step`: the oldest and the newest (`observe_after` steps past it).
+pub fn seen_steps(phone_step: u64, observe_codes: u32, observe_after: u32) -> (u64, u64) {
     let oldest = phone_step.saturating_sub(u64::from(observe_codes.saturating_sub(1)));
-    (oldest, phone_step)
+    (oldest, phone_step.saturating_add(u64::from(observe_after)))
 }
 
 /// The tries for `observe_codes` seen codes, with steps of `period_ms`.
@@ -63,9 +67,10 @@ mod tests {
 
     #[test]
     fn the_surfer_sees_the_codes_up_to_the_submission() {
-        assert_eq!(seen_steps(100, 1), (100, 100));
-        assert_eq!(seen_steps(100, 3), (98, 100));
-        assert_eq!(seen_steps(1, 5), (0, 1));
+        assert_eq!(seen_steps(100, 1, 0), (100, 100));
+        assert_eq!(seen_steps(100, 3, 0), (98, 100));
+        assert_eq!(seen_steps(1, 5, 0), (0, 1));
+        assert_eq!(seen_steps(100, 2, 2), (99, 102));
     }
 
     #[test]

@@ -87,6 +87,10 @@ fn each_attacker_section_parses_and_bad_values_are_refused() {
             "shoulder_surfer.observe_codes",
         ),
         (
+            "[shoulder_surfer]\nobserve_after = 11\n",
+            "shoulder_surfer.observe_after",
+        ),
+        (
             "[shoulder_surfer]\nobserve_rate = 1.5\n",
             "shoulder_surfer.observe_rate",
         ),
@@ -195,6 +199,31 @@ fn assert_no_successes(r: &Report) {
     assert_eq!(r.co_enroll_secrets_seen, 0, "{r:?}");
     assert_eq!(r.co_enroll_takeovers, 0, "{r:?}");
     assert_eq!(r.cross_origin_accepted, 0, "{r:?}");
+}
+
+/// Codes the phone showed after the victim's login, never typed, tried in
+/// pairs one step apart once they are outside the window: they look like a
+/// phone running slow. The drift-rate rule refuses them (no clock drifts
+/// minutes in minutes); with the rule off (`max_drift_rate` 1,000,000,
+/// the rule before the attacker review) the same surfer gets in. The
+/// delay starts at 200 s: at 120 s the second code after the login is
+/// still inside the window for a phone almost a step fast, and any TOTP
+/// verifier accepts it (measured: the same 2 successes with
+/// resynchronisation off altogether).
+#[test]
+fn codes_shown_after_the_login_get_in_only_without_the_drift_rate_rule() {
+    let mut s = adversaries();
+    s.shoulder_surfer = Some(ShoulderSurfer {
+        observe_after: 2,
+        delay_s: Dist::uniform(200.0, 300.0),
+        ..s.shoulder_surfer.clone().unwrap()
+    });
+    let fixed = run_scenario(&s, 1).report;
+    assert!(fixed.surfer_attempts > 0);
+    assert_eq!(fixed.surfer_successes, 0, "{fixed:?}");
+    s.server.max_drift_rate = 1_000_000;
+    let old_rule = run_scenario(&s, 1).report;
+    assert!(old_rule.surfer_successes > 0, "{old_rule:?}");
 }
 
 #[test]
