@@ -384,6 +384,10 @@ impl TwoFactor {
     /// A fresh set of recovery codes is made every time, and the store keeps
     /// it, in the activation itself, when the user had no authenticator
     /// before or no codes left: then it is in the confirmation, to show once.
+    /// The confirmation is the only copy: if the caller cannot show it (its
+    /// session store fails right after), the codes are stored but unseen,
+    /// and the user issues new ones after the next login
+    /// ([`issue_recovery_codes`](Self::issue_recovery_codes)).
     ///
     /// # Errors
     ///
@@ -559,8 +563,10 @@ impl TwoFactor {
             if follows {
                 return self.consume(user, a, step, offset, true).await;
             }
-            candidate = Some((a.id.clone(), ResyncCandidate { step, offset }));
-            break;
+            // The first match outside the window is the candidate, and the
+            // other authenticators are still computed: stopping here would
+            // answer a match sooner than a miss.
+            candidate.get_or_insert((a.id.clone(), ResyncCandidate { step, offset }));
         }
         // A miss and a match outside the window do the same store work: one
         // `record_miss`, so that no response time tells them apart.

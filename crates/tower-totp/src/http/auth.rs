@@ -341,6 +341,13 @@ impl TotpAuth {
     /// works with every session store, the memory one included, which
     /// cannot list sessions by user; a store that can may also delete them.
     ///
+    /// The comparison is of two clock readings: the reset's, by this
+    /// engine's clock, and each login's, by the clock of the instance that
+    /// took the password. Instances must keep their clocks in step (NTP): a
+    /// login on an instance whose clock runs `d` ahead survives a reset
+    /// made less than `d` after it. A per-user login generation in the store
+    /// would not depend on clocks; it is not done yet.
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// use tower_totp::http::{StaticDirectory, TotpAuth};
@@ -394,7 +401,10 @@ impl TotpAuth {
             .map_err(session_error)
     }
 
-    /// The user logged in with a password in this session, if any.
+    /// The user logged in with a password in this session, if any. It
+    /// reads the session only: a login that an administrator's reset
+    /// ([`reset_user`](Self::reset_user)) ended is still returned here
+    /// until the layer or the endpoints see the session again and clear it.
     ///
     /// # Errors
     ///

@@ -66,10 +66,13 @@ type Responder = dyn Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync;
 /// refused, and HSTS keeps browsers off the plain-HTTP page in the first
 /// place.
 ///
-/// Behind a proxy that rewrites `Host`, or to accept posts from other
-/// origins of your own, list the origins with
-/// [`SameOriginLayer::trusted_origins`]: the list then replaces the
-/// derivation, and the scheme is compared too.
+/// Behind a proxy that rewrites `Host`, list the service's public origins
+/// with [`SameOriginLayer::trusted_origins`]: the list then replaces the
+/// derivation, and the scheme is compared too. The list does not let other
+/// origins of the same site post: browsers mark their requests
+/// `Sec-Fetch-Site: same-site`, which is refused whatever the list holds.
+/// Serve the forms that post to the service from the service's own
+/// origin.
 ///
 /// # Where it goes
 ///
@@ -161,7 +164,10 @@ impl SameOriginLayer {
     /// The service's own origins, `scheme://host[:port]` as browsers send
     /// them in `Origin` (no path, not even `/`): they replace the host of
     /// the request, and the scheme is compared too. Include every origin
-    /// the service's pages are served from.
+    /// the service's pages are served from. (A sibling origin in the list
+    /// is still refused by browsers' `Sec-Fetch-Site: same-site`; the
+    /// list is for a service reached under several names or behind a
+    /// proxy that rewrites `Host`.)
     ///
     /// # Errors
     ///
