@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default, missing_docs)]
 
+mod demo_target;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -20,9 +22,8 @@ use totp_sim::output::write_run;
 use totp_sim::run::{DriverKind, RunOptions, RunOutput, SimError, run, run_with};
 use totp_sim::scenario::{CoEnroller, CrossOrigin, Scenario, ShoulderSurfer};
 use totp_sim::stats::Report;
-use totp_sim::target::{TargetOptions, demo_accounts, run_target};
+use totp_sim::target::{TargetOptions, run_target};
 use totp_sim::wire::Jar;
-use tower_totp::UserId;
 use tower_totp::code::{CodeParams, Secret};
 
 fn adversaries() -> Scenario {
@@ -410,30 +411,7 @@ fn the_attackers_count_successes_when_the_server_accepts() {
 /// `admin` and `jsmith`.
 #[test]
 fn target_mode_measures_the_demo() {
-    use tower_totp::seal::{Keyring, SealingKey};
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let demo = totp_demo::app(
-        totp_demo::DemoConfig::new(
-            totp_demo::Database::Memory,
-            Keyring::new(1, SealingKey::generate().unwrap()),
-        )
-        .password_cost(totp_demo::PasswordCost::Minimal),
-    )
-    .unwrap();
-    let mut switches = demo.settings().get();
-    switches.external_users = true;
-    rt.block_on(demo.settings().set(switches)).unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = demo.router();
-    rt.spawn(async move { axum::serve(listener, router).await });
+    let (_rt, addr) = demo_target::start();
 
     let mut s = Scenario::default();
     s.users = 3;
@@ -455,11 +433,7 @@ fn target_mode_measures_the_demo() {
         at_day: 1.5 / 86_400.0,
         ..CrossOrigin::default()
     });
-    let mut accounts = demo_accounts("demo");
-    accounts.push(Account {
-        id: UserId::new("portal"),
-        password: "demo".into(),
-    });
+    let accounts = demo_target::accounts();
     let target = TargetOptions {
         url: format!("http://{addr}"),
         accounts,

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default, missing_docs)]
 
+mod demo_target;
+
 use std::time::Duration;
 
 use totp_sim::dist::Dist;
@@ -194,30 +196,7 @@ fn target_mode_refuses_remote_hosts_and_too_few_accounts() {
 /// is asked for codes too; a fleet of three for three seconds.
 #[test]
 fn target_mode_loads_the_demo_over_real_http() {
-    use tower_totp::seal::{Keyring, SealingKey};
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let demo = totp_demo::app(
-        totp_demo::DemoConfig::new(
-            totp_demo::Database::Memory,
-            Keyring::new(1, SealingKey::generate().unwrap()),
-        )
-        .password_cost(totp_demo::PasswordCost::Minimal),
-    )
-    .unwrap();
-    let mut switches = demo.settings().get();
-    switches.external_users = true;
-    rt.block_on(demo.settings().set(switches)).unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = demo.router();
-    rt.spawn(async move { axum::serve(listener, router).await });
+    let (_rt, addr) = demo_target::start();
 
     let mut s = Scenario::default();
     s.users = 3;
@@ -232,11 +211,7 @@ fn target_mode_loads_the_demo_over_real_http() {
     s.fleet.typo_rate = 0.0;
     // About two logins a second each.
     s.fleet.logins_per_day = 2.0 * 86_400.0;
-    let mut accounts = demo_accounts("demo");
-    accounts.push(Account {
-        id: UserId::new("portal"),
-        password: "demo".into(),
-    });
+    let accounts = demo_target::accounts();
     let target = TargetOptions {
         url: format!("http://{addr}"),
         accounts,
