@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Answer, Capture, Client, TestDemo, app_code};
+use common::{Answer, TestDemo, app_code};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 use tower_totp::UserId;
@@ -22,13 +22,6 @@ use tower_totp::clock::ManualClock;
 fn wrong_code(secret: &str, clock: &ManualClock) -> String {
     let right: u32 = app_code(secret, clock).parse().unwrap();
     format!("{:06}", (right + 500_000) % 1_000_000)
-}
-
-/// `POST /login` as a script, whatever it answers.
-async fn try_login(client: &mut Client, user: &str, password: &str) -> Answer {
-    client
-        .post_json("/login", json!({ "username": user, "password": password }))
-        .await
 }
 
 fn retry_after(a: &Answer) -> Option<u64> {
@@ -58,7 +51,7 @@ async fn forty_wrong_passwords_from_many_sessions_are_not_answered_at_full_speed
     let (mut refused, mut throttled) = (0, 0);
     for i in 0..40 {
         let mut jar = demo.client();
-        let a = try_login(&mut jar, "jsmith", &format!("guess-{i}")).await;
+        let a = jar.try_login("jsmith", &format!("guess-{i}")).await;
         match a.status {
             StatusCode::UNAUTHORIZED => {
                 assert_eq!(a.problem().0, "bad_credentials");
@@ -81,11 +74,11 @@ async fn forty_wrong_passwords_from_many_sessions_are_not_answered_at_full_speed
     let mut waits = Vec::new();
     for i in 0..6 {
         let mut jar = demo.client();
-        let locked = try_login(&mut jar, "jsmith", "still-wrong").await;
+        let locked = jar.try_login("jsmith", "still-wrong").await;
         let secs = assert_throttled(&locked, "login");
         waits.push(secs);
         demo.clock.advance(Duration::from_secs(secs));
-        let a = try_login(&mut jar, "jsmith", &format!("paced-{i}")).await;
+        let a = jar.try_login("jsmith", &format!("paced-{i}")).await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
     }
     assert_eq!(waits, [1, 2, 4, 8, 16, 32]);
@@ -114,7 +107,7 @@ async fn the_password_429_has_the_shape_of_the_code_steps_429() {
     // Wrong passwords until the password throttles (its own counter).
     let mut password_429 = None;
     for _ in 0..10 {
-        let a = try_login(&mut demo.client(), "jsmith", "wrong").await;
+        let a = demo.client().try_login("jsmith", "wrong").await;
         if a.status == StatusCode::TOO_MANY_REQUESTS {
             password_429 = Some(a);
             break;
@@ -149,7 +142,7 @@ async fn unknown_names_are_throttled_exactly_like_known_ones() {
     let mut answers: Vec<Vec<Seen>> = vec![Vec::new(); 3];
     for round in 0..12 {
         for (i, name) in ["jsmith", "nobody", "jsmith2"].iter().enumerate() {
-            let a = try_login(&mut demo.client(), name, "wrong").await;
+            let a = demo.client().try_login(name, "wrong").await;
             answers[i].push((a.status, retry_after(&a), a.body.clone()));
         }
         if round == 8 {
@@ -186,12 +179,12 @@ async fn a_right_password_after_the_lockout_works_and_clears_the_counter() {
     let mut c = demo.client();
     for _ in 0..4 {
         assert_eq!(
-            try_login(&mut c, "jsmith", "wrong").await.status,
+            c.try_login("jsmith", "wrong").await.status,
             StatusCode::UNAUTHORIZED
         );
     }
     // During the lockout even the right password is not checked.
-    let locked = try_login(&mut c, "jsmith", "demo").await;
+    let locked = c.try_login("jsmith", "demo").await;
     let secs = assert_throttled(&locked, "login");
     assert!(c.cookie.is_none());
     demo.clock.advance(Duration::from_secs(secs));
@@ -200,11 +193,11 @@ async fn a_right_password_after_the_lockout_works_and_clears_the_counter() {
     let mut other = demo.client();
     for _ in 0..4 {
         assert_eq!(
-            try_login(&mut other, "jsmith", "wrong").await.status,
+            other.try_login("jsmith", "wrong").await.status,
             StatusCode::UNAUTHORIZED
         );
     }
-    assert_throttled(&try_login(&mut other, "jsmith", "wrong").await, "login");
+    assert_throttled(&other.try_login("jsmith", "wrong").await, "login");
 }
 
 #[tokio::test]
@@ -217,7 +210,7 @@ async fn password_and_code_failures_never_share_a_counter() {
 
     // Password failures up to a lockout leave the code counter at zero...
     for _ in 0..5 {
-        try_login(&mut demo.client(), "jsmith", "wrong").await;
+        demo.client().try_login("jsmith", "wrong").await;
     }
     assert_eq!(store.throttle_state(&jsmith).await.unwrap().attempts, 0);
     demo.clock.advance(Duration::from_secs(31));
@@ -287,9 +280,9 @@ async fn names_longer_than_any_user_leave_nothing_and_are_refused_like_unknown_o
     let demo = TestDemo::start();
     let before = password_counter_rows(&demo);
     let long = "x".repeat(65);
-    let unknown = try_login(&mut demo.client(), "nobody", "wrong").await;
+    let unknown = demo.client().try_login("nobody", "wrong").await;
     for i in 0..12 {
-        let a = try_login(&mut demo.client(), &long, "wrong").await;
+        let a = demo.client().try_login(&long, "wrong").await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{i}: {}", a.text());
         assert_eq!(a.body, unknown.body, "{i}");
         assert_eq!(stable_headers(&a), stable_headers(&unknown), "{i}");
@@ -322,7 +315,10 @@ async fn a_day_after_hundreds_of_unknown_names_their_counters_are_gone() {
     let demo = TestDemo::start();
     let before = password_counter_rows(&demo);
     for i in 0..200 {
-        let a = try_login(&mut demo.client(), &format!("ghost-{i:03}"), "guess").await;
+        let a = demo
+            .client()
+            .try_login(&format!("ghost-{i:03}"), "guess")
+            .await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
     }
     assert_eq!(password_counter_rows(&demo) - before, 200);
@@ -330,39 +326,15 @@ async fn a_day_after_hundreds_of_unknown_names_their_counters_are_gone() {
     demo.clock.advance(Duration::from_secs(24 * 3600));
     // Locked out now, from several sessions.
     for _ in 0..4 {
-        let a = try_login(&mut demo.client(), "portal", "wrong").await;
+        let a = demo.client().try_login("portal", "wrong").await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
     }
-    let a = try_login(&mut demo.client(), "ghost-new", "guess").await;
+    let a = demo.client().try_login("ghost-new", "guess").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
     let left = password_counter_rows(&demo) - before;
     assert!(left <= 2, "{left} password counters left a day later");
-    assert_throttled(
-        &try_login(&mut demo.client(), "portal", "demo").await,
-        "login",
-    );
+    assert_throttled(&demo.client().try_login("portal", "demo").await, "login");
     // And the old names start afresh, exactly like any unknown name.
-    let again = try_login(&mut demo.client(), "ghost-000", "guess").await;
+    let again = demo.client().try_login("ghost-000", "guess").await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
-}
-
-/// A name that belongs to nobody is often a password typed into the wrong
-/// field: the log says `(unknown)`, never the name. A known user's refused
-/// password names the user.
-#[tokio::test]
-async fn a_password_typed_as_the_user_name_never_reaches_the_log() {
-    let demo = TestDemo::start();
-    let mut c = demo.client();
-    let capture = Capture::default();
-    {
-        let _guard = tracing::subscriber::set_default(capture.subscriber());
-        let a = try_login(&mut c, "Tr0ub4dor&3", "jsmith").await;
-        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
-        let a = try_login(&mut c, "jsmith", "wrong").await;
-        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
-    }
-    let log = capture.text();
-    assert!(!log.contains("Tr0ub4dor"), "{log}");
-    assert!(log.contains("(unknown)"), "{log}");
-    assert!(log.contains("jsmith"), "{log}");
 }
