@@ -264,7 +264,7 @@ async fn login(auth: &TotpAuth, req: Request<Full<Bytes>>) -> Response<Body> {
         );
     }
     match auth.password_verified(&session, &UserId::new(name)).await {
-        Ok(next) => reply(StatusCode::OK, &json!({ "next": next.as_next().as_str() })),
+        Ok(next) => reply(StatusCode::OK, &json!({ "next": next.as_str() })),
         Err(e) => reply(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({ "error": e.to_string() }),

@@ -63,7 +63,7 @@ use tower_sessions::{
     MemoryStore as SessionStore, Session, SessionManagerLayer, SessionStore as _,
 };
 use tower_totp::clock::ManualClock;
-use tower_totp::http::{Endpoints, NextStep, SecondFactor, TotpAuth, TotpBody, UserDirectory};
+use tower_totp::http::{Endpoints, Next, SecondFactor, TotpAuth, TotpBody, UserDirectory};
 use tower_totp::store::StoreError;
 use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
@@ -216,16 +216,16 @@ impl HttpDriver {
     }
 
     /// `POST /login`: what comes next, and the session.
-    async fn password(&self, account: &Account) -> Result<(NextStep, HeaderValue), DriverError> {
+    async fn password(&self, account: &Account) -> Result<(Next, HeaderValue), DriverError> {
         let body = login_body(account.id.as_str(), &account.password);
         let (parts, bytes) = self.send(Method::POST, "/login", None, Some(body)).await?;
         if parts.status != StatusCode::OK {
             return Err(protocol("login", parts.status, &bytes));
         }
         let next = match next_of(&bytes, "login", parts.status)?.as_ref() {
-            "totp" => NextStep::Totp,
-            "enroll" => NextStep::Enroll,
-            "done" => NextStep::Done,
+            "totp" => Next::Totp,
+            "enroll" => Next::Enroll,
+            "done" => Next::Done,
             _ => return Err(protocol("login", parts.status, &bytes)),
         };
         let cookie = set_cookie_pair(&parts.headers, SESSION_COOKIE)
@@ -321,7 +321,7 @@ impl HttpDriver {
 impl Driver for HttpDriver {
     async fn enroll(&self, account: &Account) -> Result<Enrolled, DriverError> {
         let (next, cookie) = self.password(account).await?;
-        if next != NextStep::Enroll {
+        if next != Next::Enroll {
             self.forget(&cookie).await;
             return Err(DriverError::Protocol {
                 step: "login",
@@ -375,12 +375,12 @@ impl Driver for HttpDriver {
     async fn login(&self, account: &Account, code: &str) -> Result<Outcome, DriverError> {
         let (next, cookie) = self.password(account).await?;
         match next {
-            NextStep::Totp => self.code_step(account, "/2fa", "2fa", cookie, code).await,
-            NextStep::Enroll => {
+            Next::Totp => self.code_step(account, "/2fa", "2fa", cookie, code).await,
+            Next::Enroll => {
                 self.forget(&cookie).await;
                 Ok(Outcome::Rejected(Refusal::NotEnrolled))
             }
-            NextStep::Done => {
+            _ => {
                 self.forget(&cookie).await;
                 Err(DriverError::Protocol {
                     step: "login",
@@ -600,9 +600,10 @@ async fn login(auth: TotpAuth, req: Request<Full<Bytes>>) -> Result<AppResponse,
     }
     let user = UserId::new(form.username.as_ref());
     Ok(match auth.password_verified(&session, &user).await {
-        Ok(NextStep::Totp) => json(StatusCode::OK, br#"{"next":"totp"}"#),
-        Ok(NextStep::Enroll) => json(StatusCode::OK, br#"{"next":"enroll"}"#),
-        Ok(NextStep::Done) => json(StatusCode::OK, br#"{"next":"done"}"#),
+        Ok(Next::Totp) => json(StatusCode::OK, br#"{"next":"totp"}"#),
+        Ok(Next::Enroll) => json(StatusCode::OK, br#"{"next":"enroll"}"#),
+        // Done (never Login after a password).
+        Ok(_) => json(StatusCode::OK, br#"{"next":"done"}"#),
         Err(_) => json(
             StatusCode::SERVICE_UNAVAILABLE,
             br#"{"error":"unavailable"}"#,

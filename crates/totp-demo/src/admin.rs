@@ -14,7 +14,7 @@ use tower_totp::UserId;
 use crate::app::AppState;
 use crate::pages;
 use crate::respond::{
-    self, Failure, body_is_json, form_checkbox, form_radio, parse_body, see_other,
+    self, Failure, Format, body_is_json, form_checkbox, form_radio, parse_body, see_other,
 };
 use crate::settings::SettingsPatch;
 use crate::users::User;
@@ -35,9 +35,9 @@ fn saved(query: &RawQuery) -> bool {
 
 /// The user name of the path. One that does not decode (not UTF-8) names
 /// nobody.
-fn username(path: Result<Path<String>, PathRejection>, html: bool) -> Result<String, Failure> {
+fn username(path: Result<Path<String>, PathRejection>, format: Format) -> Result<String, Failure> {
     path.map(|Path(name)| name)
-        .map_err(|_| Failure::not_found(html))
+        .map_err(|_| Failure::not_found(format))
 }
 
 /// `GET /admin`.
@@ -52,7 +52,7 @@ pub(crate) async fn settings(
     query: RawQuery,
 ) -> Response {
     let current = state.settings.get();
-    if v.html {
+    if v.format.is_html() {
         return respond::html(
             StatusCode::OK,
             pages::settings_page(&v.user, current, saved(&query)),
@@ -91,7 +91,7 @@ pub(crate) async fn update_settings(
     // the database changes only those (another instance may be changing
     // the others).
     let patch = if body_is_json(&headers) {
-        match parse_body::<SettingsJson>(&headers, body, v.html, true) {
+        match parse_body::<SettingsJson>(&headers, body, v.format, true) {
             Ok(p) => SettingsPatch {
                 enabled: p.enabled,
                 internal_users: p.internal_users,
@@ -100,18 +100,18 @@ pub(crate) async fn update_settings(
             Err(f) => return f.into_response(),
         }
     } else {
-        let read = parse_body::<SettingsForm>(&headers, body, v.html, true).and_then(|f| {
+        let read = parse_body::<SettingsForm>(&headers, body, v.format, true).and_then(|f| {
             Ok(SettingsPatch {
-                enabled: Some(form_checkbox(f.enabled.as_deref(), v.html)?),
+                enabled: Some(form_checkbox(f.enabled.as_deref(), v.format)?),
                 internal_users: Some(form_radio(
                     f.internal_users.as_deref(),
                     "internal_users",
-                    v.html,
+                    v.format,
                 )?),
                 external_users: Some(form_radio(
                     f.external_users.as_deref(),
                     "external_users",
-                    v.html,
+                    v.format,
                 )?),
             })
         });
@@ -122,10 +122,10 @@ pub(crate) async fn update_settings(
     };
     let new = match state.settings.patch(patch).await {
         Ok(new) => new,
-        Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+        Err(e) => return Failure::unavailable(v.format, &e).into_response(),
     };
     tracing::info!(admin = %v.user.username, settings = ?new, "2FA settings changed");
-    if v.html {
+    if v.format.is_html() {
         return see_other("/admin/settings?saved=1");
     }
     respond::json(StatusCode::OK, &new)
@@ -155,10 +155,10 @@ pub(crate) async fn users(State(state): State<AppState>, Admin(v): Admin) -> Res
     for user in state.users.list() {
         match enrolled(&state, &user).await {
             Ok(e) => rows.push((user, e)),
-            Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+            Err(e) => return Failure::unavailable(v.format, &e).into_response(),
         }
     }
-    if v.html {
+    if v.format.is_html() {
         return respond::html(StatusCode::OK, pages::users_page(&v.user, &rows));
     }
     let list: Vec<UserJson<'_>> = rows
@@ -178,18 +178,18 @@ pub(crate) async fn user(
     path: Result<Path<String>, PathRejection>,
     query: RawQuery,
 ) -> Response {
-    let username = match username(path, v.html) {
+    let username = match username(path, v.format) {
         Ok(name) => name,
         Err(f) => return f.into_response(),
     };
     let Some(user) = state.users.get(&username) else {
-        return Failure::not_found(v.html).into_response();
+        return Failure::not_found(v.format).into_response();
     };
     let enrolled = match enrolled(&state, &user).await {
         Ok(e) => e,
-        Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+        Err(e) => return Failure::unavailable(v.format, &e).into_response(),
     };
-    if v.html {
+    if v.format.is_html() {
         return respond::html(
             StatusCode::OK,
             pages::user_page(
@@ -236,13 +236,13 @@ struct UserChange {
 fn read_change(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    html: bool,
+    format: Format,
 ) -> Result<UserChange, Failure> {
     if body_is_json(headers) {
-        let p = parse_body::<UserPatch>(headers, body, html, true)?;
+        let p = parse_body::<UserPatch>(headers, body, format, true)?;
         if p.require_2fa.is_none() && p.reset_2fa.is_none() {
             return Err(Failure::invalid_body(
-                html,
+                format,
                 "Send require_2fa, reset_2fa or both.",
             ));
         }
@@ -251,15 +251,15 @@ fn read_change(
             reset_2fa: p.reset_2fa.unwrap_or(false),
         });
     }
-    let f = parse_body::<UserForm>(headers, body, html, true)?;
+    let f = parse_body::<UserForm>(headers, body, format, true)?;
     if f.reset_2fa.is_some() {
         return Ok(UserChange {
             require_2fa: None,
-            reset_2fa: form_checkbox(f.reset_2fa.as_deref(), html)?,
+            reset_2fa: form_checkbox(f.reset_2fa.as_deref(), format)?,
         });
     }
     Ok(UserChange {
-        require_2fa: Some(form_checkbox(f.require_2fa.as_deref(), html)?),
+        require_2fa: Some(form_checkbox(f.require_2fa.as_deref(), format)?),
         reset_2fa: false,
     })
 }
@@ -272,14 +272,14 @@ pub(crate) async fn update_user(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let username = match username(path, v.html) {
+    let username = match username(path, v.format) {
         Ok(name) => name,
         Err(f) => return f.into_response(),
     };
     let Some(mut user) = state.users.get(&username) else {
-        return Failure::not_found(v.html).into_response();
+        return Failure::not_found(v.format).into_response();
     };
-    let change = match read_change(&headers, body, v.html) {
+    let change = match read_change(&headers, body, v.format) {
         Ok(change) => change,
         Err(f) => return f.into_response(),
     };
@@ -291,14 +291,14 @@ pub(crate) async fn update_user(
         // (at its next request, with any session store), audited naming
         // both.
         if let Err(e) = state.auth.reset_user(&admin, &target).await {
-            return Failure::unavailable(v.html, &e).into_response();
+            return Failure::unavailable(v.format, &e).into_response();
         }
     }
     if let Some(require) = change.require_2fa {
         user = match state.users.set_require_2fa(&username, require).await {
             Ok(Some(user)) => user,
-            Ok(None) => return Failure::not_found(v.html).into_response(),
-            Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+            Ok(None) => return Failure::not_found(v.format).into_response(),
+            Err(e) => return Failure::unavailable(v.format, &e).into_response(),
         };
     }
     tracing::info!(
@@ -308,7 +308,7 @@ pub(crate) async fn update_user(
         reset_2fa = change.reset_2fa,
         "user changed"
     );
-    if v.html {
+    if v.format.is_html() {
         let notice = if change.reset_2fa {
             "reset=1"
         } else {
@@ -321,7 +321,7 @@ pub(crate) async fn update_user(
     }
     let enrolled = match enrolled(&state, &user).await {
         Ok(e) => e,
-        Err(e) => return Failure::unavailable(v.html, &e).into_response(),
+        Err(e) => return Failure::unavailable(v.format, &e).into_response(),
     };
     respond::json(
         StatusCode::OK,

@@ -4,7 +4,7 @@ use axum::response::Response;
 use http::StatusCode;
 use serde::Serialize;
 use tower_totp::UserKind;
-use tower_totp::http::{Method, SecondFactor};
+use tower_totp::http::{SecondFactor, StepMethod};
 
 use crate::respond;
 use crate::viewer::Viewer;
@@ -27,7 +27,7 @@ struct Me<'a> {
 #[serde(untagged)]
 pub(crate) enum SecondFactorJson {
     /// Done, this way.
-    Verified(Method),
+    Verified(StepMethod),
     /// Not required right now.
     NotRequired(&'static str),
 }

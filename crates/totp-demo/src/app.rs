@@ -21,7 +21,7 @@ use tower_totp_redis::RedisSessionStore;
 
 use crate::idle_throttles::IdleThrottles;
 use crate::live::{self, Live};
-use crate::respond::{Failure, wants_html};
+use crate::respond::{Failure, Format};
 use crate::settings::Settings;
 use crate::users::Users;
 use crate::{admin, api, home, login};
@@ -174,11 +174,11 @@ fn session_layer<S: SessionStore + Clone>(store: S, secure_cookie: bool) -> Sess
 }
 
 async fn not_found(headers: http::HeaderMap) -> Response {
-    Failure::not_found(wants_html(&headers)).into_response()
+    Failure::not_found(Format::of(&headers)).into_response()
 }
 
 async fn method_not_allowed(headers: http::HeaderMap) -> Response {
-    Failure::method_not_allowed(wants_html(&headers)).into_response()
+    Failure::method_not_allowed(Format::of(&headers)).into_response()
 }
 
 /// A `Content-Length` over [`BODY_LIMIT`]: refused before anything reads
@@ -191,7 +191,7 @@ async fn refuse_declared_too_large(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return Failure::payload_too_large(wants_html(req.headers())).into_response();
+        return Failure::payload_too_large(Format::of(req.headers())).into_response();
     }
     next.run(req).await
 }

@@ -2,7 +2,7 @@
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use tower_totp::http::{Method, SecondFactor};
+use tower_totp::http::{SecondFactor, StepMethod};
 
 use crate::pages;
 use crate::respond;
@@ -11,10 +11,12 @@ use crate::viewer::Viewer;
 fn describe(sf: &SecondFactor) -> &'static str {
     match sf {
         SecondFactor::Verified(v) => match v.method {
-            Method::Totp => "verified with your authenticator app",
-            Method::Enrollment => "verified while syncing your authenticator app",
-            Method::RecoveryCode => "verified with a recovery code",
-            Method::RememberedDevice => "this device is remembered",
+            StepMethod::Totp => "verified with your authenticator app",
+            StepMethod::Enrollment => "verified while syncing your authenticator app",
+            StepMethod::RecoveryCode => "verified with a recovery code",
+            StepMethod::RememberedDevice => "this device is remembered",
+            // A way the library adds later.
+            _ => "verified",
         },
         _ => "not required for your account right now",
     }
@@ -22,7 +24,7 @@ fn describe(sf: &SecondFactor) -> &'static str {
 
 /// `GET /`: "Welcome, <display name>". JSON clients get `/api/me`'s answer.
 pub(crate) async fn home(v: Viewer) -> Response {
-    if v.html {
+    if v.format.is_html() {
         return respond::html(
             StatusCode::OK,
             pages::home_page(&v.user, describe(&v.second_factor)),

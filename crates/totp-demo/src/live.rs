@@ -27,7 +27,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::db::Db;
-use crate::respond::{Failure, wants_html};
+use crate::respond::{Failure, Format};
 use crate::settings::Settings;
 use crate::users::Users;
 
@@ -69,6 +69,6 @@ pub(crate) async fn refresh(State(live): State<Live>, req: Request, next: Next) 
             }
             next.run(req).await
         }
-        Err(e) => Failure::unavailable(wants_html(req.headers()), &e).into_response(),
+        Err(e) => Failure::unavailable(Format::of(req.headers()), &e).into_response(),
     }
 }

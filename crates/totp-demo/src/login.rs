@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 use tower_totp::UserId;
-use tower_totp::http::NextStep;
+use tower_totp::http::Next;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::app::AppState;
-use crate::respond::{self, Failure, body_is_json, parse_body, see_other, wants_html};
+use crate::respond::{self, Failure, Format, body_is_json, parse_body, see_other};
 use crate::users::MAX_USERNAME;
 use crate::{pages, password_throttle};
 
@@ -45,14 +45,14 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let html = wants_html(&headers);
+    let format = Format::of(&headers);
     let read = if body_is_json(&headers) {
-        parse_body::<LoginJson>(&headers, body, html, false).map(|mut j| LoginForm {
+        parse_body::<LoginJson>(&headers, body, format, false).map(|mut j| LoginForm {
             username: std::mem::take(&mut j.username),
             password: std::mem::take(&mut j.password),
         })
     } else {
-        parse_body::<LoginForm>(&headers, body, html, false)
+        parse_body::<LoginForm>(&headers, body, format, false)
     };
     let form = match read {
         Ok(form) => form,
@@ -69,27 +69,27 @@ pub(crate) async fn submit(
             Ok(None) => {}
             Ok(Some(retry_after)) => {
                 tracing::info!(user = %loggable(&state, username), "password attempt throttled");
-                return password_throttle::locked(retry_after, html, username);
+                return password_throttle::locked(retry_after, format, username);
             }
-            Err(e) => return Failure::unavailable(html, &e).into_response(),
+            Err(e) => return Failure::unavailable(format, &e).into_response(),
         }
     }
     let user = match state.users.check_password(username, &form.password).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             tracing::info!(user = %loggable(&state, username), "password refused");
-            if html {
+            if format.is_html() {
                 return respond::html(
                     StatusCode::UNAUTHORIZED,
                     pages::login_page(Some("Wrong user name or password."), username),
                 );
             }
-            return Failure::bad_credentials(false).into_response();
+            return Failure::bad_credentials(Format::Json).into_response();
         }
-        Err(e) => return Failure::unavailable(html, &e).into_response(),
+        Err(e) => return Failure::unavailable(format, &e).into_response(),
     };
     if let Err(e) = password_throttle::clear(&state, username).await {
-        return Failure::unavailable(html, &e).into_response();
+        return Failure::unavailable(format, &e).into_response();
     }
     let next = match state
         .auth
@@ -97,18 +97,19 @@ pub(crate) async fn submit(
         .await
     {
         Ok(next) => next,
-        Err(e) => return Failure::unavailable(html, &e).into_response(),
+        Err(e) => return Failure::unavailable(format, &e).into_response(),
     };
-    tracing::info!(user = %user.username, next = next.as_next().as_str(), "password accepted");
-    if html {
+    tracing::info!(user = %user.username, next = next.as_str(), "password accepted");
+    if format.is_html() {
         let prefix = state.auth.prefix();
         return match next {
-            NextStep::Done => see_other("/"),
-            NextStep::Totp => see_other(prefix),
-            NextStep::Enroll => see_other(&format!("{prefix}/enroll")),
+            Next::Totp => see_other(prefix),
+            Next::Enroll => see_other(&format!("{prefix}/enroll")),
+            // Done (never Login after a password).
+            _ => see_other("/"),
         };
     }
-    respond::json(StatusCode::OK, &json!({ "next": next.as_next() }))
+    respond::json(StatusCode::OK, &json!({ "next": next }))
 }
 
 /// The typed user name as the log shows it: the name of a user who exists
@@ -128,14 +129,14 @@ pub(crate) async fn logout(
     session: Session,
     headers: HeaderMap,
 ) -> Response {
-    let html = wants_html(&headers);
+    let format = Format::of(&headers);
     if let Err(e) = state.auth.logout(&session).await {
-        return Failure::unavailable(html, &e).into_response();
+        return Failure::unavailable(format, &e).into_response();
     }
     if let Err(e) = session.flush().await {
-        return Failure::unavailable(html, &e).into_response();
+        return Failure::unavailable(format, &e).into_response();
     }
-    if html {
+    if format.is_html() {
         return see_other("/login");
     }
     respond::json(StatusCode::OK, &json!({ "next": "login" }))

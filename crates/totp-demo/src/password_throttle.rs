@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
+use tower_totp::RejectReason;
 use tower_totp::UserId;
 use tower_totp::http::{Next, Refusal, RefusalReason, problem_response};
 use tower_totp::store::StoreError;
@@ -32,7 +33,7 @@ use tower_totp::throttle::{Attempt, ThrottlePolicy};
 
 use crate::app::AppState;
 use crate::pages;
-use crate::respond;
+use crate::respond::{self, Format};
 
 /// What the password counters' keys start with (see the module docs).
 pub(crate) const KEY_PREFIX: &str = " password:";
@@ -91,10 +92,13 @@ pub(crate) async fn clear(state: &AppState, username: &str) -> Result<(), StoreE
 /// The 429 for a locked-out password: the library's throttled refusal for
 /// scripts (the same problem+json and `Retry-After` as the code step), the
 /// login page with the library's message for browsers.
-pub(crate) fn locked(retry_after: Duration, html: bool, username: &str) -> Response {
-    let refusal = Refusal::new(RefusalReason::Throttled { retry_after }, Some(Next::Login));
+pub(crate) fn locked(retry_after: Duration, format: Format, username: &str) -> Response {
+    let refusal = Refusal::new(
+        RefusalReason::CodeRejected(RejectReason::Throttled { retry_after }),
+        Some(Next::Login),
+    );
     let problem = problem_response(&refusal);
-    if !html {
+    if !format.is_html() {
         return problem.map(axum::body::Body::new).into_response();
     }
     let mut page = respond::html(

@@ -17,7 +17,7 @@ use crate::pages;
 // The library's rules, so that the demo's pages and the layer's refusals
 // answer the same client the same way: pages for a browser that accepts
 // `text/html` and did not send JSON.
-pub(crate) use tower_totp::http::{body_is_json, wants_html};
+pub(crate) use tower_totp::http::{Format, body_is_json};
 
 fn media_type(headers: &HeaderMap) -> Option<String> {
     headers
@@ -69,7 +69,7 @@ pub(crate) struct Failure {
     reason: &'static str,
     detail: Cow<'static, str>,
     next: Option<Next>,
-    html: bool,
+    format: Format,
 }
 
 #[derive(Serialize)]
@@ -89,97 +89,97 @@ impl Failure {
         status: StatusCode,
         reason: &'static str,
         detail: impl Into<Cow<'static, str>>,
-        html: bool,
+        format: Format,
     ) -> Self {
         Self {
             status,
             reason,
             detail: detail.into(),
             next: None,
-            html,
+            format,
         }
     }
 
     /// No (finished) login in this session.
-    pub(crate) fn not_logged_in(html: bool) -> Self {
+    pub(crate) fn not_logged_in(format: Format) -> Self {
         Self {
             next: Some(Next::Login),
             ..Self::new(
                 StatusCode::UNAUTHORIZED,
                 "not_logged_in",
                 "Log in with your user name and password first.",
-                html,
+                format,
             )
         }
     }
 
     /// Wrong user name or password.
-    pub(crate) fn bad_credentials(html: bool) -> Self {
+    pub(crate) fn bad_credentials(format: Format) -> Self {
         Self {
             next: Some(Next::Login),
             ..Self::new(
                 StatusCode::UNAUTHORIZED,
                 "bad_credentials",
                 "Wrong user name or password.",
-                html,
+                format,
             )
         }
     }
 
     /// Logged in, not an administrator.
-    pub(crate) fn forbidden(html: bool) -> Self {
+    pub(crate) fn forbidden(format: Format) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "Only administrators may open this page.",
-            html,
+            format,
         )
     }
 
-    pub(crate) fn not_found(html: bool) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "No such page.", html)
+    pub(crate) fn not_found(format: Format) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No such page.", format)
     }
 
     /// The database (or the TOTP store) failed: nothing was changed.
-    pub(crate) fn unavailable(html: bool, error: &dyn std::error::Error) -> Self {
+    pub(crate) fn unavailable(format: Format, error: &dyn std::error::Error) -> Self {
         tracing::warn!(error = %error, "storage failure");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "The service is unavailable right now. Try again shortly.",
-            html,
+            format,
         )
     }
 
-    pub(crate) fn bad_request(html: bool, detail: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail, html)
+    pub(crate) fn bad_request(format: Format, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", detail, format)
     }
 
     /// Well-formed input with a value or member the route does not take.
-    pub(crate) fn invalid_body(html: bool, detail: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn invalid_body(format: Format, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             detail,
-            html,
+            format,
         )
     }
 
-    pub(crate) fn payload_too_large(html: bool) -> Self {
+    pub(crate) fn payload_too_large(format: Format) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             "The request body is too large.",
-            html,
+            format,
         )
     }
 
-    pub(crate) fn method_not_allowed(html: bool) -> Self {
+    pub(crate) fn method_not_allowed(format: Format) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "This page does not take that method.",
-            html,
+            format,
         )
     }
 }
@@ -187,7 +187,7 @@ impl Failure {
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        if self.html {
+        if self.format.is_html() {
             if self.next == Some(Next::Login) && self.reason == "not_logged_in" {
                 return see_other("/login");
             }
@@ -219,21 +219,21 @@ impl IntoResponse for Failure {
 pub(crate) fn parse_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    html: bool,
+    format: Format,
     explain: bool,
 ) -> Result<T, Failure> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Failure::payload_too_large(html)
+            Failure::payload_too_large(format)
         } else {
-            Failure::bad_request(html, "The request body could not be read.")
+            Failure::bad_request(format, "The request body could not be read.")
         }
     })?;
     // Both parsers would take bytes that are not UTF-8 (serde_urlencoded
     // replaces them, serde_json calls it the wrong shape): refuse them
     // here, as the 2FA endpoints do.
     if std::str::from_utf8(&bytes).is_err() {
-        return Err(Failure::bad_request(html, "The body is not valid UTF-8."));
+        return Err(Failure::bad_request(format, "The body is not valid UTF-8."));
     }
     let detail = |what: &'static str, e: &dyn std::fmt::Display| -> Cow<'static, str> {
         if explain {
@@ -246,21 +246,21 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
         return serde_json::from_slice(&bytes).map_err(|e| {
             if e.is_data() {
                 // Well-formed JSON of the wrong shape.
-                Failure::invalid_body(html, detail("The JSON body does not fit", &e))
+                Failure::invalid_body(format, detail("The JSON body does not fit", &e))
             } else {
-                Failure::bad_request(html, detail("The body is not valid JSON", &e))
+                Failure::bad_request(format, detail("The body is not valid JSON", &e))
             }
         });
     }
     if media_type(headers).as_deref() == Some("application/x-www-form-urlencoded") {
         return serde_urlencoded::from_bytes(&bytes)
-            .map_err(|e| Failure::bad_request(html, detail("The form could not be read", &e)));
+            .map_err(|e| Failure::bad_request(format, detail("The form could not be read", &e)));
     }
     Err(Failure::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
         "Send application/json or application/x-www-form-urlencoded.",
-        html,
+        format,
     ))
 }
 
@@ -276,18 +276,18 @@ pub(crate) fn form_flag(value: &str) -> Option<bool> {
 }
 
 /// A checkbox: sent (with an on value) when checked, left out when not.
-pub(crate) fn form_checkbox(value: Option<&str>, html: bool) -> Result<bool, Failure> {
+pub(crate) fn form_checkbox(value: Option<&str>, format: Format) -> Result<bool, Failure> {
     match value {
         None => Ok(false),
         Some(v) => form_flag(v)
-            .ok_or_else(|| Failure::invalid_body(html, "A checkbox value is not on or off.")),
+            .ok_or_else(|| Failure::invalid_body(format, "A checkbox value is not on or off.")),
     }
 }
 
 /// An ON/OFF radio group: the form always sends one of the two.
-pub(crate) fn form_radio(value: Option<&str>, name: &str, html: bool) -> Result<bool, Failure> {
+pub(crate) fn form_radio(value: Option<&str>, name: &str, format: Format) -> Result<bool, Failure> {
     value.and_then(form_flag).ok_or_else(|| {
-        Failure::invalid_body(html, format!("The form needs {name}=on or {name}=off."))
+        Failure::invalid_body(format, format!("The form needs {name}=on or {name}=off."))
     })
 }
 
@@ -298,14 +298,14 @@ mod tests {
     #[test]
     fn browsers_get_pages_scripts_get_json() {
         let mut h = HeaderMap::new();
-        assert!(!wants_html(&h));
+        assert_eq!(Format::of(&h), Format::Json);
         h.insert(header::ACCEPT, HeaderValue::from_static("text/html,*/*"));
-        assert!(wants_html(&h));
+        assert_eq!(Format::of(&h), Format::Html);
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
-        assert!(!wants_html(&h));
+        assert_eq!(Format::of(&h), Format::Json);
         assert!(body_is_json(&h));
     }
 
@@ -313,18 +313,18 @@ mod tests {
     fn form_flags() {
         for on in ["on", "ON", "true", "1", "yes"] {
             assert_eq!(form_flag(on), Some(true));
-            assert!(form_checkbox(Some(on), false).unwrap());
-            assert!(form_radio(Some(on), "x", false).unwrap());
+            assert!(form_checkbox(Some(on), Format::Json).unwrap());
+            assert!(form_radio(Some(on), "x", Format::Json).unwrap());
         }
         for off in ["off", "OFF", "no", "0", "false"] {
             assert_eq!(form_flag(off), Some(false));
-            assert!(!form_radio(Some(off), "x", false).unwrap());
+            assert!(!form_radio(Some(off), "x", Format::Json).unwrap());
         }
         for bad in ["", "maybe", "\u{fffd}", "onn"] {
             assert_eq!(form_flag(bad), None);
-            assert!(form_checkbox(Some(bad), false).is_err());
+            assert!(form_checkbox(Some(bad), Format::Json).is_err());
         }
-        assert!(!form_checkbox(None, false).unwrap());
-        assert!(form_radio(None, "x", false).is_err());
+        assert!(!form_checkbox(None, Format::Json).unwrap());
+        assert!(form_radio(None, "x", Format::Json).is_err());
     }
 }

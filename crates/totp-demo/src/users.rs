@@ -11,7 +11,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
-use tower_totp::http::UserDirectory;
+use tower_totp::http::{UserDirectory, UserLookup};
 use tower_totp::store::StoreError;
 use tower_totp::{UserId, UserInfo, UserKind};
 use zeroize::Zeroizing;
@@ -343,12 +343,15 @@ impl UserDirectory for Users {
 
     /// The in-memory copy answers at once: no boxed future per request,
     /// and no copy of the display name, which the layer does not read.
-    fn user_info_now(&self, user: &UserId) -> Option<Option<UserInfo>> {
-        Some(self.read().get(user.as_str()).map(|r| UserInfo {
-            kind: r.user.kind,
-            require_2fa: r.user.require_2fa,
-            display_name: String::new(),
-        }))
+    fn user_info_now(&self, user: &UserId) -> UserLookup {
+        match self.read().get(user.as_str()) {
+            Some(r) => UserLookup::Found(UserInfo {
+                kind: r.user.kind,
+                require_2fa: r.user.require_2fa,
+                display_name: String::new(),
+            }),
+            None => UserLookup::NoSuchUser,
+        }
     }
 }
 
@@ -371,10 +374,15 @@ mod tests {
         for require in [true, false, true] {
             users.set_require_2fa("jsmith", require).await.unwrap();
             let awaited = users.user_info(&id).await.unwrap().unwrap();
-            let now = users.user_info_now(&id).unwrap().unwrap();
+            let UserLookup::Found(now) = users.user_info_now(&id) else {
+                panic!("the in-memory copy answers at once");
+            };
             assert_eq!((now.kind, now.require_2fa), (awaited.kind, require));
             assert_eq!(awaited.require_2fa, require);
         }
-        assert_eq!(users.user_info_now(&UserId::new("nobody")), Some(None));
+        assert_eq!(
+            users.user_info_now(&UserId::new("nobody")),
+            UserLookup::NoSuchUser
+        );
     }
 }

@@ -7,7 +7,7 @@ use http::request::Parts;
 use tower_totp::http::SecondFactor;
 
 use crate::app::AppState;
-use crate::respond::{Failure, wants_html};
+use crate::respond::{Failure, Format};
 use crate::users::User;
 
 /// A user the layer let through: the password is checked and the second
@@ -16,29 +16,29 @@ use crate::users::User;
 pub(crate) struct Viewer {
     pub(crate) user: Arc<User>,
     pub(crate) second_factor: SecondFactor,
-    pub(crate) html: bool,
+    pub(crate) format: Format,
 }
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
-        let html = wants_html(&parts.headers);
+        let format = Format::of(&parts.headers);
         // The layer inserts this only for a finished login; without it the
         // session has no password login at all.
         let second_factor = parts
             .extensions
             .get::<SecondFactor>()
             .cloned()
-            .ok_or_else(|| Failure::not_logged_in(html))?;
+            .ok_or_else(|| Failure::not_logged_in(format))?;
         let user = state
             .users
             .get(second_factor.user().as_str())
-            .ok_or_else(|| Failure::not_logged_in(html))?;
+            .ok_or_else(|| Failure::not_logged_in(format))?;
         Ok(Self {
             user,
             second_factor,
-            html,
+            format,
         })
     }
 }
@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for Admin {
         let viewer = Viewer::from_request_parts(parts, state).await?;
         if !viewer.user.is_admin {
             tracing::info!(user = %viewer.user.username, path = %parts.uri.path(), "admin page refused");
-            return Err(Failure::forbidden(viewer.html));
+            return Err(Failure::forbidden(viewer.format));
         }
         Ok(Self(viewer))
     }

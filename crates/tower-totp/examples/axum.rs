@@ -21,7 +21,7 @@ use axum::{Form, Json, Router};
 use serde::Deserialize;
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
 use tower_totp::http::{
-    NextStep, RememberDevice, SecondFactor, StaticDirectory, TotpAuth, TotpVerified,
+    Next, RememberDevice, SecondFactor, StaticDirectory, TotpAuth, TotpVerified,
 };
 use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
@@ -164,12 +164,13 @@ async fn login(
         .get(header::ACCEPT)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if wants_json {
-        return Json(serde_json::json!({ "next": next.as_next().as_str() })).into_response();
+        return Json(serde_json::json!({ "next": next.as_str() })).into_response();
     }
     let to = match next {
-        NextStep::Done => "/",
-        NextStep::Totp => "/2fa",
-        NextStep::Enroll => "/2fa/enroll",
+        Next::Totp => "/2fa",
+        Next::Enroll => "/2fa/enroll",
+        // `Next::Done`: a password never answers `Next::Login`.
+        _ => "/",
     };
     Redirect::to(to).into_response()
 }

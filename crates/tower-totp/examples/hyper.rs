@@ -25,7 +25,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
-use tower_totp::http::{NextStep, RememberDevice, SecondFactor, StaticDirectory, TotpAuth};
+use tower_totp::http::{Next, RememberDevice, SecondFactor, StaticDirectory, TotpAuth};
 use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -247,7 +247,7 @@ async fn login(auth: &TotpAuth, req: Request<Incoming>) -> Response<Body> {
         Err(_) => return html(StatusCode::UNAUTHORIZED, "login failed".into()),
     };
     if json {
-        let body = serde_json::json!({ "next": next.as_next().as_str() }).to_string();
+        let body = serde_json::json!({ "next": next.as_str() }).to_string();
         let mut res = Response::new(full_to_box(Full::new(Bytes::from(body))));
         res.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -256,9 +256,10 @@ async fn login(auth: &TotpAuth, req: Request<Incoming>) -> Response<Body> {
         return res;
     }
     match next {
-        NextStep::Done => see_other("/"),
-        NextStep::Totp => see_other("/2fa"),
-        NextStep::Enroll => see_other("/2fa/enroll"),
+        Next::Totp => see_other("/2fa"),
+        Next::Enroll => see_other("/2fa/enroll"),
+        // `Next::Done`: a password never answers `Next::Login`.
+        _ => see_other("/"),
     }
 }
 

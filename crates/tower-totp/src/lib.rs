@@ -28,6 +28,12 @@ mod two_factor;
 mod user;
 pub mod verify;
 
+/// The tower-sessions this crate is built against (0.15): the
+/// `SessionManagerLayer` around [`http::TotpLayer`] must be of this version,
+/// or the layer finds no session. Use it through this path, or depend on
+/// the same version.
+pub use tower_sessions;
+
 pub use config::TotpConfig;
 pub use error::{ConfigError, Error};
 pub use two_factor::{

@@ -178,7 +178,7 @@ async fn directory_changes_are_live() {
     let mut c = app.client();
     assert_eq!(c.login(&ann).await, "done");
     assert_eq!(c.get("/hello").await.hello_factor(), "not_required");
-    app.users.set_require_2fa(&ann, true);
+    app.users.set_require_2fa(&ann, true).unwrap();
     let r = c.get("/hello").await;
     assert_problem(
         &r,
@@ -199,7 +199,7 @@ async fn directory_changes_are_live() {
     assert_eq!(c.login(&ben).await, "done");
     app.advance(Duration::from_secs(15 * 60));
     assert_eq!(c.get("/hello").await.hello_factor(), "not_required");
-    app.users.set_require_2fa(&ben, true);
+    app.users.set_require_2fa(&ben, true).unwrap();
     let r = c.get("/hello").await;
     assert_problem(&r, StatusCode::UNAUTHORIZED, "step_expired", Some("login"));
     assert_eq!(c.login(&ben).await, "enroll");
@@ -1268,11 +1268,12 @@ async fn resync_to_a_new_phone() {
 async fn refusals_carry_their_reason_and_can_be_replaced() {
     let app = App::setup()
         .auth(|b| {
-            b.refusal_response(|refusal, html| {
+            b.refusal_response(|refusal, format| {
                 let body = format!(
-                    "custom {} {} html={html}",
+                    "custom {} {} html={}",
                     refusal.reason.slug(),
-                    refusal.next.map_or("-", Next::as_str)
+                    refusal.next.map_or("-", Next::as_str),
+                    format.is_html()
                 );
                 let mut res = Response::new(Full::new(Bytes::from(body)));
                 *res.status_mut() = StatusCode::IM_A_TEAPOT;
@@ -1546,9 +1547,7 @@ async fn the_layer_may_wrap_the_endpoints_too() {
                     .password_verified(&session, &"zoe".into())
                     .await
                     .unwrap();
-                return Ok(Response::new(Full::new(Bytes::from(
-                    next.as_next().as_str(),
-                ))));
+                return Ok(Response::new(Full::new(Bytes::from(next.as_str()))));
             }
             if path.starts_with("/2fa") {
                 return endpoints.oneshot(req).await;

@@ -1,9 +1,45 @@
 //! What the layer puts into request extensions for the application.
 
+use serde::{Deserialize, Serialize};
+
 use crate::clock::UnixTime;
 use crate::user::UserId;
 
-pub use super::session::Method;
+/// How the second step was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StepMethod {
+    /// A code from an authenticator app.
+    Totp,
+    /// A recovery code.
+    RecoveryCode,
+    /// The first code of a new enrollment.
+    Enrollment,
+    /// A "remember this device" cookie.
+    RememberedDevice,
+}
+
+impl StepMethod {
+    #[cfg(test)]
+    pub(crate) const ALL: [Self; 4] = [
+        Self::Totp,
+        Self::RecoveryCode,
+        Self::Enrollment,
+        Self::RememberedDevice,
+    ];
+
+    /// The snake-case name, as serde writes it (`totp`, `recovery_code`,
+    /// `enrollment`, `remembered_device`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+            Self::Enrollment => "enrollment",
+            Self::RememberedDevice => "remembered_device",
+        }
+    }
+}
 
 /// The second step is done: inserted into the request extensions of every
 /// request the layer lets through for a verified session.
@@ -16,19 +52,10 @@ pub struct TotpVerified {
     /// Who.
     pub user: UserId,
     /// How.
-    pub method: Method,
+    pub method: StepMethod,
     /// When.
     pub verified_at: UnixTime,
 }
-
-/// Put by [`Totp`](super::Totp) into every request it lets through without
-/// a [`SecondFactor`] (no password login), so that
-/// [`StepUp`](super::StepUp) can tell "no login" from "no `TotpLayer`
-/// around me" and fail closed on the second. A request with a
-/// `SecondFactor` went through the layer already: one insert fewer on the
-/// verified path, where the fourth extension would make the table grow.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Guarded;
 
 /// The second factor for this request: inserted for every
 /// password-authenticated request the layer lets through.
@@ -46,7 +73,7 @@ pub enum SecondFactor {
         enrolled: bool,
         /// How and when a second step was done in this session since the
         /// user's authenticators last changed, if one was.
-        last_step: Option<(Method, UnixTime)>,
+        last_step: Option<(StepMethod, UnixTime)>,
     },
     /// The second step is done.
     Verified(TotpVerified),

@@ -14,12 +14,18 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::TotpBody;
-use super::extensions::{Guarded, SecondFactor};
+use super::extensions::SecondFactor;
+use super::guarded::Guarded;
 
 /// What the layer decided for one request.
 pub(crate) enum Decision {
     /// Let it through, with what to put into the extensions.
-    Pass(Option<SecondFactor>),
+    Pass {
+        /// The second factor, for a password login.
+        factor: Option<SecondFactor>,
+        /// The mark for a request without a verified second step.
+        guarded: Option<Guarded>,
+    },
     /// Answer this instead; the inner service never sees the request.
     Refuse(Response<Full<Bytes>>),
 }
@@ -116,26 +122,22 @@ where
                         Decision::Refuse(res) => {
                             return Poll::Ready(Ok(res.map(TotpBody::refusal)));
                         }
-                        Decision::Pass(marker) => {
+                        Decision::Pass { factor, guarded } => {
                             // Taken exactly once: the state changes right after.
                             let Some(mut svc) = inner.take() else {
                                 unreachable!("ResponseFuture polled after completion");
                             };
+                            // Each insert costs a hash-table slot; the
+                            // verified path makes two (`benches/benches/layer.rs`).
                             let ext = req.extensions_mut();
-                            match marker {
-                                // A `SecondFactor` shows `StepUp` that the
-                                // layer ran; `Guarded` is only needed without
-                                // one (each insert costs a hash-table slot,
-                                // and the fourth makes the table grow).
-                                None => {
-                                    ext.insert(Guarded);
+                            if let Some(guarded) = guarded {
+                                ext.insert(guarded);
+                            }
+                            if let Some(factor) = factor {
+                                if let SecondFactor::Verified(v) = &factor {
+                                    ext.insert(v.clone());
                                 }
-                                Some(m) => {
-                                    if let SecondFactor::Verified(v) = &m {
-                                        ext.insert(v.clone());
-                                    }
-                                    ext.insert(m);
-                                }
+                                ext.insert(factor);
                             }
                             let future = svc.call(req);
                             this.state.set(State::Calling { future });

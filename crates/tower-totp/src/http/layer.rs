@@ -12,13 +12,23 @@ use tower_sessions::Session;
 
 use super::auth::TotpAuth;
 use super::body::TotpBody;
-use super::extensions::{SecondFactor, TotpVerified};
+use super::directory::UserLookup;
+use super::extensions::{SecondFactor, StepMethod, TotpVerified};
 use super::future::{Decision, ResponseFuture};
-use super::refusal::{Next, Refusal, RefusalReason, wants_html};
-use super::session::{Method, SessionState, Stage};
+use super::guarded::Guarded;
+use super::negotiate::Format;
+use super::refusal::{Next, Refusal, RefusalReason};
+use super::session::{SessionState, Stage};
 use crate::clock::UnixTime;
 use crate::policy::Requirement;
 use crate::user::UserId;
+
+impl TotpAuth {
+    /// The layer that guards the application's routes.
+    pub fn layer(&self) -> TotpLayer {
+        TotpLayer { auth: self.clone() }
+    }
+}
 
 /// Guards every route inside it: see the [module docs](super) for what
 /// happens to each request. Build it with [`TotpAuth::layer`].
@@ -26,12 +36,6 @@ use crate::user::UserId;
 #[must_use]
 pub struct TotpLayer {
     auth: TotpAuth,
-}
-
-impl TotpLayer {
-    pub(crate) fn new(auth: TotpAuth) -> Self {
-        Self { auth }
-    }
 }
 
 impl<S> Layer<S> for TotpLayer {
@@ -89,7 +93,7 @@ where
         }
         let Some(session) = req.extensions().get::<Session>().cloned() else {
             let refusal = Refusal::new(RefusalReason::MissingSessionLayer, None);
-            return ResponseFuture::refused(self.auth.refuse(refusal, wants_html(req.headers())));
+            return ResponseFuture::refused(self.auth.refuse(refusal, Format::of(req.headers())));
         };
         // Take the service that was driven to readiness; leave a clone.
         let clone = self.inner.clone();
@@ -100,8 +104,15 @@ where
             // is `Sync`, the request body need not be.
             let headers = req.headers();
             let decision = match decide(&auth, &session, headers).await {
-                Ok(pass) => Decision::Pass(pass),
-                Err(refusal) => Decision::Refuse(auth.refuse(refusal, wants_html(headers))),
+                Ok(Some(factor @ SecondFactor::Verified(_))) => Decision::Pass {
+                    factor: Some(factor),
+                    guarded: None,
+                },
+                Ok(factor) => Decision::Pass {
+                    factor,
+                    guarded: Some(Guarded::new(auth)),
+                },
+                Err(refusal) => Decision::Refuse(auth.refuse(refusal, Format::of(headers))),
             };
             (decision, req)
         });
@@ -124,11 +135,9 @@ fn unavailable() -> Refusal {
 /// The per-request decision: `Ok` lets the request through with a marker,
 /// `Err` refuses it.
 ///
-/// The session writes of the rare paths (ending a login, a remembered
-/// device) are boxed futures of their own: inline, they made this future,
-/// boxed with the request on every request, 1,056 bytes instead of 816,
-/// past the 1,032 bytes of glibc's per-thread cache, and every request
-/// then took malloc's slow path (measured: +240 instructions per request).
+/// The session writes of the rare paths are boxed futures of their own, so
+/// that this future, boxed on every request, stays small (why:
+/// `docs/performance.md`, bench `layer`).
 async fn decide(
     auth: &TotpAuth,
     session: &Session,
@@ -141,11 +150,11 @@ async fn decide(
         // Not password-authenticated: the application's own auth decides.
         return Ok(None);
     };
-    let inner = &auth.inner;
-    let info = match inner.users.user_info_now(&state.user) {
-        Some(info) => info,
-        None => inner
-            .users
+    let info = match auth.users().user_info_now(&state.user) {
+        UserLookup::Found(info) => Some(info),
+        UserLookup::NoSuchUser => None,
+        UserLookup::NotAtHand => auth
+            .users()
             .user_info(&state.user)
             .await
             .map_err(|_| unavailable())?,
@@ -153,8 +162,8 @@ async fn decide(
     let Some(info) = info else {
         return Err(end_login(session, RefusalReason::NotLoggedIn).await);
     };
-    let status = inner
-        .engine
+    let engine = auth.engine();
+    let status = engine
         .status(&state.user)
         .await
         .map_err(|_| unavailable())?;
@@ -162,17 +171,15 @@ async fn decide(
         // An administrator reset the user: every earlier login is over.
         return Err(end_login(session, RefusalReason::NotLoggedIn).await);
     }
-    let now = inner.engine.now();
-    match inner.policy.get().requirement(&info, status.enrolled) {
+    let now = engine.now();
+    match auth.policy().get().requirement(&info, status.enrolled) {
         Requirement::NotRequired => Ok(Some(SecondFactor::NotRequired {
             last_step: state.verified_at(status.epoch),
             enrolled: status.enrolled,
             user: state.user,
         })),
         Requirement::Enroll => {
-            let deadline = state
-                .since
-                .saturating_add(inner.engine.config().pending_ttl());
+            let deadline = state.since.saturating_add(engine.config().pending_ttl());
             if now >= deadline {
                 return Err(end_login(session, RefusalReason::StepExpired).await);
             }
@@ -186,7 +193,7 @@ async fn decide(
                 return Ok(Some(verified(state.user, method, at)));
             }
             // The remember cookie is looked for only here, where it matters.
-            let remembered = inner.remember.as_ref().is_some_and(|r| {
+            let remembered = auth.remember().is_some_and(|r| {
                 r.cookie_value(headers)
                     .is_some_and(|cookie| r.verify(cookie, &state.user, status.epoch, now))
             });
@@ -195,7 +202,7 @@ async fn decide(
                     .await
                     .map(Some);
             }
-            if now >= state.since.saturating_add(inner.settings.pending_step_ttl) {
+            if now >= state.since.saturating_add(auth.pending_step_ttl()) {
                 return Err(end_login(session, RefusalReason::StepExpired).await);
             }
             Err(Refusal::new(
@@ -231,18 +238,18 @@ fn remembered_device(
         let state = SessionState {
             stage: Stage::Verified {
                 epoch,
-                method: Method::RememberedDevice,
+                method: StepMethod::RememberedDevice,
                 at: now,
             },
             ..state
         };
         session.cycle_id().await.map_err(|_| unavailable())?;
         state.save(session).await.map_err(|_| unavailable())?;
-        Ok(verified(state.user, Method::RememberedDevice, now))
+        Ok(verified(state.user, StepMethod::RememberedDevice, now))
     })
 }
 
-fn verified(user: UserId, method: Method, at: UnixTime) -> SecondFactor {
+fn verified(user: UserId, method: StepMethod, at: UnixTime) -> SecondFactor {
     SecondFactor::Verified(TotpVerified {
         user,
         method,

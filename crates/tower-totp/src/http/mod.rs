@@ -23,6 +23,14 @@
 //! throttling is a 429 with `Retry-After`. Each carries a [`Refusal`] in its
 //! extensions.
 //!
+//! A handler that demands the second step whatever the policy says takes
+//! [`TotpVerified`] (feature `axum`; `Option<TotpVerified>` to ask without
+//! demanding). Without it, the handler answers the layer's refusal
+//! (`TotpRejection`): `login_required` with no password login (a redirect
+//! to the login page for browsers), `step_up_required` or
+//! `enrollment_required` when 2FA does not apply, and `missing_totp_layer`
+//! (a 500, never a pass) when the route is not inside the layer.
+//!
 //! Outermost, [`SameOriginLayer`] (or [`TotpAuth::same_origin`]) refuses
 //! state changes sent by another origin's page (403 `cross_origin`), which
 //! the session cookie alone would authorise.
@@ -54,36 +62,48 @@
 //! # });
 //! ```
 
+// The handle and what it is built from.
 mod auth;
-mod body;
 mod directory;
-pub mod endpoints;
+pub mod pages;
+mod remember;
+
+// What a request carries: our session state, content negotiation, the
+// marks the layer leaves for the application.
 mod extensions;
+mod guarded;
+mod negotiate;
+mod own_enrollment;
+mod session;
+
+// Saying no, and every response.
+mod refusal;
+mod respond;
+
+// The layers, outside in, and the endpoints.
+mod body;
+pub mod endpoints;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
 mod layer;
-mod own_enrollment;
-pub mod pages;
-mod refusal;
-mod remember;
 mod same_origin;
-mod session;
 mod session_guard;
 mod step_up;
 
-pub use auth::{NextStep, RefusalResponder, TotpAuth, TotpAuthBuilder, UserDirectory};
+pub use auth::{RefusalResponder, TotpAuth, TotpAuthBuilder};
 pub use body::TotpBody;
-pub use directory::StaticDirectory;
+pub use directory::{StaticDirectory, UnknownUser, UserDirectory, UserLookup};
 pub use endpoints::Endpoints;
-pub use endpoints::body_is_json;
-pub use extensions::{Method, SecondFactor, TotpVerified};
+pub use extensions::{SecondFactor, StepMethod, TotpVerified};
 #[cfg(feature = "axum")]
-pub use extract::MissingTotpLayer;
+pub use extract::TotpRejection;
 pub use future::ResponseFuture;
 pub use layer::{Totp, TotpLayer};
-pub use refusal::{Next, Refusal, RefusalReason, problem_response, redirect_response, wants_html};
+pub use negotiate::{Format, body_is_json};
+pub use refusal::{Next, Refusal, RefusalReason};
 pub use remember::RememberDevice;
+pub use respond::{problem_response, redirect_response};
 pub use same_origin::{SameOrigin, SameOriginFuture, SameOriginLayer};
 pub use session_guard::{SessionGuard, SessionGuardFuture, SessionGuardLayer};
 pub use step_up::{StepUp, StepUpLayer};

@@ -1,18 +1,20 @@
 //! Refusals: every way the layer or the endpoints say no, as a typed reason
-//! and a response (RFC 9457 problem+json, a redirect, or a page).
+//! with its status, name and sentence. The responses that carry them are
+//! built in [`respond`](super::respond).
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
-use http_body_util::Full;
+use http::StatusCode;
 use serde::Serialize;
 
 use crate::verify::RejectReason;
 
-/// Where the client should go next.
+/// Where the client should go next: the `next` member of JSON answers and
+/// problems, and what [`TotpAuth::password_verified`](super::TotpAuth::password_verified)
+/// returns (never [`Next::Login`] there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Next {
     /// Log in with the password (again).
     Login,
@@ -44,6 +46,10 @@ pub enum RefusalReason {
     /// No password login in this session (only from our endpoints; the layer
     /// passes such requests on to the application).
     NotLoggedIn,
+    /// A handler demands [`TotpVerified`](super::TotpVerified) and the
+    /// request has no password login at all: the answer of the extractor
+    /// (feature `axum`), as the layer would refuse.
+    LoginRequired,
     /// The second step is required and not done.
     SecondStepRequired,
     /// The user must enrol an authenticator first.
@@ -54,11 +60,6 @@ pub enum RefusalReason {
     StepUpRequired,
     /// A code or recovery code was refused.
     CodeRejected(RejectReason),
-    /// Locked out by the throttle.
-    Throttled {
-        /// How long until the next attempt.
-        retry_after: Duration,
-    },
     /// The user has as many pending enrollments (one per session that
     /// started one) as allowed; they expire after the pending time.
     TooManyPendingEnrollments,
@@ -90,11 +91,11 @@ impl RefusalReason {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Throttled { .. }
-            | Self::CodeRejected(RejectReason::Throttled { .. })
+            Self::CodeRejected(RejectReason::Throttled { .. })
             | Self::TooManyPendingEnrollments => StatusCode::TOO_MANY_REQUESTS,
             Self::TooManyAuthenticators => StatusCode::CONFLICT,
             Self::NotLoggedIn
+            | Self::LoginRequired
             | Self::SecondStepRequired
             | Self::EnrollmentRequired
             | Self::StepExpired
@@ -115,12 +116,12 @@ impl RefusalReason {
     pub fn slug(&self) -> &'static str {
         match self {
             Self::NotLoggedIn => "not_logged_in",
+            Self::LoginRequired => "login_required",
             Self::SecondStepRequired => "second_step_required",
             Self::EnrollmentRequired => "enrollment_required",
             Self::StepExpired => "step_expired",
             Self::StepUpRequired => "step_up_required",
             Self::CodeRejected(r) => r.as_str(),
-            Self::Throttled { .. } => "throttled",
             Self::TooManyPendingEnrollments => "too_many_pending_enrollments",
             Self::TooManyAuthenticators => "too_many_authenticators",
             Self::StoreUnavailable => "store_unavailable",
@@ -138,7 +139,9 @@ impl RefusalReason {
     /// A sentence for people. Never contains a code or a secret.
     pub fn detail(&self) -> &'static str {
         match self {
-            Self::NotLoggedIn => "Log in with your user name and password first.",
+            Self::NotLoggedIn | Self::LoginRequired => {
+                "Log in with your user name and password first."
+            }
             Self::SecondStepRequired => "Enter the code from your authenticator app.",
             Self::EnrollmentRequired => {
                 "Two-factor authentication is required: sync an authenticator app first."
@@ -155,7 +158,7 @@ impl RefusalReason {
             Self::CodeRejected(RejectReason::NoPendingEnrollment) => {
                 "The setup expired. Start again to get a new QR code."
             }
-            Self::CodeRejected(RejectReason::Throttled { .. }) | Self::Throttled { .. } => {
+            Self::CodeRejected(RejectReason::Throttled { .. }) => {
                 "Too many attempts. Wait a moment, then try again."
             }
             Self::CodeRejected(_) => "That code is not valid. Check the app and try again.",
@@ -179,7 +182,7 @@ impl RefusalReason {
                 "Server misconfiguration: tower_sessions::SessionManagerLayer must wrap TotpLayer and the 2FA endpoints."
             }
             Self::MissingTotpLayer => {
-                "Server misconfiguration: StepUpLayer must be inside TotpLayer (TotpAuth::layer)."
+                "Server misconfiguration: this route needs TotpLayer (TotpAuth::layer) around it: StepUpLayer and the TotpVerified extractor work only inside it."
             }
             Self::CrossOrigin => {
                 "This change came from a page of another site or origin and was refused. Open this site's own page and try again there."
@@ -190,8 +193,7 @@ impl RefusalReason {
     /// How long the client should wait, for throttling.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::Throttled { retry_after }
-            | Self::CodeRejected(RejectReason::Throttled { retry_after }) => Some(*retry_after),
+            Self::CodeRejected(RejectReason::Throttled { retry_after }) => Some(*retry_after),
             _ => None,
         }
     }
@@ -212,103 +214,4 @@ impl Refusal {
     pub fn new(reason: RefusalReason, next: Option<Next>) -> Self {
         Self { reason, next }
     }
-}
-
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    reason: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<Next>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after: Option<u64>,
-}
-
-/// Seconds for a `Retry-After` header: rounded up, at least 1.
-pub(crate) fn retry_after_secs(d: Duration) -> u64 {
-    d.as_millis().div_ceil(1000).max(1) as u64
-}
-
-/// The RFC 9457 problem+json response for `refusal`.
-pub fn problem_response(refusal: &Refusal) -> Response<Full<Bytes>> {
-    let status = refusal.reason.status();
-    let problem = Problem {
-        kind: format!("urn:tower-totp:problem:{}", refusal.reason.slug()),
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        detail: refusal.reason.detail(),
-        reason: refusal.reason.slug(),
-        next: refusal.next,
-        retry_after: refusal.reason.retry_after().map(retry_after_secs),
-    };
-    let body = serde_json::to_vec(&problem).unwrap_or_default();
-    let mut res = Response::new(Full::new(Bytes::from(body)));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    finish(&mut res, refusal);
-    res
-}
-
-/// A 303 See Other to `location`, carrying the refusal.
-pub fn redirect_response(location: &str, refusal: &Refusal) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::new()));
-    *res.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    finish(&mut res, refusal);
-    res
-}
-
-/// An HTML page with `status`, carrying the refusal.
-pub(crate) fn page_response(html: String, refusal: &Refusal) -> Response<Full<Bytes>> {
-    let mut res = html_response(refusal.reason.status(), html);
-    finish(&mut res, refusal);
-    res
-}
-
-pub(crate) fn html_response(status: StatusCode, html: String) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(html)));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    no_store(res.headers_mut());
-    res
-}
-
-/// Responses about login state must never be cached.
-pub(crate) fn no_store(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-fn finish(res: &mut Response<Full<Bytes>>, refusal: &Refusal) {
-    if let Some(d) = refusal.reason.retry_after() {
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(d)));
-    }
-    no_store(res.headers_mut());
-    res.extensions_mut().insert(*refusal);
-}
-
-/// Whether the client is a browser that wants pages: it accepts
-/// `text/html` and did not send JSON (a script that sends JSON wants JSON
-/// back, whatever its `Accept` header lists). The layer and the endpoints
-/// decide alike; an application's own pages can call it to answer the
-/// same client the same way.
-pub fn wants_html(headers: &HeaderMap) -> bool {
-    let accepts_html = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/html"));
-    accepts_html && !crate::http::endpoints::body_is_json(headers)
 }

@@ -1,19 +1,15 @@
 //! What we keep in the application's tower-sessions session.
 //!
-//! The layer reads this state on every request, and tower-sessions clones
-//! a session's values twice per read (out of its store, then out of the
-//! record) before they are deserialised. So the state is one JSON string,
-//! not an object: a clone is one allocation, and reading it is a split on
-//! spaces rather than serde's buffering of an internally tagged enum
-//! (measured in `benches/benches/layer.rs`: the object form cost about
-//! 2 µs per request on the verified path). The form:
+//! The layer reads this state on every request, so it is one compact
+//! string, not an object (why: `docs/performance.md`, bench `layer`). The
+//! form:
 //!
 //! ```text
 //! 1 P <since> <user>                              password checked
 //! 1 V <since> <epoch> <method> <at> <user>        second step done
 //! ```
 //!
-//! Times are Unix milliseconds, `<method>` is [`Method`]'s snake-case name,
+//! Times are Unix milliseconds, `<method>` is [`StepMethod`]'s snake-case name,
 //! and the user id comes last, whole, so it may hold spaces. A value that
 //! does not parse (another version's form) reads as no login.
 
@@ -22,45 +18,17 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tower_sessions::Session;
 
+use super::extensions::StepMethod;
 use crate::clock::UnixTime;
-use crate::store::UserStatus;
+use crate::store::{StoreError, UserStatus};
 use crate::user::UserId;
 
 /// The session key under which our state lives.
 pub(crate) const SESSION_KEY: &str = "tower_totp";
 
-/// How the second step was done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// A code from an authenticator app.
-    Totp,
-    /// A recovery code.
-    RecoveryCode,
-    /// The first code of a new enrollment.
-    Enrollment,
-    /// A "remember this device" cookie.
-    RememberedDevice,
-}
-
-impl Method {
-    #[cfg(test)]
-    const ALL: [Self; 4] = [
-        Self::Totp,
-        Self::RecoveryCode,
-        Self::Enrollment,
-        Self::RememberedDevice,
-    ];
-
-    /// The snake-case name, as serde writes it.
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Totp => "totp",
-            Self::RecoveryCode => "recovery_code",
-            Self::Enrollment => "enrollment",
-            Self::RememberedDevice => "remembered_device",
-        }
-    }
+/// A failing session store is a failing store: refused with a 503.
+pub(crate) fn session_error(e: tower_sessions::session::Error) -> crate::Error {
+    crate::Error::Store(StoreError::unavailable(e))
 }
 
 /// Where a password-authenticated session stands.
@@ -71,7 +39,7 @@ pub(crate) enum Stage {
     /// The second step is done, bound to the user's epoch at that time.
     Verified {
         epoch: u64,
-        method: Method,
+        method: StepMethod,
         at: UnixTime,
     },
 }
@@ -121,10 +89,10 @@ impl SessionState {
         let stage = if verified {
             let epoch = number_field(&mut rest)?;
             let method = match next_field(&mut rest)? {
-                "totp" => Method::Totp,
-                "recovery_code" => Method::RecoveryCode,
-                "enrollment" => Method::Enrollment,
-                "remembered_device" => Method::RememberedDevice,
+                "totp" => StepMethod::Totp,
+                "recovery_code" => StepMethod::RecoveryCode,
+                "enrollment" => StepMethod::Enrollment,
+                "remembered_device" => StepMethod::RememberedDevice,
                 _ => return None,
             };
             let at = UnixTime::from_millis(number_field(&mut rest)?);
@@ -176,7 +144,7 @@ impl SessionState {
     }
 
     /// The verification, if it is still bound to `epoch`.
-    pub(crate) fn verified_at(&self, epoch: u64) -> Option<(Method, UnixTime)> {
+    pub(crate) fn verified_at(&self, epoch: u64) -> Option<(StepMethod, UnixTime)> {
         match self.stage {
             Stage::Verified {
                 epoch: e,
@@ -273,7 +241,7 @@ mod tests {
     #[test]
     fn every_stage_and_method_round_trips_through_json() {
         let mut states = vec![state("alice", Stage::Pending)];
-        for method in Method::ALL {
+        for method in StepMethod::ALL {
             states.push(state(
                 "bob",
                 Stage::Verified {
@@ -300,7 +268,7 @@ mod tests {
             "carol smith",
             Stage::Verified {
                 epoch: 3,
-                method: Method::RecoveryCode,
+                method: StepMethod::RecoveryCode,
                 at: UnixTime::from_millis(5),
             },
         );

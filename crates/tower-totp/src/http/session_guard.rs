@@ -27,19 +27,24 @@ use tower_service::Service;
 
 use super::auth::TotpAuth;
 use super::body::TotpBody;
-use super::refusal::{Refusal, RefusalReason, wants_html};
+use super::negotiate::Format;
+use super::refusal::{Refusal, RefusalReason};
+
+impl TotpAuth {
+    /// A layer for right outside tower-sessions' `SessionManagerLayer`: when
+    /// the session store fails to save a session after the application
+    /// answered, tower-sessions replies with a bare 500; this turns it into
+    /// the 503 refusal the layer gives for any failing store.
+    pub fn session_guard(&self) -> SessionGuardLayer {
+        SessionGuardLayer { auth: self.clone() }
+    }
+}
 
 /// Layer for [`SessionGuard`]; from [`TotpAuth::session_guard`]. Place it
 /// outside tower-sessions' `SessionManagerLayer`.
 #[derive(Debug, Clone)]
 pub struct SessionGuardLayer {
     auth: TotpAuth,
-}
-
-impl SessionGuardLayer {
-    pub(crate) fn new(auth: TotpAuth) -> Self {
-        Self { auth }
-    }
 }
 
 impl<S> Layer<S> for SessionGuardLayer {
@@ -76,11 +81,11 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // Read now: the request is gone by the time the answer is known.
-        let html = wants_html(req.headers());
+        let format = Format::of(req.headers());
         SessionGuardFuture {
             inner: self.inner.call(req),
             auth: self.auth.clone(),
-            html,
+            format,
         }
     }
 }
@@ -92,7 +97,7 @@ pin_project! {
         #[pin]
         inner: F,
         auth: TotpAuth,
-        html: bool,
+        format: Format,
     }
 }
 
@@ -111,7 +116,7 @@ where
         }
         tracing::warn!("the session store could not save a session; answering 503");
         let refusal = Refusal::new(RefusalReason::StoreUnavailable, None);
-        let refused = this.auth.refuse(refusal, *this.html);
+        let refused = this.auth.refuse(refusal, *this.format);
         Poll::Ready(Ok(refused.map(TotpBody::refusal)))
     }
 }
@@ -163,7 +168,8 @@ mod tests {
             .header(header::ACCEPT, accept)
             .body(Full::default())
             .unwrap();
-        let res = SessionGuardLayer::new(auth())
+        let res = auth()
+            .session_guard()
             .layer(inner)
             .oneshot(req)
             .await

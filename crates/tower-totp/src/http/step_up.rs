@@ -10,10 +10,23 @@ use tower_service::Service;
 
 use super::auth::TotpAuth;
 use super::body::TotpBody;
-use super::extensions::{Guarded, Method, SecondFactor, TotpVerified};
+use super::extensions::{SecondFactor, StepMethod, TotpVerified};
 use super::future::ResponseFuture;
-use super::refusal::{Next, Refusal, RefusalReason, wants_html};
+use super::guarded::Guarded;
+use super::negotiate::Format;
+use super::refusal::{Next, Refusal, RefusalReason};
 use crate::clock::UnixTime;
+
+impl TotpAuth {
+    /// A layer for sensitive routes: demands a second step done within
+    /// `max_age` (inside [`TotpAuth::layer`]).
+    pub fn step_up(&self, max_age: Duration) -> StepUpLayer {
+        StepUpLayer {
+            auth: self.clone(),
+            max_age,
+        }
+    }
+}
 
 /// Demands a second step done within `max_age`. Place it inside
 /// [`TotpLayer`](super::TotpLayer), around the sensitive routes only; build
@@ -31,12 +44,6 @@ use crate::clock::UnixTime;
 pub struct StepUpLayer {
     auth: TotpAuth,
     max_age: Duration,
-}
-
-impl StepUpLayer {
-    pub(crate) fn new(auth: TotpAuth, max_age: Duration) -> Self {
-        Self { auth, max_age }
-    }
 }
 
 impl<S> Layer<S> for StepUpLayer {
@@ -93,15 +100,15 @@ where
         let now = self.auth.engine().now();
         let ext = req.extensions();
         let factor = ext.get::<SecondFactor>();
-        // `TotpLayer` puts a `SecondFactor` (or, without a password login,
-        // `Guarded`) into every request it lets through.
+        // `TotpLayer` puts a `SecondFactor` or `Guarded` (or both) into
+        // every request it lets through.
         let refusal = if factor.is_none() && ext.get::<Guarded>().is_none() {
             // Outside `TotpLayer` (or without it) nothing says whether the
             // second step was done: fail closed rather than let all through.
             Some(Refusal::new(RefusalReason::MissingTotpLayer, None))
         } else {
-            let fresh = |method: Method, at: UnixTime| {
-                method != Method::RememberedDevice && now.duration_since(at) <= self.max_age
+            let fresh = |method: StepMethod, at: UnixTime| {
+                method != StepMethod::RememberedDevice && now.duration_since(at) <= self.max_age
             };
             let stale = match factor {
                 Some(SecondFactor::Verified(TotpVerified {
@@ -127,6 +134,6 @@ where
         let Some(refusal) = refusal else {
             return ResponseFuture::calling(self.inner.call(req));
         };
-        ResponseFuture::refused(self.auth.refuse(refusal, wants_html(req.headers())))
+        ResponseFuture::refused(self.auth.refuse(refusal, Format::of(req.headers())))
     }
 }

@@ -512,7 +512,7 @@ async fn login(auth: &TotpAuth, req: Request<Full<Bytes>>) -> Response<Body> {
     };
     // The password check is the application's; every password is right here.
     match auth.password_verified(&session, &UserId::new(name)).await {
-        Ok(next) => json_reply(StatusCode::OK, &json!({ "next": next.as_next().as_str() })),
+        Ok(next) => json_reply(StatusCode::OK, &json!({ "next": next.as_str() })),
         Err(e) => json_reply(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({ "error": e.to_string() }),

@@ -24,10 +24,13 @@
 //! JSON and RFC 9457 problems. Works mounted with the prefix kept (plain
 //! hyper) or stripped (axum's `nest_service`).
 
-mod handlers;
-mod input;
-
-pub use input::body_is_json;
+mod authenticators;
+mod context;
+mod enrollment;
+mod form;
+mod recovery_codes;
+mod router;
+mod second_step;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -44,16 +47,17 @@ use tower_service::Service;
 use super::auth::TotpAuth;
 use crate::store::BoxError;
 
+impl TotpAuth {
+    /// The `/2fa` endpoints, a `tower::Service` to mount at the prefix.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints { auth: self.clone() }
+    }
+}
+
 /// The endpoints service; get it from [`TotpAuth::endpoints`].
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     auth: TotpAuth,
-}
-
-impl Endpoints {
-    pub(crate) fn new(auth: TotpAuth) -> Self {
-        Self { auth }
-    }
 }
 
 type Answer = Result<Response<Full<Bytes>>, Infallible>;
@@ -94,7 +98,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let auth = self.auth.clone();
         EndpointsFuture {
-            inner: Box::pin(async move { Ok(handlers::handle(auth, req).await) }),
+            inner: Box::pin(async move { Ok(router::handle(auth, req).await) }),
         }
     }
 }

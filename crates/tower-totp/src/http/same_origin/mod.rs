@@ -16,14 +16,24 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use self::rule::{OwnOrigins, check};
+use super::auth::{RefusalResponder, TotpAuth};
 use super::body::TotpBody;
+use super::negotiate::Format;
 use super::pages::{DefaultPages, Pages as _};
-use super::refusal::{Refusal, RefusalReason, page_response, problem_response, wants_html};
+use super::refusal::{Refusal, RefusalReason};
+use super::respond::{page_response, problem_response};
 use crate::error::ConfigError;
 
-/// A replacement for the refusal: gets the refusal and whether the client
-/// wants HTML.
-type Responder = dyn Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync;
+impl TotpAuth {
+    /// A [`SameOriginLayer`] (own origin from the request's host) whose
+    /// refusals look like this handle's: its refusal response or pages.
+    /// Place it outside the session layer, around every route.
+    pub fn same_origin(&self) -> SameOriginLayer {
+        let auth = self.clone();
+        SameOriginLayer::new()
+            .refusal_response(move |refusal, format| auth.refuse(*refusal, format))
+    }
+}
 
 /// Refuses cross-origin state changes with a 403. The configuration;
 /// cheap to clone.
@@ -46,7 +56,7 @@ type Responder = dyn Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync;
 /// old browsers): only browsers send them, and a page cannot forge or
 /// remove them. The refusal is a 403 with reason `cross_origin`
 /// ([`RefusalReason::CrossOrigin`] in the response extensions): an RFC 9457
-/// problem for scripts, a page for browsers (the same [`wants_html`] rule
+/// problem for scripts, a page for browsers (the same [`Format::of`] rule
 /// as every refusal of this crate). The inner service is never called, so
 /// nothing changes.
 ///
@@ -85,7 +95,7 @@ type Responder = dyn Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync;
 /// sites just as well.
 ///
 /// [`TotpLayer`]: super::TotpLayer
-/// [`wants_html`]: super::wants_html
+/// [`Format::of`]: super::Format::of
 ///
 /// ```
 /// use std::convert::Infallible;
@@ -133,7 +143,7 @@ type Responder = dyn Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync;
 #[must_use]
 pub struct SameOriginLayer {
     own: Arc<OwnOrigins>,
-    responder: Option<Arc<Responder>>,
+    responder: Option<Arc<RefusalResponder>>,
 }
 
 impl fmt::Debug for SameOriginLayer {
@@ -181,27 +191,27 @@ impl SameOriginLayer {
         Ok(self)
     }
 
-    /// Answer refusals with `f` (given the refusal and whether the client
-    /// wants HTML) instead of the default problem or page. The
+    /// Answer refusals with `f` (given the refusal and what the client
+    /// reads) instead of the default problem or page. The
     /// [`Refusal`] is put into the response's extensions either way.
     pub fn refusal_response(
         mut self,
-        f: impl Fn(&Refusal, bool) -> Response<Full<Bytes>> + Send + Sync + 'static,
+        f: impl Fn(&Refusal, Format) -> Response<Full<Bytes>> + Send + Sync + 'static,
     ) -> Self {
         self.responder = Some(Arc::new(f));
         self
     }
 
-    fn refuse(&self, html: bool) -> Response<Full<Bytes>> {
+    fn refuse(&self, format: Format) -> Response<Full<Bytes>> {
         let refusal = Refusal::new(RefusalReason::CrossOrigin, None);
-        match &self.responder {
-            Some(f) => {
-                let mut res = f(&refusal, html);
+        match (&self.responder, format) {
+            (Some(f), _) => {
+                let mut res = f(&refusal, format);
                 res.extensions_mut().insert(refusal);
                 res
             }
-            None if html => page_response(DefaultPages.message(&refusal), &refusal),
-            None => problem_response(&refusal),
+            (None, Format::Html) => page_response(DefaultPages.message(&refusal), &refusal),
+            (None, Format::Json) => problem_response(&refusal),
         }
     }
 }
@@ -272,7 +282,7 @@ where
         );
         SameOriginFuture {
             state: State::Refused {
-                response: Some(self.layer.refuse(wants_html(req.headers()))),
+                response: Some(self.layer.refuse(Format::of(req.headers()))),
             },
         }
     }
@@ -393,10 +403,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_custom_response_still_carries_the_refusal() {
-        let layer = SameOriginLayer::new().refusal_response(|refusal, html| {
+        let layer = SameOriginLayer::new().refusal_response(|refusal, format| {
             let mut res = Response::new(Full::new(Bytes::from(format!(
-                "{} {html}",
-                refusal.reason.slug()
+                "{} {}",
+                refusal.reason.slug(),
+                format.is_html()
             ))));
             *res.status_mut() = refusal.reason.status();
             res

@@ -1,0 +1,136 @@
+//! The second screen: `GET {prefix}` shows it, `POST {prefix}` takes a code
+//! or a recovery code.
+
+use http::{StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::context::{Ctx, Fail, Remembered, refuse};
+use super::form::{Flag, Secret};
+use crate::http::extensions::StepMethod;
+use crate::http::pages::SecondStepPage;
+use crate::http::refusal::{Next, RefusalReason};
+use crate::http::respond::{FullResponse, html_response, json_response};
+use crate::policy::Requirement;
+use crate::two_factor::RecoveryVerdict;
+use crate::verify::Verdict;
+
+/// What `POST {prefix}` takes: `code` (with `method=recovery`, a recovery
+/// code) or `recovery_code`, and `remember` for "remember this device".
+#[derive(Debug, Deserialize)]
+pub(super) struct CodeForm {
+    method: Option<String>,
+    code: Option<Secret>,
+    recovery_code: Option<Secret>,
+    #[serde(default)]
+    remember: Flag,
+}
+
+impl CodeForm {
+    /// The recovery code, if that is what was sent.
+    fn recovery_code(&self) -> Option<&str> {
+        match (&self.recovery_code, self.method.as_deref()) {
+            (Some(code), _) => Some(code.as_str()),
+            (None, Some("recovery")) => self.code.as_ref().map(Secret::as_str),
+            (None, _) => None,
+        }
+    }
+}
+
+fn page_html(ctx: &Ctx, error: Option<&str>, method: &str) -> String {
+    ctx.auth.pages().second_step(&SecondStepPage {
+        action: ctx.prefix(),
+        display_name: &ctx.info.display_name,
+        error,
+        method,
+        offer_remember: ctx.auth.remember().is_some(),
+        digits: ctx.digits(),
+    })
+}
+
+/// `GET {prefix}`.
+pub(super) async fn show(ctx: &Ctx) -> Result<FullResponse, Fail> {
+    match ctx.requirement() {
+        Requirement::Enroll => {
+            return Err(refuse(
+                RefusalReason::EnrollmentRequired,
+                Some(Next::Enroll),
+            ));
+        }
+        // No authenticator and none required: nothing to confirm.
+        Requirement::NotRequired if !ctx.status.enrolled => return Ok(ctx.done(json!({}))),
+        // Not required, but enrolled: a code still counts as a recent
+        // second step (to manage authenticators).
+        Requirement::NotRequired => {}
+        Requirement::Challenge => {
+            if ctx.remembered().await? == Remembered::Yes {
+                return Ok(ctx.done(json!({})));
+            }
+        }
+    }
+    if ctx.format.is_html() {
+        return Ok(html_response(StatusCode::OK, page_html(ctx, None, "totp")));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "next": "totp", "methods": ["totp", "recovery_code"], "digits": ctx.digits() }),
+    ))
+}
+
+/// `POST {prefix}`.
+pub(super) async fn submit(ctx: &Ctx, form: CodeForm) -> Result<FullResponse, Fail> {
+    match ctx.requirement() {
+        Requirement::Enroll => {
+            return Err(refuse(
+                RefusalReason::EnrollmentRequired,
+                Some(Next::Enroll),
+            ));
+        }
+        Requirement::NotRequired if !ctx.status.enrolled => return Ok(ctx.done(json!({}))),
+        // Enrolled users' codes are checked even when not required: a
+        // verified code is what the recent-step endpoints ask for.
+        Requirement::NotRequired | Requirement::Challenge => {}
+    }
+    // Nothing is pending for an enrolled user to whom 2FA does not apply:
+    // their code is a step-up, and the code itself is the proof.
+    if ctx.requirement() == Requirement::Challenge {
+        ctx.check_not_expired(ctx.auth.pending_step_ttl()).await?;
+    }
+    let user = &ctx.state.user;
+    let engine = ctx.auth.engine();
+    if let Some(typed) = form.recovery_code() {
+        return match engine.use_recovery_code(user, typed).await? {
+            RecoveryVerdict::Accepted { remaining } => {
+                ctx.mark_verified(ctx.status.epoch, StepMethod::RecoveryCode)
+                    .await?;
+                Ok(ctx.done(json!({ "recovery_codes_left": remaining })))
+            }
+            RecoveryVerdict::Rejected(reason) => {
+                Ok(ctx.rejected(reason, Next::Totp, |e| page_html(ctx, Some(e), "recovery")))
+            }
+        };
+    }
+    let Some(code) = &form.code else {
+        return Err(refuse(
+            RefusalReason::BadRequest("Send a code (or a recovery_code)."),
+            Some(Next::Totp),
+        ));
+    };
+    match engine.verify(user, code.as_str()).await? {
+        Verdict::Accepted { .. } => {
+            ctx.mark_verified(ctx.status.epoch, StepMethod::Totp)
+                .await?;
+            let mut res = ctx.done(json!({}));
+            if let Some(remember) = ctx.auth.remember()
+                && form.remember.is_on()
+                && let Some(cookie) = remember.issue(user, ctx.status.epoch, ctx.now)
+            {
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(res)
+        }
+        Verdict::Rejected(reason) => {
+            Ok(ctx.rejected(reason, Next::Totp, |e| page_html(ctx, Some(e), "totp")))
+        }
+    }
+}
