@@ -19,7 +19,7 @@
 //!   ([`target::run_target`], `totp-sim run --target URL`).
 //!
 //! [`bench`](mod@bench) times full logins through the in-process stack. The guide is
-//! `docs/simulator.md`.
+//! [`_guide`] (`docs/simulator.md`).
 //!
 //! ```
 //! use totp_sim::run::{RunOptions, run};
@@ -40,6 +40,13 @@
 //! ```
 
 #![forbid(unsafe_code)]
+
+/// The simulator's guide (`docs/simulator.md` in the repository), here so
+/// that its examples are compiled as doc tests. Only rustdoc reads it: the
+/// Markdown lives outside this crate's folder.
+#[cfg(any(doc, doctest))]
+#[doc = include_str!("../../docs/simulator.md")]
+pub mod _guide {}
 
 pub mod analytic;
 pub mod bench;
