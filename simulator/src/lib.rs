@@ -19,7 +19,7 @@
 //!   ([`target::run_target`], `totp-sim run --target URL`).
 //!
 //! [`bench`](mod@bench) times full logins through the in-process stack. The guide is
-//! `docs/simulator.md`.
+//! [`_guide`] (`docs/simulator.md`).
 //!
 //! ```
 //! use totp_sim::run::{RunOptions, run};
@@ -41,6 +41,13 @@
 
 #![forbid(unsafe_code)]
 
+/// The simulator's guide (`docs/simulator.md` in the repository), here so
+/// that its examples are compiled as doc tests. Only rustdoc reads it: the
+/// Markdown lives outside this crate's folder.
+#[cfg(any(doc, doctest))]
+#[doc = include_str!("../../docs/simulator.md")]
+pub mod _guide {}
+
 pub mod analytic;
 pub mod bench;
 pub mod browser;
@@ -55,9 +62,11 @@ pub mod overrides;
 pub mod plot;
 pub mod run;
 pub mod scenario;
+mod scenario_error;
 pub mod sim;
 pub mod stats;
 pub mod surfer;
 pub mod sweep;
 pub mod target;
+mod target_error;
 pub mod wire;

@@ -28,7 +28,7 @@
 
 use toml::{Table, Value};
 
-use crate::scenario::ScenarioError;
+use crate::scenario_error::ScenarioError;
 
 /// Parse a command-line value as a TOML value, or a string if it is not one.
 pub fn parse_value(text: &str) -> Value {

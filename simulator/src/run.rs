@@ -14,6 +14,7 @@ use crate::http_driver::HttpDriver;
 use crate::scenario::Model;
 use crate::sim::{ManualTimeline, ShardOptions, ShardOutput, simulate_shard};
 use crate::stats::{AttemptRecord, OffsetRow, Report, Stats, ratio};
+use crate::target_error::TargetError;
 
 /// Which server the fleet logs in to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,7 +93,7 @@ pub enum SimError {
     Panicked,
     /// The `--target` run cannot start.
     #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] TargetError),
     /// An attacker of the scenario needs sessions of its own, which the
     /// engine driver has not.
     #[error("[{section}] needs an HTTP driver: run with --driver http (the default) or --target")]

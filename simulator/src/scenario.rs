@@ -14,7 +14,7 @@
 //! assert!(err.to_string().contains("unknown field `window`"));
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,8 @@ use tower_totp::throttle::ThrottlePolicy;
 use tower_totp::verify::{DEFAULT_MAX_DRIFT_RATE, Window};
 
 use crate::dist::{Dist, DistError, Sampler};
+
+pub use crate::scenario_error::ScenarioError;
 
 /// A whole scenario: the server's settings, the fleet of users, the
 /// attackers and what the report shows.
@@ -391,46 +393,6 @@ impl Default for ReportSettings {
             sample_users: 8,
         }
     }
-}
-
-/// A scenario could not be read or does not make sense.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("cannot read scenario {path}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The TOML is malformed, or a key is unknown or of the wrong type.
-    #[error("{context}: {source}")]
-    Parse {
-        /// The file, or what was being parsed.
-        context: String,
-        /// The parser's message, with line and column.
-        #[source]
-        source: toml::de::Error,
-    },
-    /// A value is out of its range.
-    #[error("invalid value for `{key}`: {reason}")]
-    Invalid {
-        /// The key, dotted (`fleet.typo_rate`).
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An override (`--set`, `--param`) names no key that can be set.
-    #[error("cannot set `{key}`: {reason}")]
-    Override {
-        /// The key as given.
-        key: String,
-        /// What is wrong.
-        reason: &'static str,
-    },
 }
 
 fn invalid(key: &str, reason: impl Into<String>) -> ScenarioError {

@@ -51,47 +51,13 @@ use crate::sim::{Timeline, simulate_shard};
 use crate::wire::{CodeAnswer, Jar, code_answer, code_body, enrolled_from_json, login_body};
 use crate::wire::{next_of, protocol};
 
+pub use crate::target_error::TargetError;
+
 /// How long one request may take before the run fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Time between the start of a run and the first scheduled login.
 const LEAD: Duration = Duration::from_secs(1);
-
-/// A `--target` run cannot start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TargetError {
-    /// Not an `http://host:port` URL.
-    #[error("--target {url}: {why}")]
-    Url {
-        /// The URL given.
-        url: String,
-        /// What is wrong.
-        why: &'static str,
-    },
-    /// A non-loopback host without `--allow-remote`.
-    #[error(
-        "--target {host} is not a loopback address; pass --allow-remote to load a remote server"
-    )]
-    Remote {
-        /// The host given.
-        host: String,
-    },
-    /// More users than accounts.
-    #[error("{users} users but only {accounts} accounts on the target (one account per user)")]
-    TooFewAccounts {
-        /// Users in the scenario.
-        users: u32,
-        /// Accounts given.
-        accounts: usize,
-    },
-    /// An accounts file line that is not `name` or `name:password`.
-    #[error("accounts line {line}: empty user name")]
-    Accounts {
-        /// The line, from 1.
-        line: usize,
-    },
-}
 
 /// What a `--target` run needs besides the scenario.
 #[derive(Debug, Clone)]

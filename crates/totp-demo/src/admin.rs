@@ -11,12 +11,12 @@ use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use tower_totp::UserId;
 
-use crate::app::AppState;
 use crate::pages;
 use crate::respond::{
     self, Failure, Format, body_is_json, form_checkbox, form_radio, parse_body, see_other,
 };
 use crate::settings::SettingsPatch;
+use crate::state::AppState;
 use crate::users::User;
 use crate::viewer::Admin;
 

@@ -1,10 +1,10 @@
-//! The router: public routes, the library's `/2fa` endpoints, the routes
+//! The router (only assembled here; the handlers' shared state is in
+//! [`crate::state`]): public routes, the library's `/2fa` endpoints, the routes
 //! behind the TOTP layer (the admin changes behind a recent second step as
 //! well), sessions around everything but `/health` (and, with Redis, the
 //! refresh of admin changes other instances made), and a body limit and
 //! the refusal of cross-origin state changes around everything.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,47 +16,15 @@ use http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer, SessionStore};
-use tower_totp::http::TotpAuth;
 use tower_totp_redis::RedisSessionStore;
 
-use crate::idle_throttles::IdleThrottles;
 use crate::live::{self, Live};
 use crate::respond::{Failure, Format};
-use crate::settings::Settings;
-use crate::users::Users;
+use crate::state::AppState;
 use crate::{admin, api, home, login};
 
 /// The largest request body any route reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
-
-/// What the handlers share. axum clones the state for every request, so
-/// it is one pointer to [`Shared`] rather than the dozen `Arc`s inside it.
-#[derive(Clone, Debug)]
-pub(crate) struct AppState(Arc<Shared>);
-
-/// The contents of [`AppState`].
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) auth: TotpAuth,
-    pub(crate) users: Users,
-    pub(crate) settings: Settings,
-    /// When to forget the password counters nobody needs any more.
-    pub(crate) idle_throttles: IdleThrottles,
-}
-
-impl AppState {
-    pub(crate) fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
 
 /// How recent the administrator's second step must be for a change of the
 /// switches or of a user: "sudo mode", so that a session left open or

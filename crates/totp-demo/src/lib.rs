@@ -57,6 +57,7 @@ mod password_throttle;
 mod remember;
 mod respond;
 mod settings;
+mod state;
 mod users;
 mod viewer;
 
@@ -343,7 +344,7 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
             config.secure_cookie,
         )?)
         .build();
-    let state = app::AppState::new(app::Shared {
+    let state = state::AppState::new(state::Shared {
         auth: auth.clone(),
         users: users.clone(),
         settings: settings.clone(),

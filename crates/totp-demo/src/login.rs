@@ -12,8 +12,8 @@ use tower_totp::UserId;
 use tower_totp::http::Next;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::app::AppState;
 use crate::respond::{self, Failure, Format, body_is_json, parse_body, see_other};
+use crate::state::AppState;
 use crate::users::MAX_USERNAME;
 use crate::{pages, password_throttle};
 

@@ -31,9 +31,9 @@ use tower_totp::http::{Next, Refusal, RefusalReason, problem_response};
 use tower_totp::store::StoreError;
 use tower_totp::throttle::{Attempt, ThrottlePolicy};
 
-use crate::app::AppState;
 use crate::pages;
 use crate::respond::{self, Format};
+use crate::state::AppState;
 
 /// What the password counters' keys start with (see the module docs).
 pub(crate) const KEY_PREFIX: &str = " password:";

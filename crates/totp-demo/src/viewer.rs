@@ -6,8 +6,8 @@ use axum::extract::FromRequestParts;
 use http::request::Parts;
 use tower_totp::http::SecondFactor;
 
-use crate::app::AppState;
 use crate::respond::{Failure, Format};
+use crate::state::AppState;
 use crate::users::User;
 
 /// A user the layer let through: the password is checked and the second

@@ -102,11 +102,21 @@
 //! after a frozen Redis wakes up, the first call on each connection may
 //! still fail.
 //!
-//! `docs/deployment.md` in the repository covers running several
+//! [`_guide::deployment`] (`docs/deployment.md`) covers running several
 //! instances: what lives where, and which Redis persistence settings keep
 //! enrollments across a restart.
 
 #![forbid(unsafe_code)]
+
+/// The guide to running several instances on one Redis
+/// (`docs/deployment.md` in the repository), here so that its examples are
+/// compiled as doc tests. Only rustdoc reads it: the Markdown lives outside
+/// this crate's folder.
+#[cfg(any(doc, doctest))]
+pub mod _guide {
+    #[doc = include_str!("../../../docs/deployment.md")]
+    pub mod deployment {}
+}
 
 mod codec;
 mod conn;

@@ -1,0 +1,40 @@
+//! What every handler shares: the TOTP handle, the users, the admin
+//! switches. Its own module, below the router and the handlers, so that
+//! the handlers import it without importing the router that mounts them.
+
+use std::sync::Arc;
+
+use tower_totp::http::TotpAuth;
+
+use crate::idle_throttles::IdleThrottles;
+use crate::settings::Settings;
+use crate::users::Users;
+
+/// What the handlers share. axum clones the state for every request, so
+/// it is one pointer to [`Shared`] rather than the dozen `Arc`s inside it.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState(Arc<Shared>);
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) auth: TotpAuth,
+    pub(crate) users: Users,
+    pub(crate) settings: Settings,
+    /// When to forget the password counters nobody needs any more.
+    pub(crate) idle_throttles: IdleThrottles,
+}
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
