@@ -4,27 +4,37 @@
 //! second, and can refuse the way the layer would.
 
 use super::auth::TotpAuth;
-use super::negotiate::Format;
-use super::refusal::{Next, Refusal, RefusalReason};
-use super::respond::FullResponse;
+#[cfg(feature = "axum")]
+use super::{
+    negotiate::Format,
+    refusal::{Next, Refusal, RefusalReason},
+    respond::FullResponse,
+};
 
 /// In the extensions of every request the layer passes without a
 /// [`SecondFactor::Verified`](super::SecondFactor::Verified): no password
 /// login, or 2FA does not apply. A verified request carries
 /// [`TotpVerified`](super::TotpVerified) instead (one insert fewer on the
-/// hot path).
+/// hot path). With the `axum` feature it holds the handle, for the
+/// extractor's refusals.
 #[derive(Clone, Debug)]
 pub(crate) struct Guarded {
+    #[cfg(feature = "axum")]
     auth: TotpAuth,
 }
 
 impl Guarded {
-    pub(crate) fn new(auth: TotpAuth) -> Self {
-        Self { auth }
+    #[cfg_attr(not(feature = "axum"), allow(unused_variables))]
+    pub(crate) fn new(auth: &TotpAuth) -> Self {
+        Self {
+            #[cfg(feature = "axum")]
+            auth: auth.clone(),
+        }
     }
 
     /// The layer's refusal for `reason`, pointing to `next`, for a client
     /// that reads `format`.
+    #[cfg(feature = "axum")]
     pub(crate) fn refuse(
         &self,
         reason: RefusalReason,

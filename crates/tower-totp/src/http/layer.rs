@@ -110,7 +110,7 @@ where
                 },
                 Ok(factor) => Decision::Pass {
                     factor,
-                    guarded: Some(Guarded::new(auth)),
+                    guarded: Some(Guarded::new(&auth)),
                 },
                 Err(refusal) => Decision::Refuse(auth.refuse(refusal, Format::of(headers))),
             };

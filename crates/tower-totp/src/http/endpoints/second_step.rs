@@ -48,25 +48,28 @@ fn page_html(ctx: &Ctx, error: Option<&str>, method: &str) -> String {
     })
 }
 
+/// What both routes answer before a code is asked for or read: enrol
+/// first, or (no authenticator, none required) nothing to confirm; `None`
+/// when a code counts, which it does for every enrolled user, required or
+/// not (a verified code is what the recent-step endpoints ask for).
+fn before_a_code(ctx: &Ctx) -> Result<Option<FullResponse>, Fail> {
+    match ctx.requirement() {
+        Requirement::Enroll => Err(refuse(
+            RefusalReason::EnrollmentRequired,
+            Some(Next::Enroll),
+        )),
+        Requirement::NotRequired if !ctx.status.enrolled => Ok(Some(ctx.done(json!({})))),
+        Requirement::NotRequired | Requirement::Challenge => Ok(None),
+    }
+}
+
 /// `GET {prefix}`.
 pub(super) async fn show(ctx: &Ctx) -> Result<FullResponse, Fail> {
-    match ctx.requirement() {
-        Requirement::Enroll => {
-            return Err(refuse(
-                RefusalReason::EnrollmentRequired,
-                Some(Next::Enroll),
-            ));
-        }
-        // No authenticator and none required: nothing to confirm.
-        Requirement::NotRequired if !ctx.status.enrolled => return Ok(ctx.done(json!({}))),
-        // Not required, but enrolled: a code still counts as a recent
-        // second step (to manage authenticators).
-        Requirement::NotRequired => {}
-        Requirement::Challenge => {
-            if ctx.remembered().await? == Remembered::Yes {
-                return Ok(ctx.done(json!({})));
-            }
-        }
+    if let Some(answer) = before_a_code(ctx)? {
+        return Ok(answer);
+    }
+    if ctx.requirement() == Requirement::Challenge && ctx.remembered().await? == Remembered::Yes {
+        return Ok(ctx.done(json!({})));
     }
     if ctx.format.is_html() {
         return Ok(html_response(StatusCode::OK, page_html(ctx, None, "totp")));
@@ -79,17 +82,8 @@ pub(super) async fn show(ctx: &Ctx) -> Result<FullResponse, Fail> {
 
 /// `POST {prefix}`.
 pub(super) async fn submit(ctx: &Ctx, form: CodeForm) -> Result<FullResponse, Fail> {
-    match ctx.requirement() {
-        Requirement::Enroll => {
-            return Err(refuse(
-                RefusalReason::EnrollmentRequired,
-                Some(Next::Enroll),
-            ));
-        }
-        Requirement::NotRequired if !ctx.status.enrolled => return Ok(ctx.done(json!({}))),
-        // Enrolled users' codes are checked even when not required: a
-        // verified code is what the recent-step endpoints ask for.
-        Requirement::NotRequired | Requirement::Challenge => {}
+    if let Some(answer) = before_a_code(ctx)? {
+        return Ok(answer);
     }
     // Nothing is pending for an enrolled user to whom 2FA does not apply:
     // their code is a step-up, and the code itself is the proof.
