@@ -16,6 +16,7 @@ pub mod audit;
 pub mod clock;
 pub mod code;
 mod config;
+mod config_error;
 pub mod enroll;
 mod error;
 pub mod http;
@@ -29,7 +30,8 @@ mod user;
 pub mod verify;
 
 pub use config::TotpConfig;
-pub use error::{ConfigError, Error};
+pub use config_error::ConfigError;
+pub use error::Error;
 pub use two_factor::{
     AuthenticatorInfo, ConfirmAs, Confirmation, RecoveryVerdict, TwoFactor, TwoFactorBuilder,
 };

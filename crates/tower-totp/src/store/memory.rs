@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use super::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
-    StoreError, SyncState, ThrottleStore, UserStatus,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
+    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -275,18 +275,22 @@ impl EnrollmentStore for MemoryStore {
         Ok(self.with_user(user, |r| activate(r, activation)))
     }
 
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError> {
         Ok(self.with_user(user, |r| {
             let before = r.authenticators.len();
             r.authenticators.retain(|a| &a.id != id);
-            let removed = r.authenticators.len() != before;
-            if removed {
-                r.epoch += 1;
-                if r.authenticators.is_empty() {
-                    r.recovery = Vec::new();
-                }
+            if r.authenticators.len() == before {
+                return RevokeOutcome::NotFound;
             }
-            removed
+            r.epoch += 1;
+            if r.authenticators.is_empty() {
+                r.recovery = Vec::new();
+            }
+            RevokeOutcome::Revoked
         }))
     }
 
@@ -295,13 +299,13 @@ impl EnrollmentStore for MemoryStore {
         user: &UserId,
         id: &AuthenticatorId,
         secret: SealedSecret,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ResealOutcome, StoreError> {
         Ok(self.with_user(user, |r| match find(r, id) {
             Some(a) => {
                 a.secret = secret;
-                true
+                ResealOutcome::Resealed
             }
-            None => false,
+            None => ResealOutcome::NotFound,
         }))
     }
 
@@ -404,7 +408,7 @@ impl RecoveryStore for MemoryStore {
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RecoveryOutcome, StoreError> {
         Ok(self.with_user(user, |r| {
             // Compare against every stored hash, constant-time, before removing.
             let mut found = None;
@@ -416,9 +420,9 @@ impl RecoveryStore for MemoryStore {
             match found {
                 Some(i) => {
                     r.recovery.swap_remove(i);
-                    true
+                    RecoveryOutcome::Consumed
                 }
-                None => false,
+                None => RecoveryOutcome::NoMatch,
             }
         }))
     }

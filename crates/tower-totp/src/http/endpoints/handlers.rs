@@ -724,7 +724,8 @@ async fn revoke(ctx: &Ctx, id: &str) -> Result<Res, Fail> {
     ctx.require_recent_step()?;
     let engine = ctx.auth.engine();
     let user = &ctx.state.user;
-    if !engine.revoke(user, &AuthenticatorId::new(id)).await? {
+    let outcome = engine.revoke(user, &AuthenticatorId::new(id)).await?;
+    if outcome == crate::store::RevokeOutcome::NotFound {
         return Err(refuse(RefusalReason::NotFound, None));
     }
     // The epoch moved: keep this session's own recent verification valid.

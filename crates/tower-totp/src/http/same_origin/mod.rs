@@ -19,7 +19,7 @@ use self::rule::{OwnOrigins, check};
 use super::body::TotpBody;
 use super::pages::{DefaultPages, Pages as _};
 use super::refusal::{Refusal, RefusalReason, page_response, problem_response, wants_html};
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 /// A replacement for the refusal: gets the refusal and whether the client
 /// wants HTML.
