@@ -1,13 +1,13 @@
 //! Verification does the same work whichever step of the window matches.
 //!
 //! The HMACs are counted where they are computed: the unit test
-//! `find_step_computes_every_candidate_whatever_matches` in `src/verify.rs`
-//! shows `find_step` computes a code for every step of the window, whether
-//! the match is at the first, middle or last step, or nowhere. The engine
-//! has no hook to count codes (and gets none: a counter in `Hotp` would be
-//! a shared atomic on the hot path for a test); `TwoFactor::verify` runs
-//! `find_step` over the whole window of every authenticator before it
-//! decides anything. What this test adds at the engine level: the store
+//! `find_step_computes_every_candidate_whatever_matches` in
+//! `src/verify/matching.rs` shows `find_step` computes a code for every step
+//! of the window, whether the match is at the first, middle or last step, or
+//! nowhere. The engine has no hook to count codes (and gets none: a counter
+//! in `Hotp` would be a shared atomic on the hot path for a test);
+//! `verify::decision::decide` runs `find_step` over the whole window of
+//! every authenticator before it decides anything. What this test adds at the engine level: the store
 //! round trips, and the shape of the answer, do not depend on the matching
 //! step either.
 

@@ -35,8 +35,7 @@ struct UserRecord {
     authenticators: Vec<Authenticator>,
     recovery: Vec<RecoveryHash>,
     throttle: ThrottleState,
-    /// Boxed: few users have any of it at a time, and inline it would make
-    /// every user's record 32 bytes larger.
+    /// Boxed: few users have any of it (bytes per user: `docs/performance.md`, tool `scale`).
     rare: Option<Box<Rare>>,
 }
 
@@ -175,8 +174,7 @@ fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
     if let Some(old) = &replaces {
         r.authenticators.retain(|a| &a.id != old);
     }
-    // Room for exactly one more: a first push would reserve four, and
-    // nearly every user has one authenticator.
+    // Exactly one more slot (bytes per user: `docs/performance.md`, tool `scale`).
     r.authenticators.reserve_exact(1);
     r.authenticators.push(Authenticator {
         id: pending.id,
@@ -397,8 +395,7 @@ impl RecoveryStore for MemoryStore {
         user: &UserId,
         mut hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
-        // Kept for a long time: drop the spare capacity a collected `Vec`
-        // may carry (ten codes collected one by one reserve sixteen).
+        // Kept long: no spare capacity (`docs/performance.md`, tool `scale`).
         hashes.shrink_to_fit();
         self.with_user(user, |r| r.recovery = hashes);
         Ok(())

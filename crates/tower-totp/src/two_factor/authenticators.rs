@@ -5,6 +5,8 @@ use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
 use crate::clock::UnixTime;
 use crate::error::Error;
+#[cfg(doc)]
+use crate::store::UserStatus;
 use crate::store::{AuthenticatorId, RevokeOutcome};
 use crate::user::UserId;
 
@@ -64,7 +66,7 @@ impl TwoFactor {
     /// Remove every authenticator, every pending enrollment and the
     /// recovery codes, and end every session of the user: sessions whose
     /// password login is at or before now are logged out by the layer and
-    /// the endpoints ([`UserStatus::sessions_ended_at`](crate::store::UserStatus::sessions_ended_at)).
+    /// the endpoints ([`UserStatus::sessions_ended_at`]).
     ///
     /// # Errors
     ///

@@ -3,12 +3,14 @@
 use subtle::{Choice, ConditionallySelectable};
 
 use crate::code::{Code, Hotp};
+#[cfg(doc)]
+use crate::verify::Window;
 
 /// Compare `code` with every step in `steps`, in constant time: all codes
 /// are computed and compared whatever matches, and the match is selected
 /// with `subtle`, so the time taken does not tell which step matched.
 /// Where two steps match (a code collision, about one login in 10^6 per
-/// extra step), the first in `steps` wins: with [`Window::steps`](crate::verify::Window::steps) the one
+/// extra step), the first in `steps` wins: with [`Window::steps`] the one
 /// nearest the expected step, so a collision does not make the learned
 /// offset jump.
 pub(crate) fn find_step(hotp: &Hotp, code: &Code, steps: impl Iterator<Item = u64>) -> Option<u64> {
