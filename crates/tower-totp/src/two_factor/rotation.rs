@@ -4,6 +4,8 @@
 use super::TwoFactor;
 use crate::audit::TARGET as AUDIT_TARGET;
 use crate::error::Error;
+#[cfg(doc)]
+use crate::seal::Keyring;
 use crate::store::{Authenticator, ResealOutcome};
 use crate::user::UserId;
 
