@@ -47,12 +47,12 @@ impl TwoFactor {
             return Ok(Verdict::Rejected(reason));
         }
         let now = self.now();
-        // Key every authenticator once; `owners[i]` is whose candidate `i` is.
-        let owners: Vec<&Authenticator> = parsed.iter().map(|(i, _)| &authenticators[*i]).collect();
+        // Key every authenticator once; candidate `i` is that of
+        // `authenticators[parsed[i].0]`.
         let candidates = parsed
-            .into_iter()
-            .zip(&owners)
-            .map(|((_, code), a)| {
+            .iter()
+            .map(|&(i, code)| {
+                let a = &authenticators[i];
                 let secret = self.inner.keys.open(user, &a.secret)?;
                 Ok(Candidate {
                     hotp: Hotp::new(&secret, a.params),
@@ -62,17 +62,18 @@ impl TwoFactor {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let owner = |index: usize| &authenticators[parsed[index].0];
         match decide(&self.inner.config.window(), &candidates) {
             Decision::InWindow {
                 index,
                 step,
                 offset,
-            } => self.consume(user, owners[index], step, offset, false).await,
+            } => self.consume(user, owner(index), step, offset, false).await,
             Decision::Resync {
                 index,
                 step,
                 offset,
-            } => self.consume(user, owners[index], step, offset, true).await,
+            } => self.consume(user, owner(index), step, offset, true).await,
             Decision::Miss { candidate } => {
                 // A miss and a match outside the window do the same store
                 // work: one `record_miss`, so that no response time tells
@@ -82,7 +83,7 @@ impl TwoFactor {
                 } else {
                     "invalid"
                 };
-                let candidate = candidate.map(|(index, c)| (owners[index].id.clone(), c));
+                let candidate = candidate.map(|(index, c)| (owner(index).id.clone(), c));
                 store.record_miss(user, candidate).await?;
                 audit::emit(AuditEvent::Failed, user, detail);
                 Ok(Verdict::Rejected(RejectReason::Invalid))
