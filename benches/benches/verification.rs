@@ -74,7 +74,7 @@ mod support {
         let hotp = Hotp::new(secret, CodeParams::default());
         let mut found = subtle::Choice::from(0);
         let mut matched = 0u64;
-        for candidate in step - 1..=step + 1 {
+        for candidate in Window::default().steps(step, 0) {
             let hit = code.ct_matches(hotp.code(candidate));
             matched =
                 subtle::ConditionallySelectable::conditional_select(&matched, &candidate, hit);

@@ -13,8 +13,9 @@ use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
 use tower_totp::store::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate,
-    StepStore, StoreError, ThrottleStore, UserStatus,
+    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, ThrottleStore,
+    UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use tower_totp::{ConfirmAs, Confirmation, RejectReason, TotpConfig, TwoFactor, UserId, Verdict};
@@ -232,6 +233,8 @@ impl EngineDriver {
                 step: Some(step),
             },
             Verdict::Rejected(reason) => rejected(reason),
+            // An outcome newer than this simulator: no login, so a refusal.
+            _ => Outcome::Rejected(Refusal::Other),
         }
     }
 }
@@ -332,6 +335,8 @@ impl Driver for EngineDriver {
                 })
             }
             Confirmation::Rejected(reason) => Ok(rejected(reason)),
+            // An outcome newer than this simulator: nothing was activated.
+            _ => Ok(Outcome::Rejected(Refusal::Other)),
         }
     }
 
@@ -428,7 +433,11 @@ impl<S: EnrollmentStore> EnrollmentStore for SimStore<S> {
         self.inner.activate_pending(user, &untracked).await
     }
 
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError> {
         self.inner.revoke(user, id).await
     }
 
@@ -437,7 +446,7 @@ impl<S: EnrollmentStore> EnrollmentStore for SimStore<S> {
         user: &UserId,
         id: &AuthenticatorId,
         secret: SealedSecret,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ResealOutcome, StoreError> {
         self.inner.reseal(user, id, secret).await
     }
 
@@ -504,7 +513,7 @@ impl<S: RecoveryStore> RecoveryStore for SimStore<S> {
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RecoveryOutcome, StoreError> {
         self.inner.consume_recovery_code(user, hash).await
     }
 

@@ -320,7 +320,7 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
             modulus: 10u32.pow(u32::from(params.digits())),
             end_ms: m.end_ms(),
             attack_window,
-            window_reach: i64::from(window.behind().max(window.ahead())),
+            window_reach: i64::from(window.reach()),
         }
     }
 

@@ -169,6 +169,7 @@ pub(crate) fn home_page(user: &User, second_factor: &str) -> String {
     let kind = match user.kind {
         UserKind::Internal => "internal user",
         UserKind::External => "external user",
+        _ => "user",
     };
     let body = format!(
         "<div class=\"card\"><h1 id=\"welcome\">Welcome, {name}</h1>\
@@ -239,6 +240,7 @@ fn kind_label(kind: UserKind) -> &'static str {
     match kind {
         UserKind::Internal => "Internal",
         UserKind::External => "External",
+        _ => "Other",
     }
 }
 

@@ -112,10 +112,8 @@ impl std::fmt::Debug for Users {
 }
 
 fn kind_to_sql(kind: UserKind) -> &'static str {
-    match kind {
-        UserKind::Internal => "internal",
-        UserKind::External => "external",
-    }
+    // The serialised name, which `kind_from_sql` reads back.
+    kind.as_str()
 }
 
 fn kind_from_sql(text: &str) -> UserKind {

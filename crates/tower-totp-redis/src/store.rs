@@ -14,8 +14,8 @@ use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
-    StoreError, SyncState, ThrottleStore, UserStatus,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
+    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -418,14 +418,24 @@ impl EnrollmentStore for RedisStore {
         }
     }
 
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError> {
         let k = self.keys(user);
-        self.eval(
-            &scripts::REVOKE,
-            &[&k.auth(), &k.epoch(), &k.recovery()],
-            &[id.as_str().as_bytes()],
-        )
-        .await
+        let revoked: bool = self
+            .eval(
+                &scripts::REVOKE,
+                &[&k.auth(), &k.epoch(), &k.recovery()],
+                &[id.as_str().as_bytes()],
+            )
+            .await?;
+        Ok(if revoked {
+            RevokeOutcome::Revoked
+        } else {
+            RevokeOutcome::NotFound
+        })
     }
 
     async fn reseal(
@@ -433,13 +443,19 @@ impl EnrollmentStore for RedisStore {
         user: &UserId,
         id: &AuthenticatorId,
         secret: SealedSecret,
-    ) -> Result<bool, StoreError> {
-        self.eval(
-            &scripts::RESEAL,
-            &[&self.keys(user).auth()],
-            &[id.as_str().as_bytes(), &secret.to_bytes()],
-        )
-        .await
+    ) -> Result<ResealOutcome, StoreError> {
+        let resealed: bool = self
+            .eval(
+                &scripts::RESEAL,
+                &[&self.keys(user).auth()],
+                &[id.as_str().as_bytes(), &secret.to_bytes()],
+            )
+            .await?;
+        Ok(if resealed {
+            ResealOutcome::Resealed
+        } else {
+            ResealOutcome::NotFound
+        })
     }
 
     async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
@@ -611,13 +627,19 @@ impl RecoveryStore for RedisStore {
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError> {
-        self.eval(
-            &scripts::CONSUME_RECOVERY,
-            &[&self.keys(user).recovery()],
-            &[&hash.as_bytes()[..]],
-        )
-        .await
+    ) -> Result<RecoveryOutcome, StoreError> {
+        let consumed: bool = self
+            .eval(
+                &scripts::CONSUME_RECOVERY,
+                &[&self.keys(user).recovery()],
+                &[&hash.as_bytes()[..]],
+            )
+            .await?;
+        Ok(if consumed {
+            RecoveryOutcome::Consumed
+        } else {
+            RecoveryOutcome::NoMatch
+        })
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError> {

@@ -1,10 +1,9 @@
 //! An in-process copy of each user's [`UserStatus`], so that the layer's
 //! per-request `status` needs no SQLite call.
 //!
-//! Asking SQLite costs a read transaction (a few microseconds, with file
-//! locks) plus a hand-off to the blocking pool: on a busy service that is
-//! most of what the layer costs per request. The copy stays right by two
-//! rules:
+//! Asking SQLite costs a read transaction and a hand-off to the blocking
+//! pool, most of what the layer costs per request on a busy service (the
+//! load run in `docs/performance.md`). The copy stays right by two rules:
 //!
 //! - **This store's writes.** Every operation that can change a user's
 //!   status removes that user's copy while it still holds the connection,

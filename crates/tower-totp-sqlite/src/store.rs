@@ -15,8 +15,8 @@ use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
-    StoreError, SyncState, ThrottleStore, UserStatus,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
+    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -328,7 +328,11 @@ impl EnrollmentStore for SqliteStore {
         .await
     }
 
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError> {
         let (user, id) = (user.clone(), id.clone());
         self.run_changing_status(user.clone(), move |conn| {
             let tx = write_tx(conn)?;
@@ -336,7 +340,7 @@ impl EnrollmentStore for SqliteStore {
                 .prepare_cached("DELETE FROM authenticators WHERE user_id = ?1 AND id = ?2")?
                 .execute(params![user.as_str(), id.as_str()])?;
             if removed == 0 {
-                return Ok(false);
+                return Ok(RevokeOutcome::NotFound);
             }
             // The last one gone: the recovery codes go with it (the next
             // first enrollment issues a fresh set).
@@ -347,7 +351,7 @@ impl EnrollmentStore for SqliteStore {
             .execute(params![user.as_str()])?;
             bump_epoch(&tx, &user)?;
             tx.commit()?;
-            Ok(true)
+            Ok(RevokeOutcome::Revoked)
         })
         .await
     }
@@ -357,7 +361,7 @@ impl EnrollmentStore for SqliteStore {
         user: &UserId,
         id: &AuthenticatorId,
         secret: SealedSecret,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ResealOutcome, StoreError> {
         let (user, id) = (user.clone(), id.clone());
         self.run(move |conn| {
             let changed = conn
@@ -365,7 +369,11 @@ impl EnrollmentStore for SqliteStore {
                     "UPDATE authenticators SET secret = ?3 WHERE user_id = ?1 AND id = ?2",
                 )?
                 .execute(params![user.as_str(), id.as_str(), secret.to_bytes()])?;
-            Ok(changed > 0)
+            Ok(if changed > 0 {
+                ResealOutcome::Resealed
+            } else {
+                ResealOutcome::NotFound
+            })
         })
         .await
     }
@@ -573,7 +581,7 @@ impl RecoveryStore for SqliteStore {
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RecoveryOutcome, StoreError> {
         let (user, hash) = (user.clone(), *hash);
         self.run(move |conn| {
             // One statement, so atomic: of concurrent uses, one deletes the
@@ -589,7 +597,11 @@ impl RecoveryStore for SqliteStore {
                          (SELECT rowid FROM recovery_codes WHERE user_id = ?1 AND hash = ?2 LIMIT 1)",
                 )?
                 .execute(params![user.as_str(), &hash.as_bytes()[..]])?;
-            Ok(removed > 0)
+            Ok(if removed > 0 {
+                RecoveryOutcome::Consumed
+            } else {
+                RecoveryOutcome::NoMatch
+            })
         })
         .await
     }

@@ -9,8 +9,8 @@ use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryCodes;
 use tower_totp::store::{
-    Activated, ConsumeOutcome, EnrollmentStore, PutPending, RecoveryStore, StepStore,
-    ThrottleStore, conformance,
+    Activated, ConsumeOutcome, EnrollmentStore, PutPending, RecoveryOutcome, RecoveryStore,
+    StepStore, ThrottleStore, conformance,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy};
 use tower_totp_sqlite::SqliteStore;
@@ -97,7 +97,7 @@ async fn two_connections_to_one_file_keep_operations_atomic() {
         .collect();
     let mut used = 0;
     for t in tasks {
-        if t.await.expect("task").expect("use") {
+        if t.await.expect("task").expect("use") == RecoveryOutcome::Consumed {
             used += 1;
         }
     }
@@ -159,11 +159,12 @@ async fn two_connections_to_one_file_have_one_first_activation() {
     );
     assert_eq!(stores[1].authenticators(&u).await.expect("list").len(), 1);
     assert_eq!(stores[0].recovery_codes_left(&u).await.expect("left"), 3);
-    assert!(
+    assert_eq!(
         stores[1]
             .consume_recovery_code(&u, &winners[0][0])
             .await
             .expect("use"),
+        RecoveryOutcome::Consumed,
         "the codes kept are the winner's"
     );
 }

@@ -10,7 +10,8 @@ use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryCodes;
 use tower_totp::store::{
-    AuthenticatorId, EnrollmentStore, RecoveryStore, ResyncCandidate, StepStore, ThrottleStore,
+    AuthenticatorId, EnrollmentStore, RecoveryOutcome, RecoveryStore, ResyncCandidate, StepStore,
+    ThrottleStore,
 };
 use tower_totp::throttle::ThrottlePolicy;
 use tower_totp_sqlite::SqliteStore;
@@ -48,11 +49,12 @@ async fn data_survives_closing_and_reopening() {
         .replace_recovery_codes(&alice, codes.clone())
         .await
         .expect("codes");
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(&alice, &codes[2])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::Consumed
     );
     for _ in 0..5 {
         store
@@ -115,18 +117,20 @@ async fn data_survives_closing_and_reopening() {
     );
     assert_eq!(after, before, "everything reads back as it was");
     assert_eq!(store.recovery_codes_left(&alice).await.expect("left"), 4);
-    assert!(
-        !store
+    assert_eq!(
+        store
             .consume_recovery_code(&alice, &codes[2])
             .await
             .expect("use"),
+        RecoveryOutcome::NoMatch,
         "a used code stays used"
     );
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(&alice, &codes[4])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::Consumed
     );
     assert_eq!(
         store

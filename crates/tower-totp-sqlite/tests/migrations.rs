@@ -16,7 +16,8 @@ use tower_totp::recovery::{RecoveryCodes, RecoveryHash};
 use tower_totp::seal::{Keyring, SealedSecret};
 use tower_totp::store::{
     Activated, Authenticator, AuthenticatorId, EnrollmentStore, PendingEnrollment, PutPending,
-    RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    RecoveryOutcome, RecoveryStore, ResyncCandidate, StepStore, StoreError, SyncState,
+    ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::ThrottleState;
 use tower_totp_sqlite::{OpenError, SqliteStore};
@@ -368,11 +369,12 @@ async fn a_version_1_database_migrates_with_its_data_intact() {
         "a reset before the migration ended no session at a known time"
     );
     assert_eq!(store.recovery_codes_left(alice).await.expect("left"), 4);
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(alice, &data.codes[1])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::Consumed
     );
     assert_eq!(
         store

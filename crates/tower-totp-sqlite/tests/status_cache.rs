@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
-use tower_totp::store::{Activated, EnrollmentStore, UserStatus, conformance};
+use tower_totp::store::{Activated, EnrollmentStore, RevokeOutcome, UserStatus, conformance};
 use tower_totp_sqlite::SqliteStore;
 
 /// Long enough that no test ever reaches it: other connections' writes are
@@ -52,7 +52,10 @@ async fn writes_through_any_clone_are_seen_at_once() {
         }
     );
 
-    assert!(writer.revoke(&u, &id).await.expect("revoke"));
+    assert_eq!(
+        writer.revoke(&u, &id).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(
         store.status(&u).await.expect("status"),
         UserStatus {
@@ -97,7 +100,10 @@ async fn writes_through_any_clone_are_seen_at_once() {
         }
     );
     // The last authenticator revoked: not enrolled, and seen at once.
-    assert!(writer.revoke(&u, &p.id).await.expect("revoke"));
+    assert_eq!(
+        writer.revoke(&u, &p.id).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(
         store.status(&u).await.expect("status"),
         UserStatus {
@@ -129,7 +135,10 @@ async fn another_connection_is_seen_within_the_staleness_bound() {
     assert_eq!(fresh.status(&u).await.expect("status"), before);
     assert_eq!(lagging.status(&u).await.expect("status"), before);
 
-    assert!(other.revoke(&u, &id).await.expect("revoke"));
+    assert_eq!(
+        other.revoke(&u, &id).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     let after = UserStatus {
         epoch: 2,
         enrolled: false,

@@ -10,6 +10,7 @@ pub const TARGET: &str = "tower_totp::audit";
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuditEvent {
     /// An enrollment started (QR code shown).
     EnrollmentStarted,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::code::{CodeParams, MIN_SECRET_BITS};
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 use crate::throttle::ThrottlePolicy;
 use crate::verify::Window;
 

@@ -21,6 +21,7 @@ pub mod audit;
 pub mod clock;
 pub mod code;
 mod config;
+mod config_error;
 pub mod enroll;
 mod error;
 pub mod http;
@@ -40,7 +41,8 @@ pub mod verify;
 pub use tower_sessions;
 
 pub use config::TotpConfig;
-pub use error::{ConfigError, Error};
+pub use config_error::ConfigError;
+pub use error::Error;
 pub use two_factor::{
     AuthenticatorInfo, ConfirmAs, Confirmation, RecoveryVerdict, TwoFactor, TwoFactorBuilder,
 };

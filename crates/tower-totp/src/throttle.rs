@@ -39,14 +39,35 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 
 /// How fast the delays grow.
+///
+/// Deserialising goes through [`ThrottlePolicy::new`], so a configuration
+/// file cannot hold a policy the constructor refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ThrottleFields")]
 pub struct ThrottlePolicy {
     free_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
+}
+
+/// The serialised form of [`ThrottlePolicy`], read through
+/// [`ThrottlePolicy::new`].
+#[derive(Deserialize)]
+struct ThrottleFields {
+    free_attempts: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+}
+
+impl TryFrom<ThrottleFields> for ThrottlePolicy {
+    type Error = ConfigError;
+
+    fn try_from(f: ThrottleFields) -> Result<Self, ConfigError> {
+        ThrottlePolicy::new(f.free_attempts, f.base_delay, f.max_delay)
+    }
 }
 
 impl Default for ThrottlePolicy {
@@ -361,6 +382,26 @@ mod tests {
         assert!(!s.is_forgettable(end.saturating_add(keep), &p));
         let later = end.saturating_add(keep + Duration::from_millis(1));
         assert!(s.is_forgettable(later, &p));
+    }
+
+    /// Deserialising goes through [`ThrottlePolicy::new`]: what it refuses
+    /// is refused with its message, and a valid policy round-trips.
+    #[test]
+    fn serde_goes_through_the_checks() {
+        let p =
+            ThrottlePolicy::new(2, Duration::from_millis(1500), Duration::from_secs(60)).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<ThrottlePolicy>(&json).unwrap(), p);
+        for bad in [
+            r#"{"free_attempts":3,"base_delay":{"secs":0,"nanos":0},"max_delay":{"secs":60,"nanos":0}}"#,
+            r#"{"free_attempts":3,"base_delay":{"secs":61,"nanos":0},"max_delay":{"secs":60,"nanos":0}}"#,
+        ] {
+            let err = serde_json::from_str::<ThrottlePolicy>(bad).unwrap_err();
+            assert!(
+                err.to_string().contains(&ConfigError::Throttle.to_string()),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -50,11 +50,22 @@ impl From<String> for UserId {
 /// switches them separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum UserKind {
     /// Staff of the organisation.
     Internal,
     /// Customers, partners and other outside users.
     External,
+}
+
+impl UserKind {
+    /// Its name as serialised: `internal` or `external`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Internal => "internal",
+            Self::External => "external",
+        }
+    }
 }
 
 /// What the policy needs to know about a user.

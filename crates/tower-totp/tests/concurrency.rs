@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tower_totp::ConfirmAs;
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::Hotp;
-use tower_totp::store::{AuthenticatorId, MemoryStore, ThrottleStore};
+use tower_totp::store::{AuthenticatorId, MemoryStore, RevokeOutcome, ThrottleStore};
 use tower_totp::throttle::ThrottlePolicy;
 use tower_totp::{
     Confirmation, RecoveryVerdict, RejectReason, TotpConfig, TwoFactor, UserId, Verdict,
@@ -146,7 +146,7 @@ async fn stop_watching(stop: Arc<AtomicBool>, handle: JoinHandle<Vec<u64>>) -> V
 enum Outcome {
     Code(Verdict),
     Recovery(String, RecoveryVerdict),
-    Revoke(bool),
+    Revoke(RevokeOutcome),
     Reset,
     Enrolled(Box<Enrolled>),
     EnrollRefused,
@@ -259,6 +259,7 @@ fn enroll_task(w: &World, barrier: &Arc<Barrier>) -> Task {
                 }
                 // Another task replaced or reset the pending enrollment.
                 Confirmation::Rejected(_) => Outcome::EnrollRefused,
+                other => panic!("a confirmation this test does not know: {other:?}"),
             }
         })
     })
@@ -349,7 +350,7 @@ async fn simultaneous_logins_accept_each_code_and_recovery_code_once() {
         assert!(used.insert(rc));
         let revoked = outcomes
             .iter()
-            .filter(|o| matches!(o, Outcome::Revoke(true)))
+            .filter(|o| matches!(o, Outcome::Revoke(RevokeOutcome::Revoked)))
             .count();
         assert_eq!(revoked, usize::from(revoking), "round {r}: revoked once");
         for o in &outcomes {
@@ -465,7 +466,7 @@ async fn logins_resets_revocations_and_enrollments_at_once() {
                         issued = e.codes;
                     }
                 }
-                Outcome::Revoke(true) => {
+                Outcome::Revoke(RevokeOutcome::Revoked) => {
                     revocations += 1;
                     phones.remove(0);
                 }

@@ -1,13 +1,13 @@
 //! Verification does the same work whichever step of the window matches.
 //!
 //! The HMACs are counted where they are computed: the unit test
-//! `find_step_computes_every_candidate_whatever_matches` in `src/verify.rs`
-//! shows `find_step` computes a code for every step of the window, whether
-//! the match is at the first, middle or last step, or nowhere. The engine
-//! has no hook to count codes (and gets none: a counter in `Hotp` would be
-//! a shared atomic on the hot path for a test); `TwoFactor::verify` runs
-//! `find_step` over the whole window of every authenticator before it
-//! decides anything. What this test adds at the engine level: the store
+//! `find_step_computes_every_candidate_whatever_matches` in
+//! `src/verify/matching.rs` shows `find_step` computes a code for every step
+//! of the window, whether the match is at the first, middle or last step, or
+//! nowhere. The engine has no hook to count codes (and gets none: a counter
+//! in `Hotp` would be a shared atomic on the hot path for a test);
+//! `verify::decision::decide` runs `find_step` over the whole window of
+//! every authenticator before it decides anything. What this test adds at the engine level: the store
 //! round trips, and the shape of the answer, do not depend on the matching
 //! step either.
 
@@ -59,7 +59,7 @@ async fn enrolled() -> (TwoFactor, FlakyStore, ManualClock, Hotp) {
 async fn the_matching_step_changes_neither_store_work_nor_answer_shape() {
     let user = UserId::new("u");
     let window = TotpConfig::new("Acme").unwrap().window();
-    let offsets: Vec<i64> = (-i64::from(window.behind())..=i64::from(window.ahead())).collect();
+    let offsets: Vec<i64> = window.offsets().collect();
     assert_eq!(
         offsets.len(),
         3,

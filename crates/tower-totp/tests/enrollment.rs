@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{Harness, config};
 use tower_totp::ConfirmAs;
 use tower_totp::code::Hotp;
+use tower_totp::store::RevokeOutcome;
 use tower_totp::{Confirmation, RejectReason, UserId, Verdict};
 
 const INVALID: Verdict = Verdict::Rejected(RejectReason::Invalid);
@@ -329,9 +330,15 @@ async fn several_named_authenticators_each_work_and_each_can_be_revoked() {
     );
     h.advance_steps(1);
 
-    assert!(h.tfa.revoke(&alice, &tablet.id).await.unwrap());
+    assert_eq!(
+        h.tfa.revoke(&alice, &tablet.id).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(epoch(&h, &alice).await, 4);
-    assert!(!h.tfa.revoke(&alice, &tablet.id).await.unwrap());
+    assert_eq!(
+        h.tfa.revoke(&alice, &tablet.id).await.unwrap(),
+        RevokeOutcome::NotFound
+    );
     assert_eq!(
         epoch(&h, &alice).await,
         4,
@@ -342,8 +349,14 @@ async fn several_named_authenticators_each_work_and_each_can_be_revoked() {
     h.advance_steps(1);
     assert!(h.verify(&alice, &key.code(&h, 0)).await.is_accepted());
 
-    assert!(h.tfa.revoke(&alice, &phone.id).await.unwrap());
-    assert!(h.tfa.revoke(&alice, &key.id).await.unwrap());
+    assert_eq!(
+        h.tfa.revoke(&alice, &phone.id).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        h.tfa.revoke(&alice, &key.id).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(epoch(&h, &alice).await, 6);
     h.advance_steps(1);
     assert_eq!(
@@ -405,7 +418,10 @@ async fn the_epoch_increases_on_confirm_revoke_and_reset_only() {
 
     let tablet = h.enroll(&alice, "tablet").await;
     assert_eq!(epoch(&h, &alice).await, 2);
-    assert!(h.tfa.revoke(&alice, &tablet.id).await.unwrap());
+    assert_eq!(
+        h.tfa.revoke(&alice, &tablet.id).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(epoch(&h, &alice).await, 3);
     h.tfa.reset(&alice).await.unwrap();
     let status = h.tfa.status(&alice).await.unwrap();

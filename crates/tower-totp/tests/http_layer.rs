@@ -60,6 +60,7 @@ fn expected(s: PolicySettings, kind: UserKind, require: bool, enrolled: bool) ->
     let kind_on = match kind {
         UserKind::Internal => s.internal_users,
         UserKind::External => s.external_users,
+        other => panic!("a kind the table does not know: {other:?}"),
     };
     match (s.enabled && kind_on, enrolled, require) {
         (false, _, _) => Requirement::NotRequired,

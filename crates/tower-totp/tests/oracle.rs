@@ -31,6 +31,7 @@ fn theirs(secret: &[u8], params: CodeParams) -> totp_rs::Totp {
         Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
         Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
         Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
+        other => panic!("no oracle for {other:?}"),
     };
     totp_rs::Builder::new()
         .with_algorithm(algorithm)

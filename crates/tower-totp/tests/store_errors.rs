@@ -13,8 +13,8 @@ use tower_totp::recovery::{RecoveryCodes, RecoveryHash};
 use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
 use tower_totp::store::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
-    StoreError, SyncState, ThrottleStore, UserStatus,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
+    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use tower_totp::{
@@ -34,8 +34,8 @@ mock! {
         async fn pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<Option<PendingEnrollment>, StoreError>;
         async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError>;
         async fn activate_pending(&self, user: &UserId, activation: &Activation) -> Result<Activated, StoreError>;
-        async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
-        async fn reseal(&self, user: &UserId, id: &AuthenticatorId, secret: SealedSecret) -> Result<bool, StoreError>;
+        async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<RevokeOutcome, StoreError>;
+        async fn reseal(&self, user: &UserId, id: &AuthenticatorId, secret: SealedSecret) -> Result<ResealOutcome, StoreError>;
         async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError>;
     }
 
@@ -55,7 +55,7 @@ mock! {
     #[async_trait]
     impl RecoveryStore for Store {
         async fn replace_recovery_codes(&self, user: &UserId, hashes: Vec<RecoveryHash>) -> Result<(), StoreError>;
-        async fn consume_recovery_code(&self, user: &UserId, hash: &RecoveryHash) -> Result<bool, StoreError>;
+        async fn consume_recovery_code(&self, user: &UserId, hash: &RecoveryHash) -> Result<RecoveryOutcome, StoreError>;
         async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError>;
     }
 }
@@ -178,9 +178,9 @@ impl World {
             )
         });
         m.expect_revoke()
-            .returning(move |_, _| answer(Call::Revoke, fail, true));
+            .returning(move |_, _| answer(Call::Revoke, fail, RevokeOutcome::Revoked));
         m.expect_reseal()
-            .returning(move |_, _, _| answer(Call::Reseal, fail, true));
+            .returning(move |_, _, _| answer(Call::Reseal, fail, ResealOutcome::Resealed));
         m.expect_reset()
             .returning(move |_, _| answer(Call::Reset, fail, ()));
         m.expect_consume_step()
@@ -195,8 +195,9 @@ impl World {
             .returning(|_| Ok(ThrottleState::default()));
         m.expect_replace_recovery_codes()
             .returning(move |_, _| answer(Call::ReplaceRecoveryCodes, fail, ()));
-        m.expect_consume_recovery_code()
-            .returning(move |_, _| answer(Call::ConsumeRecoveryCode, fail, true));
+        m.expect_consume_recovery_code().returning(move |_, _| {
+            answer(Call::ConsumeRecoveryCode, fail, RecoveryOutcome::Consumed)
+        });
         // No recovery codes left, so that a confirmation issues a new set.
         m.expect_recovery_codes_left()
             .returning(move |_| answer(Call::RecoveryCodesLeft, fail, 0));

@@ -5,11 +5,12 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::error::ConfigError;
+use crate::config_error::ConfigError;
 
 /// The HMAC hash behind the codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[non_exhaustive]
 pub enum Algorithm {
     /// HMAC-SHA1: the default, and the only one every authenticator app honours.
     #[default]

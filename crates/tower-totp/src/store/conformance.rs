@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use super::{
     Activated, Activation, AuthenticatorId, ConsumeOutcome, PendingEnrollment, PendingLimits,
-    PutPending, ResyncCandidate, SyncState, TotpStore, UserStatus,
+    PutPending, RecoveryOutcome, ResealOutcome, ResyncCandidate, RevokeOutcome, SyncState,
+    TotpStore, UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::code::{Algorithm, CodeParams, Secret};
@@ -179,7 +180,10 @@ pub async fn new_user_is_empty(store: impl TotpStore) {
         ConsumeOutcome::NotFound,
         "new_user_is_empty: consume on an unknown authenticator"
     );
-    assert!(!store.revoke(&u, &unknown).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&u, &unknown).await.expect("revoke"),
+        RevokeOutcome::NotFound
+    );
 }
 
 /// Pending enrollments of one user coexist, each found by its own id, and
@@ -459,7 +463,10 @@ pub async fn step_of_a_missing_authenticator_keeps_the_throttle(store: impl Totp
     let u = user("mia");
     enroll(&store, &u, "phone", 10).await;
     let revoked = enroll(&store, &u, "old phone", 10).await;
-    assert!(store.revoke(&u, &revoked).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&u, &revoked).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     let before = charge_failures(&store, &u, case).await;
     for id in [AuthenticatorId::new("0000000000000000"), revoked] {
         assert_eq!(
@@ -600,11 +607,15 @@ pub async fn revoke_and_reset_move_the_epoch_forward(store: impl TotpStore) {
     let a = enroll(&store, &u, "a", 1).await;
     let b = enroll(&store, &u, "b", 1).await;
     let e1 = store.status(&u).await.expect("status").epoch;
-    assert!(store.revoke(&u, &a).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&u, &a).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     let e2 = store.status(&u).await.expect("status").epoch;
     assert!(e2 > e1, "revoke_and_reset: revoke must increase the epoch");
-    assert!(
-        !store.revoke(&u, &a).await.expect("revoke"),
+    assert_eq!(
+        store.revoke(&u, &a).await.expect("revoke"),
+        RevokeOutcome::NotFound,
         "revoking twice"
     );
     assert_eq!(store.status(&u).await.expect("status").epoch, e2);
@@ -659,16 +670,20 @@ pub async fn reseal_keeps_sync_state(store: impl TotpStore) {
     let before = store.authenticators(&u).await.expect("list")[0].clone();
     let keys = Keyring::ephemeral().expect("keys");
     let sealed = keys.seal(&u, &Secret::generate()).expect("seal");
-    assert!(store.reseal(&u, &id, sealed.clone()).await.expect("reseal"));
+    assert_eq!(
+        store.reseal(&u, &id, sealed.clone()).await.expect("reseal"),
+        ResealOutcome::Resealed
+    );
     let after = store.authenticators(&u).await.expect("list")[0].clone();
     assert_eq!(after.secret, sealed, "reseal_keeps_sync_state: secret");
     assert_eq!(after.sync, before.sync, "reseal_keeps_sync_state: sync");
     assert_eq!(after.name, before.name);
-    assert!(
-        !store
+    assert_eq!(
+        store
             .reseal(&u, &AuthenticatorId::new("ffffffffffffffff"), sealed)
             .await
-            .expect("reseal")
+            .expect("reseal"),
+        ResealOutcome::NotFound
     );
 }
 
@@ -720,17 +735,19 @@ pub async fn recovery_codes_are_single_use(store: impl TotpStore) {
         .await
         .expect("replace");
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 10);
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(&u, &hashes[3])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::Consumed
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .consume_recovery_code(&u, &hashes[3])
             .await
             .expect("use"),
+        RecoveryOutcome::NoMatch,
         "recovery_codes_are_single_use: used twice"
     );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 9);
@@ -739,18 +756,20 @@ pub async fn recovery_codes_are_single_use(store: impl TotpStore) {
         .replace_recovery_codes(&u, fresh.clone())
         .await
         .expect("replace");
-    assert!(
-        !store
+    assert_eq!(
+        store
             .consume_recovery_code(&u, &hashes[0])
             .await
             .expect("use"),
+        RecoveryOutcome::NoMatch,
         "recovery_codes_are_single_use: old set still valid after replacement"
     );
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(&u, &fresh[1])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::Consumed
     );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 1);
 }
@@ -777,17 +796,21 @@ pub async fn users_are_isolated(store: impl TotpStore) {
         ConsumeOutcome::NotFound,
         "users_are_isolated: another user's authenticator id"
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .consume_recovery_code(&b, &codes.hashes(&a)[0])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::NoMatch
     );
     assert_eq!(
         store.throttle_state(&b).await.expect("state"),
         ThrottleState::default()
     );
-    assert!(!store.revoke(&b, &id).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&b, &id).await.expect("revoke"),
+        RevokeOutcome::NotFound
+    );
     assert!(store.status(&a).await.expect("status").enrolled);
 }
 
@@ -862,7 +885,7 @@ pub async fn concurrent_recovery_use_has_one_winner<S: TotpStore>(store: Arc<S>)
         .collect();
     let mut wins = 0;
     for t in tasks {
-        if t.await.expect("task").expect("use") {
+        if t.await.expect("task").expect("use") == RecoveryOutcome::Consumed {
             wins += 1;
         }
     }
@@ -1185,11 +1208,12 @@ pub async fn activation_issues_recovery_codes_when_due(store: impl TotpStore) {
         "{case}: the first activation issues codes"
     );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 5);
-    assert!(
-        !store
+    assert_eq!(
+        store
             .consume_recovery_code(&u, &stale[0])
             .await
             .expect("use"),
+        RecoveryOutcome::NoMatch,
         "{case}: the stale set is gone"
     );
     assert!(
@@ -1203,16 +1227,20 @@ pub async fn activation_issues_recovery_codes_when_due(store: impl TotpStore) {
         "{case}: a second authenticator keeps the user's codes"
     );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 5);
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(&u, &first[0])
             .await
             .expect("use"),
+        RecoveryOutcome::Consumed,
         "{case}: the first set still works"
     );
     // Use up the rest: the next activation issues a new set.
     for h in &first[1..] {
-        assert!(store.consume_recovery_code(&u, h).await.expect("use"));
+        assert_eq!(
+            store.consume_recovery_code(&u, h).await.expect("use"),
+            RecoveryOutcome::Consumed
+        );
     }
     let fresh = hashes(&u, 3);
     assert!(
@@ -1226,11 +1254,12 @@ pub async fn activation_issues_recovery_codes_when_due(store: impl TotpStore) {
         "{case}: no codes left: a new set"
     );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 3);
-    assert!(
+    assert_eq!(
         store
             .consume_recovery_code(&u, &fresh[2])
             .await
-            .expect("use")
+            .expect("use"),
+        RecoveryOutcome::Consumed
     );
 }
 
@@ -1245,13 +1274,19 @@ pub async fn revoking_the_last_authenticator_deletes_recovery_codes(store: impl 
         .replace_recovery_codes(&u, hashes(&u, 4))
         .await
         .expect("replace");
-    assert!(store.revoke(&u, &a).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&u, &a).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(
         store.recovery_codes_left(&u).await.expect("left"),
         4,
         "{case}: one of two revoked: codes kept"
     );
-    assert!(store.revoke(&u, &b).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&u, &b).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
     assert_eq!(
         store.recovery_codes_left(&u).await.expect("left"),
         0,
@@ -1262,7 +1297,10 @@ pub async fn revoking_the_last_authenticator_deletes_recovery_codes(store: impl 
         .replace_recovery_codes(&u, hashes(&u, 2))
         .await
         .expect("replace");
-    assert!(!store.revoke(&u, &b).await.expect("revoke"));
+    assert_eq!(
+        store.revoke(&u, &b).await.expect("revoke"),
+        RevokeOutcome::NotFound
+    );
     assert_eq!(store.recovery_codes_left(&u).await.expect("left"), 2);
 }
 

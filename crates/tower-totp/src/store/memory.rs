@@ -6,8 +6,8 @@ use async_trait::async_trait;
 
 use super::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate, StepStore,
-    StoreError, SyncState, ThrottleStore, UserStatus,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
+    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -35,8 +35,7 @@ struct UserRecord {
     authenticators: Vec<Authenticator>,
     recovery: Vec<RecoveryHash>,
     throttle: ThrottleState,
-    /// Boxed: few users have any of it at a time, and inline it would make
-    /// every user's record 32 bytes larger.
+    /// Boxed: few users have any of it (bytes per user: `docs/performance.md`, tool `scale`).
     rare: Option<Box<Rare>>,
 }
 
@@ -175,8 +174,7 @@ fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
     if let Some(old) = &replaces {
         r.authenticators.retain(|a| &a.id != old);
     }
-    // Room for exactly one more: a first push would reserve four, and
-    // nearly every user has one authenticator.
+    // Exactly one more slot (bytes per user: `docs/performance.md`, tool `scale`).
     r.authenticators.reserve_exact(1);
     r.authenticators.push(Authenticator {
         id: pending.id,
@@ -275,18 +273,22 @@ impl EnrollmentStore for MemoryStore {
         Ok(self.with_user(user, |r| activate(r, activation)))
     }
 
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError> {
         Ok(self.with_user(user, |r| {
             let before = r.authenticators.len();
             r.authenticators.retain(|a| &a.id != id);
-            let removed = r.authenticators.len() != before;
-            if removed {
-                r.epoch += 1;
-                if r.authenticators.is_empty() {
-                    r.recovery = Vec::new();
-                }
+            if r.authenticators.len() == before {
+                return RevokeOutcome::NotFound;
             }
-            removed
+            r.epoch += 1;
+            if r.authenticators.is_empty() {
+                r.recovery = Vec::new();
+            }
+            RevokeOutcome::Revoked
         }))
     }
 
@@ -295,13 +297,13 @@ impl EnrollmentStore for MemoryStore {
         user: &UserId,
         id: &AuthenticatorId,
         secret: SealedSecret,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ResealOutcome, StoreError> {
         Ok(self.with_user(user, |r| match find(r, id) {
             Some(a) => {
                 a.secret = secret;
-                true
+                ResealOutcome::Resealed
             }
-            None => false,
+            None => ResealOutcome::NotFound,
         }))
     }
 
@@ -393,8 +395,7 @@ impl RecoveryStore for MemoryStore {
         user: &UserId,
         mut hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
-        // Kept for a long time: drop the spare capacity a collected `Vec`
-        // may carry (ten codes collected one by one reserve sixteen).
+        // Kept long: no spare capacity (`docs/performance.md`, tool `scale`).
         hashes.shrink_to_fit();
         self.with_user(user, |r| r.recovery = hashes);
         Ok(())
@@ -404,7 +405,7 @@ impl RecoveryStore for MemoryStore {
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RecoveryOutcome, StoreError> {
         Ok(self.with_user(user, |r| {
             // Compare against every stored hash, constant-time, before removing.
             let mut found = None;
@@ -416,9 +417,9 @@ impl RecoveryStore for MemoryStore {
             match found {
                 Some(i) => {
                     r.recovery.swap_remove(i);
-                    true
+                    RecoveryOutcome::Consumed
                 }
-                None => false,
+                None => RecoveryOutcome::NoMatch,
             }
         }))
     }

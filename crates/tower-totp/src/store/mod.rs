@@ -30,7 +30,8 @@ use async_trait::async_trait;
 pub use memory::MemoryStore;
 pub use records::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, PendingEnrollment,
-    PendingLimits, PutPending, ResyncCandidate, SyncState, UserStatus,
+    PendingLimits, PutPending, RecoveryOutcome, ResealOutcome, ResyncCandidate, RevokeOutcome,
+    SyncState, UserStatus,
 };
 
 use crate::clock::UnixTime;
@@ -137,20 +138,28 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
         activation: &Activation,
     ) -> Result<Activated, StoreError>;
 
-    /// Remove one authenticator; increase the epoch if it existed. When it
-    /// was the user's last active one, the user's recovery codes are deleted
-    /// in the same atomic operation (they belong to the authenticators: the
-    /// next first enrollment issues a fresh set).
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError>;
+    /// Remove one authenticator and increase the epoch:
+    /// [`RevokeOutcome::Revoked`]; [`RevokeOutcome::NotFound`], changing
+    /// nothing, if the user has no authenticator `id`. When it was the
+    /// user's last active one, the user's recovery codes are deleted in the
+    /// same atomic operation (they belong to the authenticators: the next
+    /// first enrollment issues a fresh set).
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError>;
 
     /// Replace the sealed secret of an authenticator (key rotation), leaving
-    /// its sync state alone. Returns whether it existed.
+    /// its sync state alone: [`ResealOutcome::Resealed`];
+    /// [`ResealOutcome::NotFound`], changing nothing, if the user has no
+    /// authenticator `id`.
     async fn reseal(
         &self,
         user: &UserId,
         id: &AuthenticatorId,
         secret: crate::seal::SealedSecret,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<ResealOutcome, StoreError>;
 
     /// Remove all authenticators, all pending enrollments and the recovery
     /// codes; increase the epoch; and record `now` as the time at or before
@@ -228,13 +237,15 @@ pub trait RecoveryStore: Send + Sync + std::fmt::Debug + 'static {
         hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError>;
 
-    /// Atomically remove the code with this hash; whether it was there.
-    /// Comparisons are constant-time where the backend allows it.
+    /// Atomically remove the code with this hash:
+    /// [`RecoveryOutcome::Consumed`] if it was there, else
+    /// [`RecoveryOutcome::NoMatch`]. Comparisons are constant-time where
+    /// the backend allows it.
     async fn consume_recovery_code(
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<RecoveryOutcome, StoreError>;
 
     /// How many unused recovery codes the user has.
     async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError>;

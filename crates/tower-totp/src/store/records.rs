@@ -67,6 +67,14 @@ pub struct SyncState {
     pub resync: Option<ResyncCandidate>,
 }
 
+impl SyncState {
+    /// Whether the code of `step` can no longer be used: `step` is at or
+    /// before the newest accepted step.
+    pub fn is_used(&self, step: u64) -> bool {
+        self.last_step.is_some_and(|last| step <= last)
+    }
+}
+
 /// An active authenticator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticator {
@@ -187,4 +195,39 @@ pub enum ConsumeOutcome {
     Replayed,
     /// No such authenticator (revoked meanwhile).
     NotFound,
+}
+
+/// The result of [`EnrollmentStore::revoke`](super::EnrollmentStore::revoke)
+/// and of [`TwoFactor::revoke`](crate::TwoFactor::revoke).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum RevokeOutcome {
+    /// The authenticator is gone and the user's epoch increased.
+    Revoked,
+    /// The user has no authenticator with that id (never had, or it was
+    /// revoked already); nothing changed.
+    NotFound,
+}
+
+/// The result of [`EnrollmentStore::reseal`](super::EnrollmentStore::reseal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum ResealOutcome {
+    /// The authenticator's secret is now the new sealed record.
+    Resealed,
+    /// The user has no authenticator with that id (revoked meanwhile);
+    /// nothing changed.
+    NotFound,
+}
+
+/// The result of
+/// [`RecoveryStore::consume_recovery_code`](super::RecoveryStore::consume_recovery_code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum RecoveryOutcome {
+    /// The code was one of the user's unused codes, and is now used up.
+    Consumed,
+    /// None of the user's unused codes has this hash (a wrong code, or one
+    /// used already); nothing changed.
+    NoMatch,
 }

@@ -110,7 +110,7 @@ impl Harness {
                     ..device
                 }
             }
-            Confirmation::Rejected(reason) => panic!("enrollment refused: {reason:?}"),
+            other => panic!("enrollment not confirmed: {other:?}"),
         }
     }
 

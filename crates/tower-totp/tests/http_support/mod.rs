@@ -29,8 +29,9 @@ use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryStore, ResyncCandidate,
-    StepStore, StoreError, ThrottleStore, UserStatus,
+    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, ThrottleStore,
+    UserStatus,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
@@ -145,7 +146,11 @@ impl EnrollmentStore for FlakyStore {
         self.inner.activate_pending(user, activation).await
     }
 
-    async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<bool, StoreError> {
+    async fn revoke(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+    ) -> Result<RevokeOutcome, StoreError> {
         self.check("revoke").await?;
         self.inner.revoke(user, id).await
     }
@@ -155,7 +160,7 @@ impl EnrollmentStore for FlakyStore {
         user: &UserId,
         id: &AuthenticatorId,
         secret: SealedSecret,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<ResealOutcome, StoreError> {
         self.check("reseal").await?;
         self.inner.reseal(user, id, secret).await
     }
@@ -227,7 +232,7 @@ impl RecoveryStore for FlakyStore {
         &self,
         user: &UserId,
         hash: &RecoveryHash,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RecoveryOutcome, StoreError> {
         self.check("consume_recovery_code").await?;
         self.inner.consume_recovery_code(user, hash).await
     }

@@ -11,7 +11,7 @@ use crate::http::pages::{AuthenticatorRow, AuthenticatorsPage};
 use crate::http::refusal::RefusalReason;
 use crate::http::respond::{FullResponse, html_response, json_response, see_other};
 use crate::http::session::{SessionState, Stage, session_error};
-use crate::store::AuthenticatorId;
+use crate::store::{AuthenticatorId, RevokeOutcome};
 
 /// `GET {prefix}/authenticators`.
 pub(super) async fn list(ctx: &Ctx) -> Result<FullResponse, Fail> {
@@ -50,7 +50,7 @@ pub(super) async fn revoke(ctx: &Ctx, id: &str) -> Result<FullResponse, Fail> {
     ctx.require_recent_step()?;
     let engine = ctx.auth.engine();
     let user = &ctx.state.user;
-    if !engine.revoke(user, &AuthenticatorId::new(id)).await? {
+    if engine.revoke(user, &AuthenticatorId::new(id)).await? == RevokeOutcome::NotFound {
         return Err(refuse(RefusalReason::NotFound, None));
     }
     // The epoch moved: keep this session's own recent verification valid.

@@ -22,7 +22,7 @@ use super::negotiate::Format;
 use super::pages::{DefaultPages, Pages as _};
 use super::refusal::{Refusal, RefusalReason};
 use super::respond::{page_response, problem_response};
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 impl TotpAuth {
     /// A [`SameOriginLayer`] (own origin from the request's host) whose

@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, Method, Uri, header};
 
-use crate::error::ConfigError;
+use crate::ConfigError;
 
 /// `Sec-Fetch-Site` (Fetch Metadata); not among `http`'s constants.
 const SEC_FETCH_SITE: &str = "sec-fetch-site";

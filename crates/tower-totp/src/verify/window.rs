@@ -1,14 +1,11 @@
-//! The decision: which step a code matches, inside the window centred on the
-//! user's learned offset, or outside it within the maximum drift.
+//! The window: which steps are accepted around the expected one, which a
+//! resynchronisation looks at, and how fast a device's offset may change.
 
-use std::time::Duration;
+use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
-use subtle::{Choice, ConditionallySelectable};
 
-use crate::code::{Code, Hotp};
-use crate::error::ConfigError;
-use crate::store::AuthenticatorId;
+use crate::config_error::ConfigError;
 
 /// Steps accepted around the expected one, how far drift may be learned,
 /// and how fast a device's offset may change.
@@ -191,84 +188,79 @@ impl Window {
         let elapsed = (i128::from(now_step) - accepted_at).max(0);
         excess * PPM <= elapsed * i128::from(self.max_drift_rate)
     }
-}
 
-/// The outcome of checking a code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// The code matched and its step is now used.
-    Accepted {
-        /// The authenticator whose code it was.
-        authenticator: AuthenticatorId,
-        /// The step it matched.
-        step: u64,
-        /// The device's offset in steps (matched step minus the server's step).
-        offset: i64,
-        /// Whether this acceptance resynchronised a drifted device.
-        resynchronised: bool,
-    },
-    /// The code was refused.
-    Rejected(RejectReason),
-}
+    /// How far the window reaches from the expected step on its wider
+    /// side: `max(behind, ahead)`.
+    pub fn reach(&self) -> u32 {
+        self.behind.max(self.ahead)
+    }
 
-impl Verdict {
-    /// Whether the code was accepted.
-    pub fn is_accepted(&self) -> bool {
-        matches!(self, Self::Accepted { .. })
+    /// The offsets from the expected step the window accepts:
+    /// `-behind ..= ahead`.
+    pub fn offsets(&self) -> RangeInclusive<i64> {
+        -i64::from(self.behind)..=i64::from(self.ahead)
+    }
+
+    /// The steps accepted at server step `now_step` from a device whose
+    /// learned offset is `offset`: from `behind` before to `ahead` after
+    /// the expected step `now_step + offset`, nearest it first (at equal
+    /// distance the older step first), clipped at step 0 and at `u64::MAX`.
+    ///
+    /// Nearest first is what settles a code collision: the matching takes
+    /// the first step that matches, so the learned offset does not jump.
+    ///
+    /// ```
+    /// use tower_totp::verify::Window;
+    ///
+    /// let window = Window::new(1, 2, 10)?;
+    /// assert_eq!(window.steps(100, 0).collect::<Vec<_>>(), [100, 99, 101, 102]);
+    /// assert_eq!(window.steps(100, -3).collect::<Vec<_>>(), [97, 96, 98, 99]);
+    /// # Ok::<(), tower_totp::ConfigError>(())
+    /// ```
+    pub fn steps(&self, now_step: u64, offset: i64) -> impl Iterator<Item = u64> + use<> {
+        spread(centre(now_step, offset), self.behind, self.ahead)
+    }
+
+    /// The steps a resynchronisation looks at, at server step `now_step`
+    /// for a device whose learned offset is `offset`: every step within
+    /// `max_drift` of `now_step` (nearest it first) that
+    /// [`steps`](Self::steps) does not yield.
+    ///
+    /// ```
+    /// use tower_totp::verify::Window;
+    ///
+    /// let window = Window::new(1, 1, 3)?;
+    /// assert_eq!(window.resync_steps(100, 0).collect::<Vec<_>>(), [98, 102, 97, 103]);
+    /// assert_eq!(window.resync_steps(100, 2).collect::<Vec<_>>(), [100, 99, 98, 97]);
+    /// # Ok::<(), tower_totp::ConfigError>(())
+    /// ```
+    pub fn resync_steps(&self, now_step: u64, offset: i64) -> impl Iterator<Item = u64> + use<> {
+        let expected = centre(now_step, offset);
+        let first = expected - i128::from(self.behind);
+        let last = expected + i128::from(self.ahead);
+        spread(i128::from(now_step), self.max_drift, self.max_drift).filter(move |s| {
+            let s = i128::from(*s);
+            s < first || s > last
+        })
     }
 }
 
-/// Why a code was refused (or, for the last three, an enrollment).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RejectReason {
-    /// Not a code of the expected shape (see the input rule).
-    Malformed,
-    /// No step in the window matched.
-    Invalid,
-    /// It matched a step already used.
-    Replayed,
-    /// Too many failures: locked out for this long.
-    Throttled {
-        /// Time until the next attempt is let through.
-        retry_after: Duration,
-    },
-    /// The user has no active authenticator.
-    NotEnrolled,
-    /// No pending enrollment with the id given (the caller's session has
-    /// none, it expired, or it was confirmed or replaced meanwhile).
-    NoPendingEnrollment,
-    /// This session may add the first authenticator only, and the user has
-    /// one already: adding another needs a recent second step.
-    AlreadyEnrolled,
-    /// The user has the maximum number of active authenticators.
-    TooManyAuthenticators,
-    /// The user has the maximum number of pending enrollments (one per
-    /// session that started one); they expire after the pending time.
-    TooManyPendingEnrollments,
+/// `step - now_step`: the offset of a device that showed the code of `step`
+/// at server step `now_step`, saturating.
+pub(crate) fn offset_of(step: u64, now_step: u64) -> i64 {
+    let diff = i128::from(step) - i128::from(now_step);
+    i64::try_from(diff).unwrap_or(if diff < 0 { i64::MIN } else { i64::MAX })
 }
 
-impl RejectReason {
-    /// A short machine-readable name (`malformed`, `invalid`, ...).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed",
-            Self::Invalid => "invalid",
-            Self::Replayed => "replayed",
-            Self::Throttled { .. } => "throttled",
-            Self::NotEnrolled => "not_enrolled",
-            Self::NoPendingEnrollment => "no_pending_enrollment",
-            Self::AlreadyEnrolled => "already_enrolled",
-            Self::TooManyAuthenticators => "too_many_authenticators",
-            Self::TooManyPendingEnrollments => "too_many_pending_enrollments",
-        }
-    }
+/// The expected step `now_step + offset`, exact: an `i128` holds it.
+fn centre(now_step: u64, offset: i64) -> i128 {
+    i128::from(now_step) + i128::from(offset)
 }
 
 /// The steps `centre - behind ..= centre + ahead`, nearest to `centre`
 /// first (at equal distance the older step first), clipped at step 0 and at
 /// `u64::MAX`.
-pub(crate) fn window_steps(centre: i128, behind: u32, ahead: u32) -> impl Iterator<Item = u64> {
+fn spread(centre: i128, behind: u32, ahead: u32) -> impl Iterator<Item = u64> {
     let reach = i128::from(behind.max(ahead));
     (0..=reach)
         .flat_map(move |d| {
@@ -279,40 +271,9 @@ pub(crate) fn window_steps(centre: i128, behind: u32, ahead: u32) -> impl Iterat
         .filter_map(|s| u64::try_from(s).ok())
 }
 
-/// Compare `code` with every step in `steps`, in constant time: all codes
-/// are computed and compared whatever matches, and the match is selected
-/// with `subtle`, so the time taken does not tell which step matched.
-/// Where two steps match (a code collision, about one login in 10^6 per
-/// extra step), the first in `steps` wins: with [`window_steps`] the one
-/// nearest the expected step, so a collision does not make the learned
-/// offset jump.
-pub(crate) fn find_step(hotp: &Hotp, code: &Code, steps: impl Iterator<Item = u64>) -> Option<u64> {
-    find_eligible_step(hotp, code, steps.map(|s| (s, true)))
-}
-
-/// [`find_step`] over steps of which only the eligible may match: the code
-/// of every step is computed and compared all the same, so the work does
-/// not depend on which steps are eligible (how long ago the device was last
-/// used) any more than on which one matched.
-pub(crate) fn find_eligible_step(
-    hotp: &Hotp,
-    code: &Code,
-    steps: impl Iterator<Item = (u64, bool)>,
-) -> Option<u64> {
-    let mut found = Choice::from(0);
-    let mut step = 0u64;
-    for (candidate, eligible) in steps {
-        let hit = code.ct_matches(hotp.code(candidate)) & Choice::from(u8::from(eligible));
-        step = u64::conditional_select(&step, &candidate, hit & !found);
-        found |= hit;
-    }
-    bool::from(found).then_some(step)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::code::{CodeParams, Secret, parse_code};
 
     #[test]
     fn window_must_fit_in_max_drift() {
@@ -346,11 +307,25 @@ mod tests {
         assert_eq!(serde_json::from_str::<Window>(&json).unwrap(), w);
         let old: Window = serde_json::from_str(r#"{"behind":1,"ahead":1,"max_drift":10}"#).unwrap();
         assert_eq!(old, Window::default());
-        for bad in [
-            r#"{"behind":3,"ahead":1,"max_drift":2}"#,
-            r#"{"behind":1,"ahead":1,"max_drift":10,"max_drift_rate":2000000}"#,
+        for (bad, refusal) in [
+            (
+                r#"{"behind":3,"ahead":1,"max_drift":2}"#,
+                ConfigError::Window {
+                    behind: 3,
+                    ahead: 1,
+                    max_drift: 2,
+                },
+            ),
+            (
+                r#"{"behind":1,"ahead":1,"max_drift":10,"max_drift_rate":2000000}"#,
+                ConfigError::DriftRate(2_000_000),
+            ),
         ] {
-            assert!(serde_json::from_str::<Window>(bad).is_err(), "{bad}");
+            let err = serde_json::from_str::<Window>(bad).unwrap_err();
+            assert!(
+                err.to_string().contains(&refusal.to_string()),
+                "{bad}: {err}"
+            );
         }
     }
 
@@ -447,130 +422,80 @@ mod tests {
     }
 
     #[test]
-    fn window_steps_clip_at_both_ends() {
-        assert_eq!(window_steps(0, 1, 1).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(window_steps(5, 2, 0).collect::<Vec<_>>(), [5, 4, 3]);
+    fn spread_clips_at_both_ends() {
+        assert_eq!(spread(0, 1, 1).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(spread(5, 2, 0).collect::<Vec<_>>(), [5, 4, 3]);
         let top = i128::from(u64::MAX);
         assert_eq!(
-            window_steps(top, 1, 3).collect::<Vec<_>>(),
+            spread(top, 1, 3).collect::<Vec<_>>(),
             [u64::MAX, u64::MAX - 1]
         );
-        assert_eq!(window_steps(-5, 1, 1).count(), 0);
+        assert_eq!(spread(-5, 1, 1).count(), 0);
     }
 
     #[test]
-    fn window_steps_go_outward_from_the_centre() {
+    fn spread_goes_outward_from_the_centre() {
         assert_eq!(
-            window_steps(100, 2, 3).collect::<Vec<_>>(),
+            spread(100, 2, 3).collect::<Vec<_>>(),
             [100, 99, 101, 98, 102, 103]
         );
-        assert_eq!(window_steps(100, 0, 0).collect::<Vec<_>>(), [100]);
+        assert_eq!(spread(100, 0, 0).collect::<Vec<_>>(), [100]);
     }
 
-    /// Two steps whose codes collide: the one nearest the centre wins,
-    /// whichever comes later in time.
+    /// The window's steps sit around `now_step + offset`, whatever the
+    /// offset's sign, and stay clipped at the ends of the step range.
     #[test]
-    fn a_collision_resolves_to_the_nearest_step() {
-        let hotp = Hotp::new(
-            &Secret::from_bytes(b"12345678901234567890").unwrap(),
-            CodeParams::default(),
-        );
-        // Find two steps within 10 of each other with the same code.
-        let (a, b) = (0u64..2_000_000)
-            .find_map(|s| {
-                let c = hotp.code(s);
-                (1..=10)
-                    .map(|d| s + d)
-                    .find(|t| hotp.code(*t) == c)
-                    .map(|t| (s, t))
-            })
-            .expect("a 6-digit collision within 10 steps exists among 2 million steps");
-        let code = parse_code(&hotp.code_string(a), 6).unwrap();
-        let span = u32::try_from(b - a).unwrap();
-        // Centred on the older step, the window reaching the newer one picks the older.
-        assert_eq!(
-            find_step(&hotp, &code, window_steps(i128::from(a), 0, span)),
-            Some(a)
-        );
-        // Centred on the newer one, it picks the newer.
-        assert_eq!(
-            find_step(&hotp, &code, window_steps(i128::from(b), span, 0)),
-            Some(b)
-        );
+    fn steps_follow_the_learned_offset() {
+        let w = Window::new(1, 1, 10).unwrap();
+        assert_eq!(w.steps(100, 0).collect::<Vec<_>>(), [100, 99, 101]);
+        assert_eq!(w.steps(100, 5).collect::<Vec<_>>(), [105, 104, 106]);
+        assert_eq!(w.steps(100, -5).collect::<Vec<_>>(), [95, 94, 96]);
+        assert_eq!(w.steps(0, -1).collect::<Vec<_>>(), [0]);
+        assert_eq!(w.steps(u64::MAX, 1).collect::<Vec<_>>(), [u64::MAX]);
+        assert_eq!(w.steps(3, i64::MIN).count(), 0);
+        assert_eq!(w.steps(100, 0).count(), w.width() as usize);
     }
 
+    /// The resync range is the maximum drift around the server's step, less
+    /// the window's steps; together they cover the drift range once.
     #[test]
-    fn find_step_returns_the_matching_step() {
-        let hotp = Hotp::new(
-            &Secret::from_bytes(b"12345678901234567890").unwrap(),
-            CodeParams::default(),
-        );
-        let code = parse_code(&hotp.code_string(41), 6).unwrap();
-        assert_eq!(find_step(&hotp, &code, window_steps(40, 1, 1)), Some(41));
-        assert_eq!(find_step(&hotp, &code, window_steps(45, 1, 1)), None);
-    }
-
-    /// An ineligible step never matches, yet its code is computed: the
-    /// count of steps taken is the same whichever are eligible.
-    #[test]
-    fn find_eligible_step_skips_ineligible_steps_at_the_same_cost() {
-        use std::cell::Cell;
-
-        let hotp = Hotp::new(
-            &Secret::from_bytes(b"12345678901234567890").unwrap(),
-            CodeParams::default(),
-        );
-        let code = parse_code(&hotp.code_string(41), 6).unwrap();
-        for (eligible, expected) in [(true, Some(41)), (false, None)] {
-            let taken = Cell::new(0usize);
-            let steps = window_steps(40, 2, 2)
-                .map(|s| (s, s != 41 || eligible))
-                .inspect(|_| taken.set(taken.get() + 1));
-            assert_eq!(find_eligible_step(&hotp, &code, steps), expected);
-            assert_eq!(taken.get(), 5);
+    fn resync_steps_are_the_drift_range_outside_the_window() {
+        let w = Window::new(1, 2, 4).unwrap();
+        for offset in [-6, -4, -1, 0, 1, 3, 4, 9] {
+            let mut all: Vec<u64> = w
+                .resync_steps(100, offset)
+                .chain(w.steps(100, offset).filter(|s| s.abs_diff(100) <= 4))
+                .collect();
+            all.sort_unstable();
+            assert_eq!(all, (96..=104).collect::<Vec<_>>(), "offset {offset}");
+            assert!(
+                w.resync_steps(100, offset)
+                    .all(|s| !w.steps(100, offset).any(|t| t == s)),
+                "offset {offset}"
+            );
         }
+        // Nearest the server's step first.
+        assert_eq!(
+            w.resync_steps(100, 0).collect::<Vec<_>>(),
+            [98, 97, 103, 96, 104]
+        );
+        assert_eq!(w.resync_steps(1, 0).collect::<Vec<_>>(), [4, 5]);
     }
 
-    /// Constant work: `find_step` computes one code (one HMAC) per step it
-    /// takes from the iterator and takes every step, so a window of width W
-    /// costs W codes whether the match is at the first, middle or last step,
-    /// or nowhere. Counting the steps taken counts the HMACs.
     #[test]
-    fn find_step_computes_every_candidate_whatever_matches() {
-        use std::cell::Cell;
+    fn reach_and_offsets() {
+        let w = Window::new(3, 1, 5).unwrap();
+        assert_eq!(w.reach(), 3);
+        assert_eq!(w.offsets(), -3..=1);
+        assert_eq!(w.offsets().count(), w.width() as usize);
+        assert_eq!(Window::default().offsets(), -1..=1);
+    }
 
-        let hotp = Hotp::new(
-            &Secret::from_bytes(b"12345678901234567890").unwrap(),
-            CodeParams::default(),
-        );
-        let centre: u64 = 1_000;
-        for (behind, ahead) in [(0, 0), (1, 1), (2, 0), (0, 3), (5, 5)] {
-            let window = Window::new(behind, ahead, 10).unwrap();
-            let width = window.width() as usize;
-            let lo = centre - u64::from(behind);
-            let hi = centre + u64::from(ahead);
-            // A step far outside whose code matches nothing in the window.
-            let outside = (hi + 100..)
-                .find(|s| (lo..=hi).all(|w| hotp.code(w) != hotp.code(*s)))
-                .unwrap();
-            for (target, expected) in [
-                (lo, Some(lo)),
-                (centre, Some(centre)),
-                (hi, Some(hi)),
-                (outside, None),
-            ] {
-                let code = parse_code(&hotp.code_string(target), 6).unwrap();
-                let taken = Cell::new(0usize);
-                let steps = window_steps(i128::from(centre), behind, ahead)
-                    .inspect(|_| taken.set(taken.get() + 1));
-                assert_eq!(find_step(&hotp, &code, steps), expected);
-                assert_eq!(
-                    taken.get(),
-                    width,
-                    "window -{behind}/+{ahead}, match at {target}: {} codes computed",
-                    taken.get()
-                );
-            }
-        }
+    #[test]
+    fn offset_of_saturates() {
+        assert_eq!(offset_of(10, 7), 3);
+        assert_eq!(offset_of(7, 10), -3);
+        assert_eq!(offset_of(u64::MAX, 0), i64::MAX);
+        assert_eq!(offset_of(0, u64::MAX), i64::MIN);
     }
 }

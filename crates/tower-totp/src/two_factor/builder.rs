@@ -1,0 +1,81 @@
+//! Building a [`TwoFactor`]: the configuration and, unless told
+//! otherwise, a memory store, the system clock and a random keyring.
+
+use std::sync::Arc;
+
+use super::{Inner, TwoFactor};
+use crate::clock::{Clock, SystemClock};
+use crate::config::TotpConfig;
+use crate::error::Error;
+use crate::seal::Keyring;
+use crate::store::{MemoryStore, TotpStore};
+
+/// Builds a [`TwoFactor`]: memory store, system clock and a random keyring
+/// unless told otherwise.
+#[derive(Debug)]
+#[must_use]
+pub struct TwoFactorBuilder {
+    config: TotpConfig,
+    store: Option<Arc<dyn TotpStore>>,
+    clock: Option<Arc<dyn Clock>>,
+    keys: Option<Keyring>,
+}
+
+impl TwoFactorBuilder {
+    /// Use `store` (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: impl TotpStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Use a shared store.
+    pub fn shared_store(mut self, store: Arc<dyn TotpStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Use `clock` (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Seal secrets with `keys` (default: a random key that dies with the
+    /// process, which only suits the memory store).
+    pub fn keyring(mut self, keys: Keyring) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The engine.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Seal`] if no random key can be made for the default keyring.
+    pub fn build(self) -> Result<TwoFactor, Error> {
+        let keys = match self.keys {
+            Some(k) => k,
+            None => Keyring::ephemeral()?,
+        };
+        Ok(TwoFactor {
+            inner: Arc::new(Inner {
+                config: self.config,
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                keys,
+            }),
+        })
+    }
+}
+
+impl TwoFactor {
+    /// Start building an engine with `config`.
+    pub fn builder(config: TotpConfig) -> TwoFactorBuilder {
+        TwoFactorBuilder {
+            config,
+            store: None,
+            clock: None,
+            keys: None,
+        }
+    }
+}
