@@ -31,9 +31,9 @@ use totp_demo::{BODY_LIMIT, SESSION_COOKIE};
 use tower::ServiceExt as _;
 use tower_totp::UserId;
 use tower_totp::clock::{Clock as _, ManualClock};
-use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::store::{Authenticator, PendingEnrollment, UserStatus};
 use tower_totp::throttle::{ThrottlePolicy, ThrottleState};
+use tower_totp_testkit::phone::Phone;
 
 const USERS: [&str; 3] = ["admin", "jsmith", "portal"];
 const JSON: &str = "application/json";
@@ -396,13 +396,7 @@ fn reason(a: &Answer) -> String {
 
 /// The code an app shows for `secret`, `steps` steps from now.
 fn code_at(secret: &str, clock: &ManualClock, steps: i64) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    let step = params
-        .step_at(clock.now())
-        .checked_add_signed(steps)
-        .unwrap();
-    Hotp::new(&secret, params).code_string(step)
+    Phone::from_base32(secret, clock).code_at_offset(steps)
 }
 
 /// A six-digit code that no step within the maximum drift (±10) of now

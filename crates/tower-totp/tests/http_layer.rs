@@ -8,18 +8,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::Full;
-use http_support::{App, Client, Phone, Reply, remember_device};
 use serde_json::json;
 use tower_totp::http::{Next, Refusal, RefusalReason};
 use tower_totp::policy::{PolicySettings, Requirement};
 use tower_totp::{RejectReason, UserKind};
+use tower_totp_testkit::app::{App, Client, Reply, remember_device};
+use tower_totp_testkit::phone::Phone;
 
 /// A problem+json refusal with this status, `reason` and `next`; the same
 /// reason in the response extensions.
@@ -1605,11 +1604,7 @@ async fn the_layer_may_wrap_the_endpoints_too() {
         .next()
         .unwrap()
         .replace(' ', "");
-    let phone = Phone::new(
-        tower_totp::code::Secret::from_base32(&key).unwrap(),
-        tower_totp::code::CodeParams::default(),
-        app.clock.clone(),
-    );
+    let phone = Phone::from_base32(&key, &app.clock);
     let (status, _, page) = send(
         "POST",
         "/2fa/enroll",

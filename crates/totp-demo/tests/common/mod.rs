@@ -15,16 +15,14 @@ use serde_json::Value;
 use tempfile::TempDir;
 use totp_demo::{Database, Demo, DemoConfig, PasswordCost, SESSION_COOKIE, app};
 use tower::ServiceExt as _;
-use tower_totp::clock::{Clock as _, ManualClock, UnixTime};
-use tower_totp::code::{CodeParams, Hotp, Secret};
+use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::seal::{Keyring, SealingKey};
+use tower_totp_testkit::phone::Phone;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The code an authenticator app with `secret` (base32) shows now.
 pub fn app_code(secret: &str, clock: &ManualClock) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
+    Phone::from_base32(secret, clock).code()
 }
 
 /// A fixed start time, far from any step boundary.
