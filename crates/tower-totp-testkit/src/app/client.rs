@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tower::{Service, ServiceExt};
 use tower_totp::UserId;
 use tower_totp::clock::ManualClock;
-use tower_totp::http::Refusal;
+use tower_totp::http::{Next, Refusal};
 
 use super::{App, AppService};
 use crate::phone::Phone;
@@ -361,4 +361,35 @@ impl Client {
             .collect();
         (phone, codes)
     }
+}
+
+/// Assert a problem+json refusal with this status, `reason` and `next`, the
+/// same reason and next in the response extensions, and `no-store`.
+///
+/// # Panics
+///
+/// When any of it differs.
+#[track_caller]
+pub fn assert_problem(r: &Reply, status: StatusCode, reason: &str, next: Option<&str>) {
+    assert_eq!(r.status(), status, "{}", r.text());
+    assert_eq!(r.problem_reason(), reason, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["status"], status.as_u16());
+    assert_eq!(v["type"], format!("urn:tower-totp:problem:{reason}"));
+    assert_eq!(v["next"].as_str(), next, "{}", r.text());
+    let refusal = r.refusal().expect("a Refusal in the response extensions");
+    assert_eq!(refusal.reason.slug(), reason);
+    assert_eq!(refusal.next.map(Next::as_str), next);
+    assert_eq!(r.header(header::CACHE_CONTROL), Some("no-store"));
+}
+
+/// Assert a 303 to `to`.
+///
+/// # Panics
+///
+/// Unless it is one.
+#[track_caller]
+pub fn assert_redirect(r: &Reply, to: &str) {
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text());
+    assert_eq!(r.header(header::LOCATION), Some(to));
 }

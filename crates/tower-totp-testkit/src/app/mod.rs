@@ -6,7 +6,7 @@
 //!
 //! | Route | What |
 //! |---|---|
-//! | `POST /login` | JSON `{"username"}`; every password is right; then [`TotpAuth::password_verified`], answering `{"next": …}` (503 when it fails) |
+//! | `POST /login` | JSON `{"username", "password"}`; every password is right unless a [password check](AppBuilder::password_check) is set; then [`TotpAuth::password_verified`], answering `{"next": …}` (503 when it fails) |
 //! | `POST /logout` | [`TotpAuth::logout`] |
 //! | `/2fa…` | [`TotpAuth::endpoints`] |
 //! | `/sensitive` | behind the layer and a 2-minute [`TotpAuth::step_up`] |
@@ -23,6 +23,7 @@
 
 mod client;
 pub mod routes;
+mod stack;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -35,14 +36,15 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, Service, ServiceBuilder};
-use tower_sessions::{MemoryStore as SessionMemoryStore, SessionManagerLayer, SessionStore};
+use tower_sessions::SessionStore;
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
-use tower_totp::http::{RememberDevice, StaticDirectory, TotpAuth, TotpAuthBuilder};
+use tower_totp::http::{RememberDevice, StaticDirectory, TotpAuth, TotpAuthBuilder, UserDirectory};
 use tower_totp::seal::Keyring;
 use tower_totp::store::TotpStore;
 use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 
-pub use client::{Client, Reply, Target};
+pub use client::{Client, Reply, Target, assert_problem, assert_redirect};
+pub use stack::{PasswordCheck, Stack};
 
 use crate::phone::Phone;
 use crate::store::TestStore;
@@ -64,7 +66,8 @@ pub struct App<S = TestStore> {
     pub auth: TotpAuth,
     /// The engine's clock.
     pub clock: ManualClock,
-    /// The user directory (unless the builder was given another).
+    /// The user directory (empty and unused when the builder was given
+    /// another [`directory`](AppBuilder::directory)).
     pub users: StaticDirectory,
     /// The engine's store.
     pub store: S,
@@ -74,9 +77,6 @@ pub struct App<S = TestStore> {
     pub service: AppService,
 }
 
-/// Wraps the router (the sessions layer, or nothing).
-type Wrap = Box<dyn FnOnce(AppService) -> AppService>;
-
 /// How to build an [`App`].
 #[must_use]
 pub struct AppBuilder<S = TestStore> {
@@ -85,11 +85,16 @@ pub struct AppBuilder<S = TestStore> {
     store: S,
     keyring: Option<Keyring>,
     users: StaticDirectory,
+    /// Another directory than `users`: how to hand it to `TotpAuth`, and a
+    /// handle for the login.
+    directory: Option<(AuthFor, Arc<dyn UserDirectory>)>,
     customise: Box<dyn FnOnce(TotpAuthBuilder) -> TotpAuthBuilder>,
-    sessions: Option<Wrap>,
-    session_guard: bool,
+    stack: Stack,
     refuse_unknown_users: bool,
 }
+
+/// Starts the `TotpAuth` builder over an engine, with a directory.
+type AuthFor = Box<dyn FnOnce(TwoFactor) -> TotpAuthBuilder>;
 
 impl Default for AppBuilder {
     fn default() -> Self {
@@ -99,19 +104,12 @@ impl Default for AppBuilder {
             store: TestStore::default(),
             keyring: None,
             users: StaticDirectory::default(),
+            directory: None,
             customise: Box::new(|b| b),
-            sessions: Some(Box::new(|router| {
-                sessions_over(SessionMemoryStore::default(), router)
-            })),
-            session_guard: false,
+            stack: Stack::new(),
             refuse_unknown_users: false,
         }
     }
-}
-
-fn sessions_over<T: SessionStore + Clone>(store: T, router: AppService) -> AppService {
-    let layer = SessionManagerLayer::new(store).with_secure(false);
-    BoxCloneSyncService::new(layer.layer(router))
 }
 
 impl<S: TotpStore + Clone> AppBuilder<S> {
@@ -123,9 +121,9 @@ impl<S: TotpStore + Clone> AppBuilder<S> {
             store,
             keyring: self.keyring,
             users: self.users,
+            directory: self.directory,
             customise: self.customise,
-            sessions: self.sessions,
-            session_guard: self.session_guard,
+            stack: self.stack,
             refuse_unknown_users: self.refuse_unknown_users,
         }
     }
@@ -154,6 +152,25 @@ impl<S: TotpStore + Clone> AppBuilder<S> {
         self
     }
 
+    /// Use `directory` instead of a [`StaticDirectory`] (a simulated fleet
+    /// too large to list); [`App::users`] then stays empty and unused.
+    pub fn directory<D: UserDirectory + Clone>(mut self, directory: D) -> Self {
+        let lookup: Arc<dyn UserDirectory> = Arc::new(directory.clone());
+        let auth_for: AuthFor = Box::new(move |engine| TotpAuth::builder(engine, directory));
+        self.directory = Some((auth_for, lookup));
+        self
+    }
+
+    /// Check the password of `POST /login` (its `password` member) with
+    /// `check`: a wrong one is a 401. Without it, every password is right.
+    pub fn password_check(
+        mut self,
+        check: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.stack = self.stack.password_check(check);
+        self
+    }
+
     /// Change the `TotpAuth` builder (remember-device, refusal response...).
     pub fn auth(mut self, f: impl FnOnce(TotpAuthBuilder) -> TotpAuthBuilder + 'static) -> Self {
         self.customise = Box::new(f);
@@ -162,13 +179,13 @@ impl<S: TotpStore + Clone> AppBuilder<S> {
 
     /// Keep the sessions in `store` instead of tower-sessions' memory store.
     pub fn session_store<T: SessionStore + Clone>(mut self, store: T) -> Self {
-        self.sessions = Some(Box::new(move |router| sessions_over(store, router)));
+        self.stack = self.stack.session_store(store);
         self
     }
 
     /// Leave `SessionManagerLayer` out: a setup mistake.
     pub fn without_sessions(mut self) -> Self {
-        self.sessions = None;
+        self.stack = self.stack.without_sessions();
         self
     }
 
@@ -176,7 +193,7 @@ impl<S: TotpStore + Clone> AppBuilder<S> {
     /// with a session store that can fail does (a failed session save is a
     /// 503, not tower-sessions' bare 500).
     pub fn session_guard(mut self) -> Self {
-        self.session_guard = true;
+        self.stack = self.stack.session_guard();
         self
     }
 
@@ -200,24 +217,20 @@ impl<S: TotpStore + Clone> AppBuilder<S> {
             engine = engine.keyring(keys);
         }
         let engine = engine.build().expect("an engine");
-        let auth = (self.customise)(TotpAuth::builder(engine, self.users.clone())).build();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let login = routes::Login {
-            auth: auth.clone(),
-            users: self.refuse_unknown_users.then(|| self.users.clone()),
+        let (builder, lookup) = match self.directory {
+            Some((auth_for, lookup)) => (auth_for(engine), lookup),
+            None => {
+                let lookup: Arc<dyn UserDirectory> = Arc::new(self.users.clone());
+                (TotpAuth::builder(engine, self.users.clone()), lookup)
+            }
         };
-        let mut service = routes::router(&auth, &hits, login);
-        if let Some(sessions) = self.sessions {
-            service = sessions(service);
+        let auth = (self.customise)(builder).build();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mut stack = self.stack;
+        if self.refuse_unknown_users {
+            stack = stack.known_users(lookup);
         }
-        if self.session_guard {
-            service = BoxCloneSyncService::new(
-                ServiceBuilder::new()
-                    .map_response(|res: Response<_>| res.map(BodyExt::boxed))
-                    .layer(auth.session_guard())
-                    .service(service),
-            );
-        }
+        let service = stack.build(&auth, &hits);
         App {
             auth,
             clock: self.clock,

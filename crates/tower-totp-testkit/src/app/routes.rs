@@ -13,9 +13,9 @@ use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_sessions::Session;
 use tower_totp::UserId;
-use tower_totp::http::{SecondFactor, StaticDirectory, TotpAuth, TotpVerified, UserDirectory};
+use tower_totp::http::{SecondFactor, TotpAuth, TotpVerified, UserDirectory};
 
-use super::{AppService, Body};
+use super::{AppService, Body, PasswordCheck};
 
 /// The largest login body read (a fuzzer sends more).
 const LOGIN_BODY_LIMIT: usize = 4096;
@@ -25,17 +25,19 @@ const STEP_UP: Duration = Duration::from_secs(120);
 
 /// The application's login.
 #[derive(Clone)]
-pub(super) struct Login {
-    pub(super) auth: TotpAuth,
+pub(crate) struct Login {
+    pub(crate) auth: TotpAuth,
     /// Refuse names this directory does not know (401), when set.
-    pub(super) users: Option<StaticDirectory>,
+    pub(crate) users: Option<Arc<dyn UserDirectory>>,
+    /// The password check; every password is right without one.
+    pub(crate) password: Option<Arc<PasswordCheck>>,
 }
 
 /// `POST /login` and `/logout` outside the layer, `/2fa...` to the
 /// endpoints, everything else through `TotpLayer` to [`hello`] (and
 /// `/sensitive` through a step-up as well). `/misplaced` is a setup
 /// mistake: a step-up without `TotpLayer`.
-pub(super) fn router(auth: &TotpAuth, hits: &Arc<AtomicUsize>, login: Login) -> AppService {
+pub(crate) fn router(auth: &TotpAuth, hits: &Arc<AtomicUsize>, login: Login) -> AppService {
     let endpoints = auth.endpoints();
     let hello = {
         let hits = Arc::clone(hits);
@@ -132,7 +134,8 @@ pub fn hello<B>(req: &Request<B>) -> Response<Full<Bytes>> {
 }
 
 impl Login {
-    /// `POST /login` with `{"username"}`: every password is right here.
+    /// `POST /login` with `{"username", "password"}`: the password checked
+    /// when the app has a check, else every password is right.
     async fn call(&self, req: Request<Full<Bytes>>) -> Response<Body> {
         let Some(session) = req.extensions().get::<Session>().cloned() else {
             return json_reply(
@@ -152,6 +155,15 @@ impl Login {
         let Some(name) = form["username"].as_str() else {
             return json_reply(StatusCode::BAD_REQUEST, &json!({ "error": "username" }));
         };
+        if let Some(check) = &self.password {
+            let password = form["password"].as_str().unwrap_or("");
+            if !check(name, password) {
+                return json_reply(
+                    StatusCode::UNAUTHORIZED,
+                    &json!({ "error": "bad_credentials" }),
+                );
+            }
+        }
         let user = UserId::new(name);
         if let Some(users) = &self.users
             && !matches!(users.user_info(&user).await, Ok(Some(_)))
