@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::bad_input::*;
+use common::bad_input::{FORM, JSON, Probe, World, probe, world};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::json;
 use totp_demo::BODY_LIMIT;

@@ -12,7 +12,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::bad_input::*;
+use common::bad_input::{
+    Probe, Snapshot, World, assert_refusal, code_at, full_width, login, reason, send, world,
+    wrong_code,
+};
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tower_totp::clock::Clock as _;

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::bad_input::*;
+use common::bad_input::{Probe, Snapshot, probe, send, set_session_cookies, world};
 use http::{Method, StatusCode};
 use serde_json::json;
 use totp_demo::BODY_LIMIT;

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::bad_input::*;
+use common::bad_input::{Probe, code_at, login, reason, send, world};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use totp_demo::SESSION_COOKIE;

@@ -3,9 +3,9 @@
 //! its log says so (one readiness check, no polling), and stopped by its own
 //! pid when dropped. Tests never assume a server is running.
 //!
-//! - [`redis`]: [`RedisServer`](redis::RedisServer).
-//! - [`postgres`]: the PostgreSQL starter, to come.
-//! - [`process`]: what they share: spawning a server, waiting for its
+//! - [`RedisServer`](redis::RedisServer), in [`redis`].
+//! - The PostgreSQL starter, to come, in [`postgres`].
+//! - What they share, in [`process`]: spawning a server, waiting for its
 //!   ready line, signals by pid.
 
 pub mod postgres;
