@@ -29,7 +29,6 @@ use axum::Router;
 use axum::body::Body;
 use common::{Answer, TestDemo, app_code};
 use http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use totp_demo::SESSION_COOKIE;
 use tower::ServiceExt as _;
@@ -277,14 +276,7 @@ async fn send(router: &Router, r: &Req) -> Answer {
         }
     };
     let res = router.clone().oneshot(b.body(body).unwrap()).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer::read(res).await
 }
 
 // ---------------------------------------------------------------------------

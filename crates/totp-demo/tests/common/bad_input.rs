@@ -18,7 +18,6 @@ use super::{Answer, Client, TestDemo};
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use totp_demo::SESSION_COOKIE;
 use tower::ServiceExt as _;
@@ -285,14 +284,7 @@ pub async fn send(router: &Router, p: &Probe) -> Answer {
         .oneshot(req.body(Body::from(p.body.clone())).unwrap())
         .await
         .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer::read(res).await
 }
 
 /// The session cookie values an answer sets (an empty value removes it).

@@ -89,6 +89,18 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The whole answer: status, headers and the body read to the end.
+    pub async fn read(res: http::Response<Body>) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -177,14 +189,7 @@ impl Client {
             let removed = value.is_empty() || set.to_ascii_lowercase().contains("max-age=0");
             self.cookie = (!removed).then(|| value.to_owned());
         }
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        Answer::read(res).await
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
