@@ -107,8 +107,13 @@ impl Phone {
 
     /// A well-formed code that matches no step within 15 of the app's.
     pub fn wrong_code(&self) -> String {
+        self.wrong_code_within(15)
+    }
+
+    /// A well-formed code that matches no step within `steps` of the app's.
+    pub fn wrong_code_within(&self, steps: u64) -> String {
         let now = self.step();
-        let near: Vec<String> = (now.saturating_sub(15)..=now.saturating_add(15))
+        let near: Vec<String> = (now.saturating_sub(steps)..=now.saturating_add(steps))
             .map(|s| self.code_for_step(s))
             .collect();
         let digits = usize::from(self.params.digits());
