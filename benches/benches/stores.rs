@@ -41,20 +41,17 @@
 )]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tower_totp_testkit::server::redis::RedisServer;
 
-/// Enrolled users over any store, and a throwaway Redis server.
+/// Enrolled users over any store.
 mod support {
-    use std::io::{Read, Write};
-    use std::net::{Ipv4Addr, TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
 
-    use tower_totp::clock::{Clock, ManualClock, UnixTime};
-    use tower_totp::code::Hotp;
+    use tower_totp::clock::{ManualClock, UnixTime};
     use tower_totp::store::{AuthenticatorId, ConsumeOutcome, TotpStore};
     use tower_totp::{TotpConfig, TwoFactor, UserId};
+    use tower_totp_testkit::phone::Phone;
 
     /// How many callers the concurrent scenario runs.
     pub const CALLERS: usize = 8;
@@ -91,8 +88,7 @@ mod support {
                 .await
                 .unwrap()
                 .unwrap();
-            let code =
-                Hotp::new(e.secret(), e.params()).code_string(e.params().step_at(clock.now()));
+            let code = Phone::new(e.secret(), e.params(), clock.clone()).code();
             assert!(
                 engine
                     .confirm_enrollment(
@@ -112,73 +108,6 @@ mod support {
         let outcome = store.consume_step(user, id, 1 << 39, 0).await.unwrap();
         assert_eq!(outcome, ConsumeOutcome::Consumed);
         targets
-    }
-
-    /// A `redis-server` on a free loopback port, without persistence;
-    /// killed on drop.
-    pub struct RedisServer {
-        pub port: u16,
-        child: Child,
-    }
-
-    impl RedisServer {
-        /// `None` (with a note) when `redis-server` cannot be run.
-        pub fn start() -> Option<Self> {
-            for _ in 0..5 {
-                let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                    .unwrap()
-                    .local_addr()
-                    .unwrap()
-                    .port();
-                let spawned = Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--save", "", "--appendonly", "no"])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn();
-                let mut child = match spawned {
-                    Ok(c) => c,
-                    Err(e) => {
-                        println!("note: Redis not measured: cannot run redis-server ({e})");
-                        return None;
-                    }
-                };
-                for _ in 0..100 {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        break; // exited: the port was taken meanwhile
-                    }
-                    if ping(port) {
-                        return Some(Self { port, child });
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            println!("note: Redis not measured: redis-server did not come up");
-            None
-        }
-
-        pub fn url(&self) -> String {
-            format!("redis://127.0.0.1:{}/", self.port)
-        }
-    }
-
-    impl Drop for RedisServer {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    fn ping(port: u16) -> bool {
-        let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
 }
 
@@ -274,15 +203,18 @@ fn stores(c: &mut Criterion) {
     let sqlite = tower_totp_sqlite::SqliteStore::open(dir.path().join("bench.sqlite3")).unwrap();
     consume_step::scenario(c, "sqlite", (&sqlite, &sqlite), &single, &multi);
 
-    if let Some(server) = support::RedisServer::start() {
-        // A connection per runtime: its driver task lives on the runtime
-        // that made it. Same server and prefix, so the same data.
-        let url = server.url();
-        let connect = || tower_totp_redis::RedisStore::connect(&url);
-        let redis_single = single.block_on(connect()).unwrap();
-        let redis_multi = multi.block_on(connect()).unwrap();
-        consume_step::scenario(c, "redis", (&redis_single, &redis_multi), &single, &multi);
-        drop(server);
+    match RedisServer::try_start() {
+        Ok(server) => {
+            // A connection per runtime: its driver task lives on the runtime
+            // that made it. Same server and prefix, so the same data.
+            let url = server.url();
+            let connect = || tower_totp_redis::RedisStore::connect(&url);
+            let redis_single = single.block_on(connect()).unwrap();
+            let redis_multi = multi.block_on(connect()).unwrap();
+            consume_step::scenario(c, "redis", (&redis_single, &redis_multi), &single, &multi);
+            drop(server);
+        }
+        Err(e) => println!("note: Redis not measured: {e}"),
     }
 }
 

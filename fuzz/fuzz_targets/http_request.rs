@@ -1,7 +1,8 @@
-//! Whole HTTP requests into the in-process stack: tower-sessions'
-//! `SessionManagerLayer` (memory store), a `/login` and `/logout` of the
-//! application, the `/2fa` endpoints, and `TotpLayer` (with a step-up on
-//! `/sensitive`) around a hello handler. The memory stores never fail, so no
+//! Whole HTTP requests into the test kit's reference app
+//! (`tower_totp_testkit::app`): tower-sessions' `SessionManagerLayer`
+//! (memory store), a `/login` and `/logout` of the application, the `/2fa`
+//! endpoints, and `TotpLayer` (with a step-up on `/sensitive`) around a
+//! hello handler. The memory stores never fail, so no
 //! answer may be a 5xx; nothing may panic; a problem+json answer is valid
 //! JSON with its own status; and the application never sees a user the
 //! policy requires a second factor of as "not required".
@@ -34,32 +35,23 @@
 #![no_main]
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderName, HeaderValue, Method, Request, header};
+use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::runtime::Runtime;
-use tower::util::BoxCloneService;
-use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_sessions::{MemoryStore as SessionStore, Session, SessionManagerLayer};
-use tower_totp::clock::{Clock, ManualClock, UnixTime};
-use tower_totp::code::{CodeParams, Hotp, Secret};
-use tower_totp::http::{RememberDevice, SecondFactor, StaticDirectory, TotpAuth};
-use tower_totp::{ConfirmAs, Confirmation, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Body = BoxBody<Bytes, BoxError>;
-type App = BoxCloneService<Request<Full<Bytes>>, Response<Body>, Infallible>;
+use tower::ServiceExt;
+use tower_totp::code::{CodeParams, Secret};
+use tower_totp::http::RememberDevice;
+use tower_totp::{ConfirmAs, Confirmation, UserId, UserInfo, UserKind};
+use tower_totp_testkit::app::{App, AppService};
+use tower_totp_testkit::phone::Phone;
 
 const MAX_REQUESTS: usize = 16;
-/// 2023-11-14T22:13:20Z plus 10 s.
-const START: u64 = 1_700_000_010;
 /// The users the policy requires a second factor of.
 const REQUIRED: [&str; 2] = ["ann", "bob"];
 
@@ -85,10 +77,10 @@ fuzz_target!(|data: &[u8]| {
 
 /// The client's side: what it was shown, and its cookies.
 struct World {
-    app: App,
-    clock: ManualClock,
-    ann: Hotp,
-    phones: Vec<Hotp>,
+    app: AppService,
+    clock: tower_totp::clock::ManualClock,
+    ann: Phone,
+    phones: Vec<Phone>,
     recovery: Vec<String>,
     ids: Vec<String>,
     jar: BTreeMap<String, String>,
@@ -107,14 +99,18 @@ async fn run(data: &[u8]) {
 
 // ------------------------------------------------------------ the stack
 
-/// A fresh application per input, so that a crash replays alone.
+/// A fresh reference app (the test kit's) per input, so that a crash
+/// replays alone: memory stores that never fail, remember-device on, and a
+/// login that refuses names the directory does not know.
 async fn world() -> World {
-    let clock = ManualClock::new(UnixTime::from_secs(START));
-    let engine = TwoFactor::builder(TotpConfig::new("Acme").expect("a valid issuer"))
-        .clock(clock.clone())
-        .build()
-        .expect("an engine");
-    let users = StaticDirectory::default();
+    let app = App::setup()
+        .auth(|b| {
+            b.remember_device(
+                RememberDevice::new([7; 32], Duration::from_secs(86_400)).insecure_cookie(),
+            )
+        })
+        .refuse_unknown_users()
+        .build();
     for (name, kind, require_2fa) in [
         ("ann", UserKind::Internal, true),
         ("bob", UserKind::Internal, true),
@@ -126,25 +122,20 @@ async fn world() -> World {
             require_2fa,
             display_name,
         };
-        users.insert(name, info);
+        app.users.insert(name, info);
     }
 
     // Ann is enrolled; her confirming step is used.
     let ann = UserId::new("ann");
+    let engine = app.auth.engine();
     let e = engine
         .start_enrollment(&ann, "ann", "Phone", None)
         .await
         .expect("enrollment")
         .expect("under the caps");
-    let phone = Hotp::new(e.secret(), e.params());
-    let step = e.params().step_at(clock.now());
+    let phone = Phone::new(e.secret(), e.params(), app.clock.clone());
     let confirmed = engine
-        .confirm_enrollment(
-            &ann,
-            e.id(),
-            &phone.code_string(step),
-            ConfirmAs::FirstAuthenticator,
-        )
+        .confirm_enrollment(&ann, e.id(), &phone.code(), ConfirmAs::FirstAuthenticator)
         .await
         .expect("confirmation");
     let recovery = match confirmed {
@@ -154,17 +145,11 @@ async fn world() -> World {
         } => codes.as_strings().map(str::to_owned).collect(),
         other => panic!("setup: {other:?}"),
     };
-    clock.advance(Duration::from_secs(30));
+    app.next_step();
 
-    let remember = RememberDevice::new([7; 32], Duration::from_secs(86_400)).insecure_cookie();
-    let auth = TotpAuth::builder(engine, users)
-        .remember_device(remember)
-        .build();
-    let sessions = SessionManagerLayer::new(SessionStore::default()).with_secure(false);
-    let app = BoxCloneService::new(ServiceBuilder::new().layer(sessions).service(router(&auth)));
     World {
-        app,
-        clock,
+        app: app.service.clone(),
+        clock: app.clock.clone(),
         ann: phone,
         phones: Vec::new(),
         recovery,
@@ -173,132 +158,17 @@ async fn world() -> World {
     }
 }
 
-fn router(auth: &TotpAuth) -> App {
-    let hello = service_fn(|req: Request<Full<Bytes>>| async move {
-        Ok::<_, Infallible>(hello(&req).map(|b| b.map_err(|never| match never {}).boxed()))
-    });
-    let guarded = ServiceBuilder::new()
-        .layer(auth.layer())
-        .service(hello.clone())
-        .map_response(|res| res.map(BodyExt::boxed));
-    let sensitive = ServiceBuilder::new()
-        .layer(auth.layer())
-        .layer(auth.step_up(Duration::from_secs(120)))
-        .service(hello)
-        .map_response(|res| res.map(|b| b.map_err(BoxError::from).boxed()));
-    let endpoints = auth.endpoints();
-    let auth = auth.clone();
-    BoxCloneService::new(service_fn(move |req: Request<Full<Bytes>>| {
-        let (auth, guarded, sensitive, endpoints) = (
-            auth.clone(),
-            guarded.clone(),
-            sensitive.clone(),
-            endpoints.clone(),
-        );
-        async move {
-            let path = req.uri().path();
-            let res = if path == "/login" {
-                login(&auth, req).await
-            } else if path == "/logout" {
-                logout(&auth, req).await
-            } else if path == "/2fa" || path.starts_with("/2fa/") {
-                let res = endpoints.oneshot(req).await?;
-                res.map(|b| b.map_err(|never| match never {}).boxed())
-            } else if path == "/sensitive" {
-                sensitive.oneshot(req).await?
-            } else {
-                guarded.oneshot(req).await?
-            };
-            Ok::<_, Infallible>(res)
-        }
-    }))
-}
-
-fn reply(status: StatusCode, value: &Value) -> Response<Body> {
-    let body = Full::new(Bytes::from(value.to_string()));
-    let mut res = Response::new(body.map_err(|never| match never {}).boxed());
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
-}
-
-/// What the application behind the layer saw.
-fn hello(req: &Request<Full<Bytes>>) -> Response<Full<Bytes>> {
-    let factor = match req.extensions().get::<SecondFactor>() {
-        None => json!({ "factor": "none" }),
-        Some(SecondFactor::NotRequired { user, .. }) => {
-            json!({ "factor": "not_required", "user": user.as_str() })
-        }
-        Some(SecondFactor::Verified(v)) => json!({ "factor": "verified", "user": v.user.as_str() }),
-        Some(_) => json!({ "factor": "other" }),
-    };
-    let body = json!({ "hello": true, "second_factor": factor });
-    Response::new(Full::new(Bytes::from(body.to_string())))
-}
-
-/// The application's login: every password is right, unknown users are
-/// refused.
-async fn login(auth: &TotpAuth, req: Request<Full<Bytes>>) -> Response<Body> {
-    let Some(session) = req.extensions().get::<Session>().cloned() else {
-        return reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({ "error": "no session" }),
-        );
-    };
-    let Ok(body) = Limited::new(req.into_body(), 4096).collect().await else {
-        return reply(StatusCode::PAYLOAD_TOO_LARGE, &json!({}));
-    };
-    let Ok(form) = serde_json::from_slice::<Value>(&body.to_bytes()) else {
-        return reply(StatusCode::BAD_REQUEST, &json!({ "error": "json" }));
-    };
-    let Some(name) = form["username"].as_str() else {
-        return reply(StatusCode::BAD_REQUEST, &json!({ "error": "username" }));
-    };
-    if !matches!(name, "ann" | "bob" | "cid") {
-        return reply(
-            StatusCode::UNAUTHORIZED,
-            &json!({ "error": "unknown user" }),
-        );
-    }
-    match auth.password_verified(&session, &UserId::new(name)).await {
-        Ok(next) => reply(StatusCode::OK, &json!({ "next": next.as_str() })),
-        Err(e) => reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({ "error": e.to_string() }),
-        ),
-    }
-}
-
-async fn logout(auth: &TotpAuth, req: Request<Full<Bytes>>) -> Response<Body> {
-    let Some(session) = req.extensions().get::<Session>() else {
-        return reply(StatusCode::INTERNAL_SERVER_ERROR, &json!({}));
-    };
-    match auth.logout(session).await {
-        Ok(()) => reply(StatusCode::OK, &json!({ "next": "login" })),
-        Err(e) => reply(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({ "error": e.to_string() }),
-        ),
-    }
-}
-
 // ------------------------------------------------------------ the client
 
 impl World {
-    fn code(&self, phone: &Hotp) -> String {
-        phone.code_string(phone.params().step_at(self.clock.now()))
-    }
 
     /// Fill in the placeholders.
     fn substitute(&self, block: &[u8]) -> Vec<u8> {
         let newest = self.phones.last().unwrap_or(&self.ann);
         let mut out = block.to_vec();
         for (from, to) in [
-            (&b"{code}"[..], self.code(newest)),
-            (b"{code0}", self.code(&self.ann)),
+            (&b"{code}"[..], newest.code()),
+            (b"{code0}", self.ann.code()),
             (b"{rc}", self.recovery.first().cloned().unwrap_or_default()),
             (b"{id}", self.ids.first().cloned().unwrap_or_default()),
         ] {
@@ -357,7 +227,8 @@ impl World {
             .unwrap_or("");
         // A new secret shown (JSON or page): the client's newest phone.
         if let Some(secret) = shown_secret(&body) {
-            self.phones.push(Hotp::new(&secret, CodeParams::default()));
+            let phone = Phone::new(&secret, CodeParams::default(), self.clock.clone());
+            self.phones.push(phone);
         }
         let json = serde_json::from_slice::<Value>(&body).ok();
         if tracing() {

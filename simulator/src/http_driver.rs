@@ -3,15 +3,16 @@
 //! ([`TotpAuth::same_origin`], a `SameOriginLayer::new()`: unsafe requests
 //! from another origin refused with 403 `cross_origin`) outside,
 //! tower-sessions' `SessionManagerLayer` (its memory store) inside it,
-//! `TotpLayer` inside that, and a small application with a password login,
-//! the `/2fa` endpoints and a protected route. Real `http::Request`s go
+//! and inside those the test kit's reference application
+//! ([`tower_totp_testkit::app`]): a password login, the `/2fa` endpoints
+//! and `TotpLayer` around the protected routes. Real `http::Request`s go
 //! through `tower::Service`; no sockets.
 //!
 //! | Route | What |
 //! |---|---|
 //! | `POST /login` | JSON `{"username","password"}`; the password of `u<N>` is `pw-<N>` (a string comparison: a real service's hash is its own cost); then `TotpAuth::password_verified`, answering `{"next": …}` |
 //! | `/2fa…` | `TotpAuth::endpoints` |
-//! | `GET /hello` | behind the layer: 200 once the second step is done |
+//! | `GET /hello` | behind the layer: 200 with `second_factor.factor` `verified` once the second step is done |
 //!
 //! Every simulated user is internal with "Require Two Factor
 //! Authentication" set, under the default policy.
@@ -42,30 +43,24 @@
 //! # });
 //! ```
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use serde::Deserialize;
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_sessions::session::Id;
-use tower_sessions::{
-    MemoryStore as SessionStore, Session, SessionManagerLayer, SessionStore as _,
-};
+use tower_sessions::{MemoryStore as SessionStore, SessionStore as _};
 use tower_totp::clock::ManualClock;
-use tower_totp::http::{Endpoints, Next, SecondFactor, TotpAuth, TotpBody, UserDirectory};
+use tower_totp::http::{Next, TotpAuth, TotpBody, UserDirectory};
 use tower_totp::store::StoreError;
 use tower_totp::{TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+use tower_totp_testkit::app;
 
 use crate::driver::{
     Account, Driver, DriverError, Enrolled, Outcome, Refusal, WebAnswer, WebRequest,
@@ -79,14 +74,14 @@ use crate::wire::{
 /// The session cookie's name (tower-sessions' default).
 const SESSION_COOKIE: &str = "id";
 
-/// The whole service: the same-origin check, then sessions (tower-sessions'
-/// cookie and session managers), then the layer, then the application;
-/// boxed, as the cookie manager's type is not public.
+/// The whole service: the same-origin check, then the reference app
+/// (sessions, the login, the endpoints, the layer around the pages); boxed,
+/// as the cookie manager's type is not public.
 pub type Stack = BoxCloneSyncService<Request<Full<Bytes>>, Response<StackBody>, Infallible>;
 
-/// The body of the [`Stack`]'s answers: the application's, or a refusal of
-/// the layer or of the same-origin check.
-pub type StackBody = TotpBody<TotpBody<Full<Bytes>>>;
+/// The body of the [`Stack`]'s answers (the reference app's, or a refusal
+/// of the same-origin check), boxed.
+pub type StackBody = app::Body;
 
 /// The [`Driver`] over the in-process [`Stack`].
 ///
@@ -143,15 +138,17 @@ impl HttpDriver {
     pub fn from_engine(tfa: TwoFactor) -> Self {
         let auth = TotpAuth::builder(tfa, FleetDirectory).build();
         let sessions = SessionStore::default();
-        let app = SimApp {
-            auth: auth.clone(),
-            endpoints: auth.endpoints(),
-        };
+        let app = app::Stack::new()
+            .session_store(sessions.clone())
+            .password_check(password_is_right)
+            .build(&auth, &Arc::default());
         // Outside everything, as a deployed service places it: a refused
         // cross-origin request touches no session and no handler.
         let stack = BoxCloneSyncService::new(
-            auth.same_origin()
-                .layer(SessionManagerLayer::new(sessions.clone()).layer(auth.layer().layer(app))),
+            ServiceBuilder::new()
+                .map_response(|res: Response<TotpBody<StackBody>>| res.map(BodyExt::boxed))
+                .layer(auth.same_origin())
+                .service(app),
         );
         Self {
             stack,
@@ -164,7 +161,8 @@ impl HttpDriver {
     }
 
     /// After each accepted code, also `GET /hello` with the new session and
-    /// fail the run ([`DriverError::Protocol`]) unless it answers 200.
+    /// fail the run ([`DriverError::Protocol`]) unless it answers 200 with
+    /// the second factor verified.
     #[must_use]
     pub fn confirm_access(mut self, on: bool) -> Self {
         self.confirm_access = on;
@@ -272,7 +270,7 @@ impl HttpDriver {
                     let (p, b) = self
                         .send(Method::GET, "/hello", Some(&cookie), None)
                         .await?;
-                    if p.status != StatusCode::OK {
+                    if p.status != StatusCode::OK || !verified(&b) {
                         self.forget(&cookie).await;
                         return Err(protocol("hello", p.status, &b));
                     }
@@ -479,136 +477,17 @@ fn simulated_index(name: &str) -> Option<&str> {
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
-/// The application inside the layer: `POST /login`, the `/2fa` endpoints
-/// and `GET /hello`.
-#[derive(Debug, Clone)]
-pub struct SimApp {
-    auth: TotpAuth,
-    endpoints: Endpoints,
+/// The simulated passwords: that of `u<N>` is `pw-<N>` (a string
+/// comparison: a real service's hash is its own cost); anyone else does
+/// not exist.
+fn password_is_right(username: &str, password: &str) -> bool {
+    simulated_index(username).is_some_and(|n| password.strip_prefix("pw-") == Some(n))
 }
 
-type AppResponse = Response<Full<Bytes>>;
-type BoxFuture = Pin<Box<dyn Future<Output = Result<AppResponse, Infallible>> + Send>>;
-
-/// The response future of [`SimApp`].
-pub enum AppFuture {
-    /// The login handler.
-    Login(BoxFuture),
-    /// The endpoints.
-    Endpoints(tower_totp::http::endpoints::EndpointsFuture),
-    /// An answer known at once.
-    Ready(Option<AppResponse>),
-}
-
-impl std::fmt::Debug for AppFuture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppFuture").finish_non_exhaustive()
-    }
-}
-
-impl Future for AppFuture {
-    type Output = Result<AppResponse, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Self::Login(f) => f.as_mut().poll(cx),
-            Self::Endpoints(f) => Pin::new(f).poll(cx),
-            Self::Ready(r) => Poll::Ready(Ok(r
-                .take()
-                .unwrap_or_else(|| json(StatusCode::INTERNAL_SERVER_ERROR, b"{}")))),
-        }
-    }
-}
-
-impl Service<Request<Full<Bytes>>> for SimApp {
-    type Response = AppResponse;
-    type Error = Infallible;
-    type Future = AppFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
-        let path = req.uri().path();
-        if path == "/login" && req.method() == Method::POST {
-            return AppFuture::Login(Box::pin(login(self.auth.clone(), req)));
-        }
-        let prefix = self.auth.prefix();
-        if path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        {
-            return AppFuture::Endpoints(self.endpoints.call(req));
-        }
-        if path == "/hello" {
-            let verified = matches!(
-                req.extensions().get::<SecondFactor>(),
-                Some(SecondFactor::Verified(_))
-            );
-            return AppFuture::Ready(Some(if verified {
-                json(StatusCode::OK, br#"{"hello":"verified"}"#)
-            } else {
-                json(StatusCode::UNAUTHORIZED, br#"{"error":"log in first"}"#)
-            }));
-        }
-        AppFuture::Ready(Some(json(
-            StatusCode::NOT_FOUND,
-            br#"{"error":"not found"}"#,
-        )))
-    }
-}
-
-fn json(status: StatusCode, body: &'static [u8]) -> AppResponse {
-    let mut res = Response::new(Full::new(Bytes::from_static(body)));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    res
-}
-
-#[derive(Deserialize)]
-struct LoginForm<'a> {
-    #[serde(borrow)]
-    username: Cow<'a, str>,
-    #[serde(borrow)]
-    password: Cow<'a, str>,
-}
-
-/// `POST /login`: the password of `u<N>` is `pw-<N>`.
-async fn login(auth: TotpAuth, req: Request<Full<Bytes>>) -> Result<AppResponse, Infallible> {
-    let Some(session) = req.extensions().get::<Session>().cloned() else {
-        return Ok(json(StatusCode::INTERNAL_SERVER_ERROR, b"{}"));
-    };
-    let bytes = match req.into_body().collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(never) => match never {},
-    };
-    let Ok(form) = serde_json::from_slice::<LoginForm<'_>>(&bytes) else {
-        return Ok(json(StatusCode::BAD_REQUEST, br#"{"error":"json"}"#));
-    };
-    let right = simulated_index(&form.username)
-        .and_then(|n| Some(form.password.strip_prefix("pw-")? == n))
-        .unwrap_or(false);
-    if !right {
-        return Ok(json(
-            StatusCode::UNAUTHORIZED,
-            br#"{"error":"bad_credentials"}"#,
-        ));
-    }
-    let user = UserId::new(form.username.as_ref());
-    Ok(match auth.password_verified(&session, &user).await {
-        Ok(Next::Totp) => json(StatusCode::OK, br#"{"next":"totp"}"#),
-        Ok(Next::Enroll) => json(StatusCode::OK, br#"{"next":"enroll"}"#),
-        // Done (never Login after a password).
-        Ok(_) => json(StatusCode::OK, br#"{"next":"done"}"#),
-        Err(_) => json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            br#"{"error":"unavailable"}"#,
-        ),
-    })
+/// Whether the reference app's page saw a verified second factor.
+fn verified(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v["second_factor"]["factor"] == "verified")
 }
 
 #[cfg(test)]
@@ -621,5 +500,13 @@ mod tests {
         assert_eq!(simulated_index("u"), None);
         assert_eq!(simulated_index("x12"), None);
         assert_eq!(simulated_index("u1a"), None);
+    }
+
+    #[test]
+    fn only_the_simulated_password_is_right() {
+        assert!(password_is_right("u12", "pw-12"));
+        assert!(!password_is_right("u12", "pw-13"));
+        assert!(!password_is_right("u12", "12"));
+        assert!(!password_is_right("x12", "pw-12"));
     }
 }

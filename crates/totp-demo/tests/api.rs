@@ -11,16 +11,6 @@ use std::time::Duration;
 use common::{Client, TestDemo};
 use http::{Method, StatusCode, header};
 use serde_json::json;
-use tower_totp::clock::{Clock as _, ManualClock};
-use tower_totp::code::CodeParams;
-use tower_totp::code::{Hotp, Secret};
-
-/// The code an authenticator app shows now for `secret`.
-fn code_now(secret: &str, clock: &ManualClock) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
-}
 
 /// Log `user` in as a script and sync an app: the app's secret.
 async fn enroll(demo: &TestDemo, client: &mut Client, user: &str) -> String {
@@ -34,7 +24,7 @@ async fn enroll(demo: &TestDemo, client: &mut Client, user: &str) -> String {
             .unwrap()
             .starts_with("otpauth://totp/")
     );
-    let code = code_now(&secret, &demo.clock);
+    let code = common::app_code(&secret, &demo.clock);
     let done = client
         .post_json("/2fa/enroll", json!({ "code": code }))
         .await;
@@ -121,11 +111,14 @@ async fn jsmith_syncs_an_app_then_logs_in_with_a_code() {
     // The code that confirmed the app is used up; the next one, typed
     // with a space, logs in.
     let replay = c
-        .post_json("/2fa", json!({ "code": code_now(&secret, &demo.clock) }))
+        .post_json(
+            "/2fa",
+            json!({ "code": common::app_code(&secret, &demo.clock) }),
+        )
         .await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.text());
     demo.clock.advance(Duration::from_secs(30));
-    let code = code_now(&secret, &demo.clock);
+    let code = common::app_code(&secret, &demo.clock);
     let spaced = format!("{} {}", &code[..3], &code[3..]);
     let ok = c.post_json("/2fa", json!({ "code": spaced })).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
@@ -269,7 +262,10 @@ async fn users_switches_and_apps_survive_a_restart() {
     assert_eq!(c.login("jsmith", "demo").await, "totp");
     demo.clock.advance(Duration::from_secs(30));
     let ok = c
-        .post_json("/2fa", json!({ "code": code_now(&secret, &demo.clock) }))
+        .post_json(
+            "/2fa",
+            json!({ "code": common::app_code(&secret, &demo.clock) }),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
 }

@@ -15,19 +15,9 @@ use std::time::Duration;
 use common::TestDemo;
 use http::StatusCode;
 use serde_json::json;
-use tower_totp::clock::Clock as _;
-use tower_totp::code::{CodeParams, Hotp, Secret};
+use tower_totp_testkit::phone::Phone;
 
 const STEP: Duration = Duration::from_secs(30);
-
-/// The code the app with `secret` shows at `step`.
-fn code_at(secret: &str, step: u64) -> String {
-    Hotp::new(&Secret::from_base32(secret).unwrap(), CodeParams::default()).code_string(step)
-}
-
-fn step_now(t: &TestDemo) -> u64 {
-    CodeParams::default().step_at(t.clock.now())
-}
 
 /// Issue 11, section 3 and `[shoulder_surfer]`: a shoulder surfer who
 /// watched the victim's phone for a minute after the victim logged in has
@@ -48,12 +38,16 @@ async fn codes_seen_after_the_victims_login_do_not_resynchronise_later() {
     t.clock.advance(STEP);
     let mut victim = t.client();
     assert_eq!(victim.login("jsmith", "demo").await, "totp");
-    let login = step_now(&t);
+    let phone = Phone::from_base32(&secret, &t.clock);
+    let login = phone.step();
     let typed = victim.send_code(&secret, &t.clock).await;
     assert_eq!(typed.status, StatusCode::OK, "{}", typed.text());
 
     // Over the shoulder: the phone's next two codes, never typed.
-    let seen = [code_at(&secret, login + 1), code_at(&secret, login + 2)];
+    let seen = [
+        phone.code_for_step(login + 1),
+        phone.code_for_step(login + 2),
+    ];
 
     // Three steps later (90 s), from another session with the password.
     t.clock.advance(3 * STEP);

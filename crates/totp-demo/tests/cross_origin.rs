@@ -22,18 +22,16 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use common::bad_input::Snapshot;
 use common::{Answer, TestDemo, app_code};
 use http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use totp_demo::SESSION_COOKIE;
 use tower::ServiceExt as _;
-use tower_totp::UserId;
 
 /// Where the demo is served in these tests.
 const HOST: &str = "demo.test:3000";
@@ -48,8 +46,6 @@ const FOREIGN_ORIGINS: [&str; 4] = [
     "null",
     "https://evil.example",
 ];
-
-const USERS: [&str; 3] = ["admin", "jsmith", "portal"];
 
 // ---------------------------------------------------------------------------
 // The world: several sessions, each in the state its routes need
@@ -108,59 +104,6 @@ async fn world() -> World {
         portal_enrolling: portal.cookie.unwrap(),
         portal_secret,
         t,
-    }
-}
-
-/// Everything a request could change: the demo's rows and each user's
-/// TOTP state.
-#[derive(Debug, PartialEq)]
-struct Stored {
-    users: Vec<(String, i64, String)>,
-    settings: (i64, i64, i64),
-    totp: BTreeMap<&'static str, (bool, u64, Vec<String>, usize)>,
-}
-
-impl Stored {
-    async fn take(t: &TestDemo) -> Self {
-        let conn = rusqlite::Connection::open_with_flags(
-            t.db_path(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        let users = conn
-            .prepare("SELECT username, require_2fa, password_hash FROM demo_users ORDER BY 1")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let settings = conn
-            .query_row(
-                "SELECT enabled, internal_users, external_users FROM demo_settings",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
-        let store = t.demo.auth().engine().store();
-        let mut totp = BTreeMap::new();
-        for name in USERS {
-            let user = UserId::new(name);
-            let status = store.status(&user).await.unwrap();
-            let authenticators = store
-                .authenticators(&user)
-                .await
-                .unwrap()
-                .iter()
-                .map(|a| format!("{a:?}"))
-                .collect();
-            let codes = store.recovery_codes_left(&user).await.unwrap();
-            totp.insert(name, (status.enrolled, status.epoch, authenticators, codes));
-        }
-        Self {
-            users,
-            settings,
-            totp,
-        }
     }
 }
 
@@ -277,14 +220,7 @@ async fn send(router: &Router, r: &Req) -> Answer {
         }
     };
     let res = router.clone().oneshot(b.body(body).unwrap()).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer::read(res).await
 }
 
 // ---------------------------------------------------------------------------
@@ -299,7 +235,7 @@ struct Route {
     request: fn(&World) -> Req,
     /// The answer from the demo's own page.
     works: StatusCode,
-    /// Whether that answer changes what [`Stored`] holds (a login, a
+    /// Whether that answer changes what [`Snapshot`] holds (a login, a
     /// logout and a new set of as many recovery codes change only the
     /// session or the codes themselves).
     changes_stored: bool,
@@ -532,14 +468,14 @@ async fn every_unsafe_route_refuses_a_foreign_page_and_changes_nothing() {
     for route in ROUTES {
         let w = world().await;
         let base = (route.request)(&w);
-        let before = Stored::take(&w.t).await;
+        let before = Snapshot::take(&w.t).await;
         let sessions = w.sessions().await;
         for attack in attacks(&base) {
             let a = send(&w.router, &attack).await;
             assert_cross_origin_refusal(&attack, &a);
         }
         assert_eq!(
-            Stored::take(&w.t).await,
+            Snapshot::take(&w.t).await,
             before,
             "{} {}: the stored state changed",
             route.method,
@@ -560,7 +496,7 @@ async fn every_unsafe_route_refuses_a_foreign_page_and_changes_nothing() {
         assert_eq!(a.status, route.works, "{}: {}", own.describe(), a.text());
         if route.changes_stored {
             assert_ne!(
-                Stored::take(&w.t).await,
+                Snapshot::take(&w.t).await,
                 before,
                 "{}: worked but changed nothing",
                 own.describe()
@@ -575,7 +511,7 @@ async fn every_unsafe_route_refuses_a_foreign_page_and_changes_nothing() {
 #[tokio::test]
 async fn interleaved_attacks_through_several_sessions_change_nothing() {
     let w = world().await;
-    let before = Stored::take(&w.t).await;
+    let before = Snapshot::take(&w.t).await;
     let sessions = w.sessions().await;
     // Every route's attack, in table order and in reverse order.
     let requests: Vec<Req> = ROUTES.iter().map(|r| (r.request)(&w)).collect();
@@ -585,7 +521,7 @@ async fn interleaved_attacks_through_several_sessions_change_nothing() {
             assert_cross_origin_refusal(&attack, &a);
         }
     }
-    assert_eq!(Stored::take(&w.t).await, before);
+    assert_eq!(Snapshot::take(&w.t).await, before);
     assert_eq!(w.sessions().await, sessions);
     // The victims' own pages still work: the attacks used up nothing
     // (jsmith's code, portal's pending enrollment).
@@ -594,9 +530,12 @@ async fn interleaved_attacks_through_several_sessions_change_nothing() {
         let a = send(&w.router, &own).await;
         assert_eq!(a.status, StatusCode::OK, "{}: {}", own.describe(), a.text());
     }
-    let after = Stored::take(&w.t).await;
+    let after = Snapshot::take(&w.t).await;
     assert_eq!(after.settings.0, 0, "the admin switched 2FA off itself");
-    assert!(after.totp["portal"].0, "portal's own enrollment completed");
+    assert!(
+        after.totp["portal"].status.enrolled,
+        "portal's own enrollment completed"
+    );
 }
 
 /// The layer is around the whole router: a route the table misses, an
@@ -605,7 +544,7 @@ async fn interleaved_attacks_through_several_sessions_change_nothing() {
 #[tokio::test]
 async fn the_refusal_comes_before_routing() {
     let w = world().await;
-    let before = Stored::take(&w.t).await;
+    let before = Snapshot::take(&w.t).await;
     let paths = [
         "/",
         "/health",
@@ -632,7 +571,7 @@ async fn the_refusal_comes_before_routing() {
             }
         }
     }
-    assert_eq!(Stored::take(&w.t).await, before);
+    assert_eq!(Snapshot::take(&w.t).await, before);
 }
 
 /// Safe methods and requests without either header pass: a link from

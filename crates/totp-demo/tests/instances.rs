@@ -7,19 +7,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod redis_server;
 
 use std::time::Duration;
 
 use common::{Client, START, config};
 use http::StatusCode;
-use redis_server::RedisServer;
 use serde_json::json;
 use tempfile::TempDir;
 use totp_demo::{Demo, app, connect_redis};
-use tower_totp::clock::{Clock as _, ManualClock, UnixTime};
-use tower_totp::code::{CodeParams, Hotp, Secret};
+use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::seal::SealingKey;
+use tower_totp_testkit::server::redis::RedisServer;
 
 /// Instances A and B and what they share.
 struct Pair {
@@ -59,9 +57,7 @@ impl Pair {
 
     /// The code an authenticator app shows now for `secret`.
     fn code_now(&self, secret: &str) -> String {
-        let secret = Secret::from_base32(secret).unwrap();
-        let params = CodeParams::default();
-        Hotp::new(&secret, params).code_string(params.step_at(self.clock.now()))
+        common::app_code(secret, &self.clock)
     }
 
     /// jsmith syncs an app, all on A, and logs out; the app's secret. The

@@ -13,15 +13,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod stack;
 
-use common::RedisServer;
 use http::StatusCode;
 use serde_json::json;
-use stack::{Client, Instance, Phone, Reply, Shared};
+use stack::{Instance, Phone, Reply, Shared};
 use tower_totp::UserId;
 use tower_totp::code::{CodeParams, Secret};
+use tower_totp_testkit::server::redis::RedisServer;
 
 /// What one session does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +71,7 @@ fn secret_of(r: &Reply) -> String {
 
 fn problem(r: &Reply, status: StatusCode, reason: &str, what: &str) {
     assert_eq!(r.status(), status, "{what}: {}", r.text());
-    assert_eq!(r.reason(), reason, "{what}");
+    assert_eq!(r.problem_reason(), reason, "{what}");
 }
 
 /// One order, played on a fresh service of two instances.
@@ -85,9 +84,9 @@ async fn play(server: &RedisServer, order: [Act; 4]) {
     // Each act goes to the other instance than the one before.
     let at = |i: usize| -> &Instance { &instances[i % 2] };
     let ann = shared.user("ann");
-    let mut sessions = [Client::new(), Client::new()];
+    let mut sessions = [stack::client(), stack::client()];
     for (i, s) in sessions.iter_mut().enumerate() {
-        assert_eq!(s.login(at(i), &ann).await, "enroll", "{order:?}");
+        assert_eq!(s.on(at(i)).login(&ann).await, "enroll", "{order:?}");
     }
     let mut shown: [Option<String>; 2] = [None, None];
     let mut winner: Option<usize> = None;
@@ -96,7 +95,7 @@ async fn play(server: &RedisServer, order: [Act; 4]) {
         let what = format!("{order:?}, act {i} {act:?} on {}", to.name);
         match act {
             Act::Start(x) => {
-                let r = sessions[x].get(to, "/2fa/enroll").await;
+                let r = sessions[x].on(to).get("/2fa/enroll").await;
                 if winner.is_some() {
                     // Enrolled meanwhile: another app needs a second step.
                     problem(&r, StatusCode::UNAUTHORIZED, "step_up_required", &what);
@@ -104,7 +103,7 @@ async fn play(server: &RedisServer, order: [Act; 4]) {
                 }
                 let secret = secret_of(&r);
                 // Its own, whichever instance answers.
-                let again = sessions[x].get(at(i), "/2fa/enroll").await;
+                let again = sessions[x].on(at(i)).get("/2fa/enroll").await;
                 assert_eq!(secret_of(&again), secret, "{what}: looking again");
                 shown[x] = Some(secret);
             }
@@ -118,7 +117,8 @@ async fn play(server: &RedisServer, order: [Act; 4]) {
                     shared.clock.clone(),
                 );
                 let r = sessions[x]
-                    .post_json(to, "/2fa/enroll", &json!({ "code": phone.code() }))
+                    .on(to)
+                    .post_json("/2fa/enroll", json!({ "code": phone.code() }))
                     .await;
                 if winner.is_some() {
                     problem(&r, StatusCode::UNAUTHORIZED, "step_up_required", &what);
@@ -177,11 +177,11 @@ async fn a_code_of_another_sessions_secret_confirms_nothing() {
         shared.instance("B", &server).await,
     );
     let ann = shared.user("ann");
-    let (mut victim, mut attacker) = (Client::new(), Client::new());
-    assert_eq!(victim.login(&a, &ann).await, "enroll");
-    assert_eq!(attacker.login(&b, &ann).await, "enroll");
-    let victims = secret_of(&victim.get(&a, "/2fa/enroll").await);
-    let _ = secret_of(&attacker.get(&b, "/2fa/enroll").await);
+    let (mut victim, mut attacker) = (stack::client(), stack::client());
+    assert_eq!(victim.on(&a).login(&ann).await, "enroll");
+    assert_eq!(attacker.on(&b).login(&ann).await, "enroll");
+    let victims = secret_of(&victim.on(&a).get("/2fa/enroll").await);
+    let _ = secret_of(&attacker.on(&b).get("/2fa/enroll").await);
     let phone = Phone::new(
         &Secret::from_base32(&victims).unwrap(),
         CodeParams::default(),
@@ -189,7 +189,8 @@ async fn a_code_of_another_sessions_secret_confirms_nothing() {
     );
     for to in [&a, &b] {
         let r = attacker
-            .post_json(to, "/2fa/enroll", &json!({ "code": phone.code() }))
+            .on(to)
+            .post_json("/2fa/enroll", json!({ "code": phone.code() }))
             .await;
         problem(&r, StatusCode::UNAUTHORIZED, "invalid", to.name);
     }
@@ -202,7 +203,8 @@ async fn a_code_of_another_sessions_secret_confirms_nothing() {
             .is_empty()
     );
     let r = victim
-        .post_json(&b, "/2fa/enroll", &json!({ "code": phone.code() }))
+        .on(&b)
+        .post_json("/2fa/enroll", json!({ "code": phone.code() }))
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
 }
@@ -218,44 +220,44 @@ async fn a_reset_on_one_instance_ends_the_users_sessions_on_the_other() {
     let (ann, bob) = (shared.user("ann"), shared.user("bob"));
     let phone = a.enroll(&ann, &shared.clock).await;
     let bobs_phone = a.enroll(&bob, &shared.clock).await;
-    let mut verified = Client::new();
-    assert_eq!(verified.login(&a, &ann).await, "totp");
-    let r = verified.submit(&a, &phone.code()).await;
+    let mut verified = stack::client();
+    assert_eq!(verified.on(&a).login(&ann).await, "totp");
+    let r = verified.on(&a).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
-    let mut halfway = Client::new();
-    assert_eq!(halfway.login(&b, &ann).await, "totp");
-    let mut bobs = Client::new();
-    assert_eq!(bobs.login(&b, &bob).await, "totp");
-    let r = bobs.submit(&b, &bobs_phone.code()).await;
+    let mut halfway = stack::client();
+    assert_eq!(halfway.on(&b).login(&ann).await, "totp");
+    let mut bobs = stack::client();
+    assert_eq!(bobs.on(&b).login(&bob).await, "totp");
+    let r = bobs.on(&b).submit(&bobs_phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
-    assert_eq!(verified.hello(&b).await.factor(), "verified");
+    assert_eq!(verified.on(&b).hello().await.hello_factor(), "verified");
 
     a.auth.reset_user(&UserId::new("root"), &ann).await.unwrap();
 
     // On the other instance: ann's sessions are over, bob's is not.
     problem(
-        &verified.hello(&b).await,
+        &verified.on(&b).hello().await,
         StatusCode::UNAUTHORIZED,
         "not_logged_in",
         "the verified session on B",
     );
     shared.next_step();
-    let r = halfway.submit(&b, &phone.code()).await;
+    let r = halfway.on(&b).submit(&phone.code()).await;
     problem(
         &r,
         StatusCode::UNAUTHORIZED,
         "not_logged_in",
         "the halfway session",
     );
-    assert_eq!(bobs.hello(&b).await.factor(), "verified");
-    assert_eq!(bobs.hello(&a).await.factor(), "verified");
+    assert_eq!(bobs.on(&b).hello().await.hello_factor(), "verified");
+    assert_eq!(bobs.on(&a).hello().await.hello_factor(), "verified");
     let engine = b.auth.engine();
     assert!(engine.authenticators(&ann).await.unwrap().is_empty());
     assert_eq!(engine.recovery_codes_left(&ann).await.unwrap(), 0);
     // A new login after the reset starts over with enrollment.
     shared.clock.advance(std::time::Duration::from_millis(1));
-    let mut again = Client::new();
-    assert_eq!(again.login(&b, &ann).await, "enroll");
+    let mut again = stack::client();
+    assert_eq!(again.on(&b).login(&ann).await, "enroll");
 }
 
 /// Sessions of one user on both instances confirm their own pending
@@ -286,9 +288,9 @@ async fn concurrent_first_confirmations_across_instances_have_one_winner() {
         let mut ready = Vec::new();
         for i in 0..SESSIONS {
             let to = instances[i % 2].clone();
-            let mut c = Client::new();
-            assert_eq!(c.login(&to, &ann).await, "enroll");
-            let secret = secret_of(&c.get(&to, "/2fa/enroll").await);
+            let mut c = stack::client();
+            assert_eq!(c.on(&to).login(&ann).await, "enroll");
+            let secret = secret_of(&c.on(&to).get("/2fa/enroll").await);
             let phone = Phone::new(
                 &Secret::from_base32(&secret).unwrap(),
                 CodeParams::default(),
@@ -305,7 +307,8 @@ async fn concurrent_first_confirmations_across_instances_have_one_winner() {
                 tokio::spawn(async move {
                     start.wait().await;
                     let r = c
-                        .post_json(&to, "/2fa/enroll", &json!({ "code": phone.code() }))
+                        .on(&to)
+                        .post_json("/2fa/enroll", json!({ "code": phone.code() }))
                         .await;
                     (r, phone)
                 })
@@ -318,7 +321,7 @@ async fn concurrent_first_confirmations_across_instances_have_one_winner() {
                 winners.push(phone);
             } else {
                 assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{}", r.text());
-                let reason = r.reason();
+                let reason = r.problem_reason();
                 assert!(
                     reason == "step_up_required" || reason == "already_enrolled",
                     "round {round}: {reason}"

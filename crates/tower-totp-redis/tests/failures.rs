@@ -3,12 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use common::RedisServer;
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::code::{CodeParams, Secret};
@@ -22,6 +19,7 @@ use tower_totp::throttle::{Attempt, ThrottlePolicy};
 use tower_totp_redis::redis::AsyncCommands;
 use tower_totp_redis::redis::aio::ConnectionManager;
 use tower_totp_redis::{RESPONSE_TIMEOUT, RedisStore};
+use tower_totp_testkit::server::redis::RedisServer;
 
 /// No call may take longer than this, whatever the server does: the
 /// connection settings promise about three seconds at worst.
@@ -248,7 +246,7 @@ async fn the_first_call_after_an_outage_works() {
 
 #[tokio::test]
 async fn connect_to_nothing_fails_with_unavailable() {
-    let port = common::free_port();
+    let port = tower_totp_testkit::server::free_port();
     let (r, _) = bounded(
         "connect",
         RedisStore::connect(&format!("redis://127.0.0.1:{port}/")),

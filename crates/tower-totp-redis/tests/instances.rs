@@ -7,20 +7,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
 mod stack;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::RedisServer;
 use http::{StatusCode, header};
-use stack::{Client, Instance, Shared};
+use stack::{Instance, Shared};
 use tokio::sync::Barrier;
 use tower_totp::TotpConfig;
 use tower_totp::store::{EnrollmentStore, ThrottleStore};
 use tower_totp::throttle::ThrottlePolicy;
 use tower_totp_redis::redis;
+use tower_totp_testkit::server::redis::RedisServer;
 
 /// How long a stopped Redis may hold up one request: one refused
 /// connection and one retry, at most half a second apart.
@@ -28,7 +27,7 @@ const QUICK_FAILURE: Duration = Duration::from_secs(3);
 
 fn assert_refused(what: &str, r: &stack::Reply, status: StatusCode, reason: &str) {
     assert_eq!(r.status(), status, "{what}: {}", r.text());
-    assert_eq!(r.reason(), reason, "{what}");
+    assert_eq!(r.problem_reason(), reason, "{what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,13 +39,13 @@ async fn log_in_on_one_instance_and_finish_on_the_other() {
     let alice = shared.user("alice");
     let phone = a.enroll(&alice, &shared.clock).await;
 
-    let mut browser = Client::new();
-    assert_eq!(browser.login(&a, &alice).await, "totp");
+    let mut browser = stack::client();
+    assert_eq!(browser.on(&a).login(&alice).await, "totp");
     let before = browser.session.clone();
     assert!(before.is_some(), "login sets a session cookie");
     // B knows the session A made: the second step is asked for on both.
     for inst in [&a, &b] {
-        let r = browser.hello(inst).await;
+        let r = browser.on(inst).hello().await;
         assert_refused(
             inst.name,
             &r,
@@ -55,14 +54,14 @@ async fn log_in_on_one_instance_and_finish_on_the_other() {
         );
     }
 
-    let r = browser.submit(&b, &phone.code()).await;
+    let r = browser.on(&b).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     assert_eq!(r.next(), "done");
     assert_ne!(browser.session, before, "the session id cycles on B");
 
     for inst in [&a, &b] {
         assert_eq!(
-            browser.hello(inst).await.factor(),
+            browser.on(inst).hello().await.hello_factor(),
             "verified",
             "{}",
             inst.name
@@ -73,11 +72,15 @@ async fn log_in_on_one_instance_and_finish_on_the_other() {
     // The id from before the second step is gone on both instances: whoever
     // holds it is not logged in at all (the layer lets the application's
     // own auth decide, so hello answers, but with no second factor).
-    let mut stale = Client {
-        session: before.clone(),
-    };
+    let mut stale = stack::client();
+    stale.session.clone_from(&before);
     for inst in [&a, &b] {
-        assert_eq!(stale.hello(inst).await.factor(), "none", "{}", inst.name);
+        assert_eq!(
+            stale.on(inst).hello().await.hello_factor(),
+            "none",
+            "{}",
+            inst.name
+        );
     }
 }
 
@@ -105,8 +108,8 @@ async fn the_same_code_is_accepted_once_across_instances() {
     };
     let mut clients = Vec::new();
     for i in 0..REQUESTS {
-        let mut c = Client::new();
-        assert_eq!(c.login(&instance(i), &alice).await, "totp");
+        let mut c = stack::client();
+        assert_eq!(c.on(&instance(i)).login(&alice).await, "totp");
         clients.push(c);
     }
 
@@ -121,7 +124,7 @@ async fn the_same_code_is_accepted_once_across_instances() {
             let start = Arc::clone(&start);
             tokio::spawn(async move {
                 start.wait().await;
-                let reply = client.submit(&to, &code).await;
+                let reply = client.on(&to).submit(&code).await;
                 (to.name, reply, client)
             })
         })
@@ -151,11 +154,11 @@ async fn the_same_code_is_accepted_once_across_instances() {
     // for a code, and never reached hello.
     let (_, mut winner) = accepted.pop().unwrap();
     for inst in [&a, &b] {
-        assert_eq!(winner.hello(inst).await.factor(), "verified");
+        assert_eq!(winner.on(inst).hello().await.hello_factor(), "verified");
     }
     let mut loser = replayed.pop().unwrap();
     for inst in [&a, &b] {
-        let r = loser.hello(inst).await;
+        let r = loser.on(inst).hello().await;
         assert_refused(
             inst.name,
             &r,
@@ -177,16 +180,16 @@ async fn failures_on_both_instances_count_toward_one_throttle() {
     let alice = shared.user("alice");
     let phone = a.enroll(&alice, &shared.clock).await;
 
-    let mut browser = Client::new();
-    assert_eq!(browser.login(&a, &alice).await, "totp");
+    let mut browser = stack::client();
+    assert_eq!(browser.on(&a).login(&alice).await, "totp");
     for inst in [&a, &a, &b, &b] {
-        let r = browser.submit(inst, &phone.wrong_code()).await;
+        let r = browser.on(inst).submit(&phone.wrong_code()).await;
         assert_refused(inst.name, &r, StatusCode::UNAUTHORIZED, "invalid");
     }
     // The fourth attempt locked the user for 1 s, on both instances: even
     // the right code waits.
     for inst in [&a, &b] {
-        let r = browser.submit(inst, &phone.code()).await;
+        let r = browser.on(inst).submit(&phone.code()).await;
         assert_refused(inst.name, &r, StatusCode::TOO_MANY_REQUESTS, "throttled");
         assert_eq!(r.header(header::RETRY_AFTER), Some("1"), "{}", inst.name);
     }
@@ -195,18 +198,18 @@ async fn failures_on_both_instances_count_toward_one_throttle() {
 
     // After the lockout, a fifth failure on B locks for 2 s, seen on A.
     shared.clock.advance(Duration::from_secs(1));
-    let r = browser.submit(&b, &phone.wrong_code()).await;
+    let r = browser.on(&b).submit(&phone.wrong_code()).await;
     assert_refused("B", &r, StatusCode::UNAUTHORIZED, "invalid");
-    let r = browser.submit(&a, &phone.code()).await;
+    let r = browser.on(&a).submit(&phone.code()).await;
     assert_refused("A", &r, StatusCode::TOO_MANY_REQUESTS, "throttled");
     assert_eq!(r.header(header::RETRY_AFTER), Some("2"));
 
     // Once it ends, the right code works and clears the counter for both.
     shared.clock.advance(Duration::from_secs(2));
-    let r = browser.submit(&a, &phone.code()).await;
+    let r = browser.on(&a).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     assert_eq!(b.store.throttle_state(&alice).await.unwrap().attempts, 0);
-    assert_eq!(browser.hello(&b).await.factor(), "verified");
+    assert_eq!(browser.on(&b).hello().await.hello_factor(), "verified");
 }
 
 /// The user's phone runs 5 steps ahead: outside the window (one step either
@@ -225,12 +228,12 @@ async fn a_drift_learned_on_one_instance_is_used_by_the_other() {
     // window's drift-rate rule, `docs/verification.md`).
     shared.clock.advance(std::time::Duration::from_secs(86_400));
 
-    let mut first = Client::new();
-    assert_eq!(first.login(&a, &alice).await, "totp");
-    let r = first.submit(&a, &phone.code()).await;
+    let mut first = stack::client();
+    assert_eq!(first.on(&a).login(&alice).await, "totp");
+    let r = first.on(&a).submit(&phone.code()).await;
     assert_refused("A, first code", &r, StatusCode::UNAUTHORIZED, "invalid");
     shared.next_step();
-    let r = first.submit(&a, &phone.code()).await;
+    let r = first.on(&a).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "A, second code: {}", r.text());
 
     // B's own connection reads the offset A learned.
@@ -238,12 +241,12 @@ async fn a_drift_learned_on_one_instance_is_used_by_the_other() {
     assert_eq!(learned[0].sync.offset, 5);
 
     shared.next_step();
-    let mut second = Client::new();
-    assert_eq!(second.login(&b, &alice).await, "totp");
-    let r = second.submit(&b, &phone.code()).await;
+    let mut second = stack::client();
+    assert_eq!(second.on(&b).login(&alice).await, "totp");
+    let r = second.on(&b).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "B, first try: {}", r.text());
     assert_eq!(r.next(), "done");
-    assert_eq!(second.hello(&b).await.factor(), "verified");
+    assert_eq!(second.on(&b).hello().await.hello_factor(), "verified");
 }
 
 /// Redis stops mid-test (killed, as in a crash) and comes back on the same
@@ -259,27 +262,30 @@ async fn with_redis_down_every_guarded_request_fails_closed_and_service_resumes(
     let alice = shared.user("alice");
     let phone = a.enroll(&alice, &shared.clock).await;
 
-    let mut verified = Client::new();
-    assert_eq!(verified.login(&a, &alice).await, "totp");
+    let mut verified = stack::client();
+    assert_eq!(verified.on(&a).login(&alice).await, "totp");
     let used = phone.code();
-    let r = verified.submit(&b, &used).await;
+    let r = verified.on(&b).submit(&used).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     for inst in [&a, &b] {
-        assert_eq!(verified.hello(inst).await.factor(), "verified");
+        assert_eq!(verified.on(inst).hello().await.hello_factor(), "verified");
     }
-    let mut pending = Client::new();
-    assert_eq!(pending.login(&b, &alice).await, "totp");
+    let mut pending = stack::client();
+    assert_eq!(pending.on(&b).login(&alice).await, "totp");
     let cookies = (verified.session.clone(), pending.session.clone());
     assert_eq!((a.hits(), b.hits()), (1, 1));
 
     server.stop();
     for inst in [&a, &b] {
         let replies = [
-            ("hello, verified", verified.hello(inst).await),
-            ("hello, pending", pending.hello(inst).await),
-            ("GET /2fa", pending.get(inst, "/2fa").await),
-            ("POST /2fa", pending.submit(inst, &phone.code()).await),
-            ("POST /2fa, used code", verified.submit(inst, &used).await),
+            ("hello, verified", verified.on(inst).hello().await),
+            ("hello, pending", pending.on(inst).hello().await),
+            ("GET /2fa", pending.on(inst).get("/2fa").await),
+            ("POST /2fa", pending.on(inst).submit(&phone.code()).await),
+            (
+                "POST /2fa, used code",
+                verified.on(inst).submit(&used).await,
+            ),
         ];
         for (what, r) in &replies {
             let what = format!("{what} on {}", inst.name);
@@ -293,7 +299,7 @@ async fn with_redis_down_every_guarded_request_fails_closed_and_service_resumes(
             assert!(r.took < QUICK_FAILURE, "{what} took {:?}", r.took);
         }
         // The login handler gets the store error from password_verified.
-        let r = Client::new().try_login(inst, &alice).await;
+        let r = stack::client().on(inst).try_login(&alice).await;
         assert_eq!(
             r.status(),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -311,13 +317,18 @@ async fn with_redis_down_every_guarded_request_fails_closed_and_service_resumes(
     server.restart();
     // Same stacks, same connections: the managers reconnect by themselves.
     for inst in [&a, &b] {
-        let r = verified.hello(inst).await;
-        assert_eq!(r.factor(), "verified", "{} after the restart", inst.name);
+        let r = verified.on(inst).hello().await;
+        assert_eq!(
+            r.hello_factor(),
+            "verified",
+            "{} after the restart",
+            inst.name
+        );
     }
     assert_eq!((a.hits(), b.hits()), (2, 2));
     // The used step survived: still a replay. The pending session survived:
     // the next code finishes it.
-    let r = pending.submit(&a, &used).await;
+    let r = pending.on(&a).submit(&used).await;
     assert_refused(
         "used code after the restart",
         &r,
@@ -325,15 +336,15 @@ async fn with_redis_down_every_guarded_request_fails_closed_and_service_resumes(
         "replayed",
     );
     shared.next_step();
-    let r = pending.submit(&b, &phone.code()).await;
+    let r = pending.on(&b).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     // The enrollment survived: a new login asks for a code, not enrollment.
     shared.next_step();
-    let mut again = Client::new();
-    assert_eq!(again.login(&b, &alice).await, "totp");
-    let r = again.submit(&a, &phone.code()).await;
+    let mut again = stack::client();
+    assert_eq!(again.on(&b).login(&alice).await, "totp");
+    let r = again.on(&a).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
-    assert_eq!(again.hello(&b).await.factor(), "verified");
+    assert_eq!(again.on(&b).hello().await.hello_factor(), "verified");
 }
 
 /// When the session store fails to save. Loading happens inside our layer
@@ -368,36 +379,36 @@ async fn a_failed_session_save_is_a_503_and_grants_nothing() {
     );
     let alice = shared.user("alice");
     let phone = a.enroll(&alice, &shared.clock).await;
-    let mut verified = Client::new();
-    assert_eq!(verified.login(&a, &alice).await, "totp");
-    let r = verified.submit(&a, &phone.code()).await;
+    let mut verified = stack::client();
+    assert_eq!(verified.on(&a).login(&alice).await, "totp");
+    let r = verified.on(&a).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     shared.next_step();
-    let mut browser = Client::new();
-    assert_eq!(browser.login(&a, &alice).await, "totp");
+    let mut browser = stack::client();
+    assert_eq!(browser.on(&a).login(&alice).await, "totp");
     let before = browser.session.clone();
 
     acl(&["-set"]).query_async::<()>(&mut admin).await.unwrap();
 
     // A verified session needs no write: hello works.
-    assert_eq!(verified.hello(&a).await.factor(), "verified");
+    assert_eq!(verified.on(&a).hello().await.hello_factor(), "verified");
     assert_eq!(a.hits(), 1);
 
     // The code is right and spent; the endpoint marks the session verified
     // under a new id (deleting the old one) and answers 200; then
     // tower-sessions fails to store the new session and answers a bare 500
     // instead, which the session guard turns into a 503 problem.
-    let r = browser.submit(&a, &phone.code()).await;
+    let r = browser.on(&a).submit(&phone.code()).await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
     assert!(r.text().contains("store_unavailable"), "{}", r.text());
     assert!(!r.sets_session_cookie());
     assert_eq!(browser.session, before);
     // Nothing was granted: the old session is gone, so this browser is not
     // logged in at all, and the code cannot be used again.
-    assert_eq!(browser.hello(&a).await.factor(), "none");
+    assert_eq!(browser.on(&a).hello().await.hello_factor(), "none");
     acl(&["+set"]).query_async::<()>(&mut admin).await.unwrap();
-    let mut retry = Client::new();
-    assert_eq!(retry.login(&a, &alice).await, "totp");
-    let r = retry.submit(&a, &phone.code()).await;
+    let mut retry = stack::client();
+    assert_eq!(retry.on(&a).login(&alice).await, "totp");
+    let r = retry.on(&a).submit(&phone.code()).await;
     assert_refused("the spent code", &r, StatusCode::UNAUTHORIZED, "replayed");
 }

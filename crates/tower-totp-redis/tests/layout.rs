@@ -5,9 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::RedisServer;
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::code::{CodeParams, Secret};
@@ -19,6 +16,7 @@ use tower_totp::store::{
 use tower_totp_redis::RedisStore;
 use tower_totp_redis::redis::aio::ConnectionManager;
 use tower_totp_redis::redis::{self, AsyncCommands};
+use tower_totp_testkit::server::redis::RedisServer;
 
 const ROOMY: PendingLimits = PendingLimits {
     expired_before: UnixTime::EPOCH,

@@ -3,21 +3,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::RedisServer;
 use tower_sessions::cookie::time::{Duration as TimeDuration, OffsetDateTime};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Error;
 use tower_sessions::{Expiry, Session, SessionStore};
 use tower_totp_redis::RedisSessionStore;
 use tower_totp_redis::redis::AsyncCommands;
+use tower_totp_testkit::server::redis::RedisServer;
 
 async fn store(server: &RedisServer) -> RedisSessionStore {
-    RedisSessionStore::new(server.manager().await).with_prefix(common::fresh_prefix())
+    RedisSessionStore::new(server.manager().await)
+        .with_prefix(tower_totp_testkit::server::redis::fresh_prefix())
 }
 
 fn record(expires_in: TimeDuration) -> Record {
@@ -171,7 +170,7 @@ async fn cycling_the_id_leaves_only_the_new_session() {
 #[tokio::test]
 async fn two_instances_share_sessions() {
     let server = RedisServer::start();
-    let prefix = common::fresh_prefix();
+    let prefix = tower_totp_testkit::server::redis::fresh_prefix();
     // A shares the connection of its TOTP store; B has a connection of its own.
     let a = Arc::new(
         server

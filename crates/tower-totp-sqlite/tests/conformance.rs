@@ -10,27 +10,25 @@ use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryCodes;
 use tower_totp::store::{
     Activated, ConsumeOutcome, EnrollmentStore, PutPending, RecoveryOutcome, RecoveryStore,
-    StepStore, ThrottleStore, conformance,
+    StepStore, ThrottleStore,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy};
 use tower_totp_sqlite::SqliteStore;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn file_store_passes_the_conformance_suite() {
-    // Each case gets its own file; the directories live until the end.
-    let mut dirs = Vec::new();
-    conformance::run_all(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(dir.path().join("totp.sqlite3")).expect("open");
-        dirs.push(dir);
-        async move { store }
-    })
-    .await;
+/// Each case on its own file; the directory lives until the case ends.
+mod file_store {
+    use tower_totp_sqlite::SqliteStore;
+
+    tower_totp::store_conformance_tests!(
+        keep dir = tempfile::tempdir().expect("temp dir");
+        make = SqliteStore::open(dir.path().join("totp.sqlite3")).expect("open")
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn in_memory_store_passes_the_conformance_suite() {
-    conformance::run_all(|| async { SqliteStore::open_in_memory().expect("open") }).await;
+mod in_memory_store {
+    use tower_totp_sqlite::SqliteStore;
+
+    tower_totp::store_conformance_tests!(make = SqliteStore::open_in_memory().expect("open"));
 }
 
 /// How many tasks race through the two connections.

@@ -6,7 +6,6 @@ mod common;
 
 use std::error::Error as _;
 use std::path::Path;
-use std::sync::Barrier;
 
 use rusqlite::{Connection, params};
 use tower_totp::UserId;
@@ -442,20 +441,7 @@ fn stores_opened_together_on_a_version_1_file_migrate_it_once() {
     let path = dir.path().join("v1.sqlite3");
     let data = V1Data::new();
     data.write_v1(&path);
-    let start = Barrier::new(AT_ONCE);
-    std::thread::scope(|s| {
-        let opening: Vec<_> = (0..AT_ONCE)
-            .map(|_| {
-                s.spawn(|| {
-                    start.wait();
-                    SqliteStore::open(&path)
-                })
-            })
-            .collect();
-        for o in opening {
-            o.join().expect("thread").expect("every store opens");
-        }
-    });
+    common::open_at_once(&path, AT_ONCE);
     assert_eq!(user_version(&path), SqliteStore::SCHEMA_VERSION);
     let conn = Connection::open(&path).expect("open");
     let pendings: i64 = conn

@@ -8,25 +8,25 @@ use std::time::Duration;
 
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
-use tower_totp::store::{Activated, EnrollmentStore, RevokeOutcome, UserStatus, conformance};
+use tower_totp::store::RevokeOutcome;
+use tower_totp::store::{Activated, EnrollmentStore, UserStatus};
 use tower_totp_sqlite::SqliteStore;
 
 /// Long enough that no test ever reaches it: other connections' writes are
 /// then only seen on a miss.
 const AN_HOUR: Duration = Duration::from_secs(3600);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cached_store_passes_the_conformance_suite() {
-    let mut dirs = Vec::new();
-    conformance::run_all(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(dir.path().join("totp.sqlite3"))
+/// The cached store against the conformance suite, each case on its own
+/// file.
+mod cached_store {
+    use tower_totp_sqlite::SqliteStore;
+
+    tower_totp::store_conformance_tests!(
+        keep dir = tempfile::tempdir().expect("temp dir");
+        make = SqliteStore::open(dir.path().join("totp.sqlite3"))
             .expect("open")
-            .with_status_cache(AN_HOUR);
-        dirs.push(dir);
-        async move { store }
-    })
-    .await;
+            .with_status_cache(super::AN_HOUR)
+    );
 }
 
 #[tokio::test]

@@ -7,16 +7,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use std::collections::HashMap;
 
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
-use http_support::{App, Client, Phone};
 use serde_json::json;
-use tower_totp::code::Secret;
 use tower_totp::{UserId, UserKind};
+use tower_totp_testkit::app::{App, Client};
+use tower_totp_testkit::phone::Phone;
 
 /// A user who must sync an app at first login, logged in in `n` sessions.
 async fn sessions(app: &App, n: usize) -> (UserId, Vec<Client>) {
@@ -31,17 +29,13 @@ async fn sessions(app: &App, n: usize) -> (UserId, Vec<Client>) {
 }
 
 /// The secret a `GET /2fa/enroll` answer shows.
-fn secret_of(r: &http_support::Reply) -> String {
+fn secret_of(r: &tower_totp_testkit::app::Reply) -> String {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     r.json()["secret"].as_str().unwrap().to_owned()
 }
 
 fn phone(app: &App, secret: &str) -> Phone {
-    Phone::new(
-        Secret::from_base32(secret).unwrap(),
-        Default::default(),
-        app.clock.clone(),
-    )
+    Phone::from_base32(secret, &app.clock)
 }
 
 // ------------------------------------------------------------ every order

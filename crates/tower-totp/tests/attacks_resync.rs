@@ -20,16 +20,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
 use http::StatusCode;
-use http_support::{App, Client, Phone};
 use tower_totp::store::{ResyncCandidate, SyncState};
 use tower_totp::verify::Window;
 use tower_totp::{RejectReason, UserId, UserKind, Verdict};
+use tower_totp_testkit::app::{App, Client};
+use tower_totp_testkit::phone::Phone;
 
 /// Steps in a day at the default 30 s.
 const A_DAY: u64 = 24 * 120;

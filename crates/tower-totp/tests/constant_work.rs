@@ -13,21 +13,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use std::time::Duration;
 
-use http_support::FlakyStore;
 use tower_totp::ConfirmAs;
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
 use tower_totp::code::Hotp;
 use tower_totp::{TotpConfig, TwoFactor, UserId, Verdict};
+use tower_totp_testkit::store::TestStore;
 
 /// A fresh engine with one enrolled user, the clock a step past the
 /// confirming code.
-async fn enrolled() -> (TwoFactor, FlakyStore, ManualClock, Hotp) {
-    let clock = ManualClock::new(UnixTime::from_secs(http_support::START));
-    let store = FlakyStore::default();
+async fn enrolled() -> (TwoFactor, TestStore, ManualClock, Hotp) {
+    let clock = ManualClock::new(UnixTime::from_secs(tower_totp_testkit::START));
+    let store = TestStore::default();
     let tfa = TwoFactor::builder(TotpConfig::new("Acme").unwrap())
         .clock(clock.clone())
         .store(store.clone())

@@ -11,18 +11,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt as _, Full};
-use http_support::{App, Client, Phone, Reply};
+use http_body_util::Full;
 use serde_json::{Value, json};
-use tower::util::BoxCloneService;
-use tower::{Layer as _, ServiceExt as _};
 use tower_totp::http::{Refusal, RefusalReason, SameOriginLayer};
 use tower_totp::store::{EnrollmentStore as _, RecoveryStore as _};
 use tower_totp::{UserId, UserKind};
+use tower_totp_testkit::app::{App, Client, Reply};
+use tower_totp_testkit::phone::Phone;
 
 const HOST: &str = "app.example:8443";
 const OWN_ORIGIN: &str = "https://app.example:8443";
@@ -38,13 +35,7 @@ const FOREIGN_ORIGINS: [&str; 4] = [
 
 /// The reference application with the layer outside everything.
 fn guarded(app: &App, layer: SameOriginLayer) -> App {
-    let service = layer
-        .layer(app.service.clone())
-        .map_response(|res| res.map(|body| body.boxed()));
-    App {
-        service: BoxCloneService::new(service),
-        ..app.clone()
-    }
+    app.with_outer_layer(layer)
 }
 
 /// Alice and Bob enrolled, Alice verified now (and her recovery codes),

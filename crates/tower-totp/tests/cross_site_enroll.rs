@@ -11,17 +11,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt as _, Full};
-use http_support::{App, Client, Phone, Reply};
+use http_body_util::Full;
 use serde_json::{Value, json};
-use tower::util::BoxCloneService;
-use tower::{Layer as _, ServiceExt as _};
 use tower_totp::http::SameOriginLayer;
 use tower_totp::{UserId, UserKind};
+use tower_totp_testkit::app::{App, Client, Reply};
+use tower_totp_testkit::phone::Phone;
 
 const HOST: &str = "app.example";
 const OWN_ORIGIN: &str = "http://app.example";
@@ -29,13 +26,7 @@ const OWN_ORIGIN: &str = "http://app.example";
 /// The reference application behind the same-origin layer, as deployed.
 fn guarded_app() -> App {
     let app = App::new();
-    let service = SameOriginLayer::new()
-        .layer(app.service.clone())
-        .map_response(|res| res.map(|body| body.boxed()));
-    App {
-        service: BoxCloneService::new(service),
-        ..app
-    }
+    app.with_outer_layer(SameOriginLayer::new())
 }
 
 /// The GET a foreign page's link makes the victim's browser send.
@@ -68,11 +59,7 @@ fn secret_of(r: &Reply) -> String {
 }
 
 fn phone(app: &App, secret: &str) -> Phone {
-    Phone::new(
-        tower_totp::code::Secret::from_base32(secret).unwrap(),
-        Default::default(),
-        app.clock.clone(),
-    )
+    Phone::from_base32(secret, &app.clock)
 }
 
 async fn names(c: &mut Client) -> Vec<String> {

@@ -7,12 +7,12 @@
 mod common;
 
 use std::time::Duration;
+use tower_totp::store::RevokeOutcome;
 
 use common::{Harness, config};
 use tower_totp::ConfirmAs;
-use tower_totp::code::Hotp;
-use tower_totp::store::RevokeOutcome;
 use tower_totp::{Confirmation, RejectReason, UserId, Verdict};
+use tower_totp_testkit::phone::Phone;
 
 const INVALID: Verdict = Verdict::Rejected(RejectReason::Invalid);
 
@@ -30,16 +30,16 @@ async fn only_a_correct_first_code_activates() {
         .await
         .unwrap()
         .unwrap();
-    let phone = Hotp::new(e.secret(), e.params());
+    let phone = Phone::new(e.secret(), e.params(), h.clock.clone());
 
     // Not enrolled yet: the pending secret does not log in.
     assert_eq!(
-        h.verify(&alice, &phone.code_string(h.step())).await,
+        h.verify(&alice, &phone.code()).await,
         Verdict::Rejected(RejectReason::NotEnrolled)
     );
 
     // A wrong code and a malformed one leave it pending.
-    let wrong = common::wrong_code(&phone, h.step());
+    let wrong = phone.wrong_code_within(20);
     for (typed, reason) in [
         (wrong.as_str(), RejectReason::Invalid),
         ("12 34", RejectReason::Malformed),
@@ -66,7 +66,7 @@ async fn only_a_correct_first_code_activates() {
     assert_eq!(still.otpauth_uri(), e.otpauth_uri());
 
     // The right one, typed loosely, activates it.
-    let code = phone.code_string(h.step());
+    let code = phone.code();
     let typed = format!("{} {}", &code[..3], &code[3..]);
     match h
         .tfa
@@ -99,7 +99,7 @@ async fn only_a_correct_first_code_activates() {
             .confirm_enrollment(
                 &alice,
                 e.id(),
-                &phone.code_string(h.step() + 1),
+                &phone.code_at_offset(1),
                 ConfirmAs::AnotherAuthenticator
             )
             .await
@@ -118,13 +118,13 @@ async fn a_first_code_one_step_off_confirms_and_sets_the_offset() {
         .await
         .unwrap()
         .unwrap();
-    let phone = Hotp::new(e.secret(), e.params());
+    let phone = Phone::new(e.secret(), e.params(), h.clock.clone());
     assert!(
         h.tfa
             .confirm_enrollment(
                 &alice,
                 e.id(),
-                &phone.code_string(h.step() + 1),
+                &phone.code_at_offset(1),
                 ConfirmAs::AnotherAuthenticator
             )
             .await
@@ -140,13 +140,13 @@ async fn a_first_code_one_step_off_confirms_and_sets_the_offset() {
         .await
         .unwrap()
         .unwrap();
-    let phone = Hotp::new(e.secret(), e.params());
+    let phone = Phone::new(e.secret(), e.params(), h.clock.clone());
     assert!(
         !h.tfa
             .confirm_enrollment(
                 &bob,
                 e.id(),
-                &phone.code_string(h.step() + 2),
+                &phone.code_at_offset(2),
                 ConfirmAs::AnotherAuthenticator
             )
             .await
@@ -167,7 +167,7 @@ async fn an_expired_enrollment_is_refused() {
         .await
         .unwrap()
         .unwrap();
-    let phone = Hotp::new(e.secret(), e.params());
+    let phone = Phone::new(e.secret(), e.params(), h.clock.clone());
 
     start.advance(ttl - Duration::from_millis(1));
     assert!(
@@ -190,7 +190,7 @@ async fn an_expired_enrollment_is_refused() {
         .confirm_enrollment(
             &alice,
             e.id(),
-            &phone.code_string(h.step()),
+            &phone.code(),
             ConfirmAs::AnotherAuthenticator,
         )
         .await
@@ -232,17 +232,17 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
         .await
         .unwrap()
         .unwrap();
-    let new = Hotp::new(e.secret(), e.params());
-    assert!(h.verify(&alice, &old.code(&h, 0)).await.is_accepted());
+    let new = Phone::new(e.secret(), e.params(), h.clock.clone());
+    assert!(h.verify(&alice, &old.code(0)).await.is_accepted());
     h.advance_steps(1);
     assert_eq!(
-        h.verify(&alice, &new.code_string(h.step())).await,
+        h.verify(&alice, &new.code()).await,
         INVALID,
         "the new phone is not active yet"
     );
 
     // A wrong first code changes nothing.
-    let wrong = common::wrong_code(&new, h.step());
+    let wrong = new.wrong_code_within(20);
     assert!(
         !h.tfa
             .confirm_enrollment(&alice, e.id(), &wrong, ConfirmAs::AnotherAuthenticator)
@@ -250,18 +250,13 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
             .unwrap()
             .is_confirmed()
     );
-    assert!(h.verify(&alice, &old.code(&h, 0)).await.is_accepted());
+    assert!(h.verify(&alice, &old.code(0)).await.is_accepted());
     h.advance_steps(1);
 
     let before = epoch(&h, &alice).await;
     match h
         .tfa
-        .confirm_enrollment(
-            &alice,
-            e.id(),
-            &new.code_string(h.step()),
-            ConfirmAs::AnotherAuthenticator,
-        )
+        .confirm_enrollment(&alice, e.id(), &new.code(), ConfirmAs::AnotherAuthenticator)
         .await
         .unwrap()
     {
@@ -277,12 +272,8 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
         other => panic!("{other:?}"),
     }
     h.advance_steps(1);
-    assert_eq!(h.verify(&alice, &old.code(&h, 0)).await, INVALID);
-    assert!(
-        h.verify(&alice, &new.code_string(h.step()))
-            .await
-            .is_accepted()
-    );
+    assert_eq!(h.verify(&alice, &old.code(0)).await, INVALID);
+    assert!(h.verify(&alice, &new.code()).await.is_accepted());
     let listed = h.tfa.authenticators(&alice).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "new phone");
@@ -309,7 +300,7 @@ async fn several_named_authenticators_each_work_and_each_can_be_revoked() {
     assert_eq!(names, ["Authy on iPad", "Pixel 8", "YubiKey"]);
 
     for device in [&phone, &tablet, &key] {
-        match h.verify(&alice, &device.code(&h, 0)).await {
+        match h.verify(&alice, &device.code(0)).await {
             Verdict::Accepted { authenticator, .. } => assert_eq!(authenticator, device.id),
             other => panic!("{other:?}"),
         }
@@ -344,10 +335,10 @@ async fn several_named_authenticators_each_work_and_each_can_be_revoked() {
         4,
         "revoking nothing changes nothing"
     );
-    assert_eq!(h.verify(&alice, &tablet.code(&h, 0)).await, INVALID);
-    assert!(h.verify(&alice, &phone.code(&h, 0)).await.is_accepted());
+    assert_eq!(h.verify(&alice, &tablet.code(0)).await, INVALID);
+    assert!(h.verify(&alice, &phone.code(0)).await.is_accepted());
     h.advance_steps(1);
-    assert!(h.verify(&alice, &key.code(&h, 0)).await.is_accepted());
+    assert!(h.verify(&alice, &key.code(0)).await.is_accepted());
 
     assert_eq!(
         h.tfa.revoke(&alice, &phone.id).await.unwrap(),
@@ -360,7 +351,7 @@ async fn several_named_authenticators_each_work_and_each_can_be_revoked() {
     assert_eq!(epoch(&h, &alice).await, 6);
     h.advance_steps(1);
     assert_eq!(
-        h.verify(&alice, &phone.code(&h, 0)).await,
+        h.verify(&alice, &phone.code(0)).await,
         Verdict::Rejected(RejectReason::NotEnrolled)
     );
 }
@@ -396,8 +387,8 @@ async fn the_epoch_increases_on_confirm_revoke_and_reset_only() {
 
     // Logging in, failing, starting an enrollment or using a recovery code
     // does not move it.
-    assert!(h.verify(&alice, &phone.code(&h, 0)).await.is_accepted());
-    assert_eq!(h.verify(&alice, &phone.wrong_code(&h)).await, INVALID);
+    assert!(h.verify(&alice, &phone.code(0)).await.is_accepted());
+    assert_eq!(h.verify(&alice, &phone.wrong_code()).await, INVALID);
     h.tfa
         .start_enrollment(&alice, "a", "tablet", None)
         .await
@@ -453,7 +444,7 @@ async fn reset_removes_authenticators_and_the_pending_enrollment() {
             .is_none()
     );
     assert_eq!(
-        h.verify(&alice, &phone.code(&h, 0)).await,
+        h.verify(&alice, &phone.code(0)).await,
         Verdict::Rejected(RejectReason::NotEnrolled)
     );
 }

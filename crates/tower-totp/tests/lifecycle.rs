@@ -8,18 +8,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{StatusCode, header};
-use http_support::{App, Client, Phone};
 use serde_json::json;
 use tower_totp::{UserId, UserKind};
+use tower_totp_testkit::app::{App, Client};
+use tower_totp_testkit::phone::Phone;
 
-fn codes_of(r: &http_support::Reply) -> Vec<String> {
+fn codes_of(r: &tower_totp_testkit::app::Reply) -> Vec<String> {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     r.json()["recovery_codes"]
         .as_array()

@@ -1,8 +1,5 @@
-//! The memory store against the store conformance suite.
+//! The memory store against the store conformance suite: one test per case.
 
-use tower_totp::store::{MemoryStore, conformance};
+use tower_totp::store::MemoryStore;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn memory_store_passes_the_conformance_suite() {
-    conformance::run_all(|| async { MemoryStore::new() }).await;
-}
+tower_totp::store_conformance_tests!(make = MemoryStore::new());

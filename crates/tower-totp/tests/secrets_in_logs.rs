@@ -10,19 +10,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod http_support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http::StatusCode;
-use http_support::{App, Client, Phone, remember_device};
 use serde_json::{Value, json};
 use tower_totp::code::{Hotp, Secret, parse_code};
 use tower_totp::seal::{Keyring, SealingKey};
 use tower_totp::store::{EnrollmentStore, RecoveryStore, StepStore, ThrottleStore};
 use tower_totp::{Confirmation, UserKind};
+use tower_totp_testkit::app::{App, Client, remember_device};
+use tower_totp_testkit::phone::Phone;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 

@@ -39,7 +39,7 @@ async fn window_accepts_exactly_behind_to_ahead() {
         for offset in -behind..=ahead {
             let user = UserId::new(format!("in-{behind}-{ahead}-{offset}"));
             let phone = h.enroll(&user, "phone").await;
-            let verdict = h.verify(&user, &phone.code(&h, offset)).await;
+            let verdict = h.verify(&user, &phone.code(offset)).await;
             assert_eq!(
                 accepted_offset(&verdict),
                 offset,
@@ -50,7 +50,7 @@ async fn window_accepts_exactly_behind_to_ahead() {
             let user = UserId::new(format!("out-{behind}-{ahead}-{offset}"));
             let phone = h.enroll(&user, "phone").await;
             assert_eq!(
-                h.verify(&user, &phone.code(&h, offset)).await,
+                h.verify(&user, &phone.code(offset)).await,
                 INVALID,
                 "window -{behind}/+{ahead}, offset {offset}"
             );
@@ -65,7 +65,7 @@ async fn the_verdict_names_the_matched_step() {
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
     let now = h.step();
-    match h.verify(&alice, &phone.code(&h, 1)).await {
+    match h.verify(&alice, &phone.code(1)).await {
         Verdict::Accepted {
             authenticator,
             step,
@@ -91,24 +91,15 @@ async fn window_is_centred_on_the_learned_offset() {
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
 
-    assert_eq!(
-        accepted_offset(&h.verify(&alice, &phone.code(&h, 1)).await),
-        1
-    );
+    assert_eq!(accepted_offset(&h.verify(&alice, &phone.code(1)).await), 1);
     h.advance_steps(1);
     // +2 is outside the default window around 0, inside the one around +1.
-    assert_eq!(
-        accepted_offset(&h.verify(&alice, &phone.code(&h, 2)).await),
-        2
-    );
+    assert_eq!(accepted_offset(&h.verify(&alice, &phone.code(2)).await), 2);
     assert_eq!(h.tfa.authenticators(&alice).await.unwrap()[0].offset, 2);
     h.advance_steps(2);
     // Centred on +2, the window is +1..=+3: offset 0 is no longer in it.
-    assert_eq!(h.verify(&alice, &phone.code(&h, 0)).await, INVALID);
-    assert_eq!(
-        accepted_offset(&h.verify(&alice, &phone.code(&h, 1)).await),
-        1
-    );
+    assert_eq!(h.verify(&alice, &phone.code(0)).await, INVALID);
+    assert_eq!(accepted_offset(&h.verify(&alice, &phone.code(1)).await), 1);
     // And the learned offset follows the device back.
     assert_eq!(h.tfa.authenticators(&alice).await.unwrap()[0].offset, 1);
 }
@@ -121,7 +112,7 @@ async fn a_drifted_code_alone_is_not_accepted() {
     h.advance_steps(A_WEEK);
     for offset in [2, 5, 10, -2, -5, -10] {
         assert_eq!(
-            h.verify(&alice, &phone.code(&h, offset)).await,
+            h.verify(&alice, &phone.code(offset)).await,
             INVALID,
             "offset {offset}"
         );
@@ -140,11 +131,11 @@ async fn two_consecutive_codes_at_one_offset_resynchronise() {
         let phone = h.enroll(&alice, "phone").await;
         h.advance_steps(A_WEEK);
 
-        assert_eq!(h.verify(&alice, &phone.code(&h, offset)).await, INVALID);
+        assert_eq!(h.verify(&alice, &phone.code(offset)).await, INVALID);
         h.advance_steps(1);
         let step = h.step().checked_add_signed(offset).unwrap();
         assert_eq!(
-            h.verify(&alice, &phone.code(&h, offset)).await,
+            h.verify(&alice, &phone.code(offset)).await,
             Verdict::Accepted {
                 authenticator: phone.id.clone(),
                 step,
@@ -160,7 +151,7 @@ async fn two_consecutive_codes_at_one_offset_resynchronise() {
 
         // From now on the device's codes are accepted alone.
         h.advance_steps(1);
-        let verdict = h.verify(&alice, &phone.code(&h, offset)).await;
+        let verdict = h.verify(&alice, &phone.code(offset)).await;
         assert!(
             matches!(verdict, Verdict::Accepted { resynchronised: false, offset: o, .. } if o == offset),
             "{verdict:?}"
@@ -176,9 +167,9 @@ async fn a_non_consecutive_pair_does_not_resynchronise() {
     h.advance_steps(A_WEEK);
 
     // Same offset, but two steps apart.
-    assert_eq!(h.verify(&alice, &phone.code(&h, 5)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(5)).await, INVALID);
     h.advance_steps(2);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 5)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(5)).await, INVALID);
 
     // Consecutive steps, but at different offsets (submitted within one period).
     h.advance_steps(3);
@@ -194,9 +185,9 @@ async fn a_non_consecutive_pair_does_not_resynchronise() {
 
     // Going backwards does not count either.
     h.advance_steps(3);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 6)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(6)).await, INVALID);
     h.advance_steps(1);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 4)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(4)).await, INVALID);
 
     assert_eq!(h.tfa.authenticators(&alice).await.unwrap()[0].offset, 0);
 }
@@ -210,7 +201,7 @@ async fn beyond_max_drift_never_resynchronises() {
     for offset in [11i64, -11, 50] {
         for _ in 0..3 {
             assert_eq!(
-                h.verify(&alice, &phone.code(&h, offset)).await,
+                h.verify(&alice, &phone.code(offset)).await,
                 INVALID,
                 "offset {offset}"
             );
@@ -228,16 +219,16 @@ async fn max_drift_is_configurable() {
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
     h.advance_steps(A_WEEK);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 4)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(4)).await, INVALID);
     h.advance_steps(1);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 4)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(4)).await, INVALID);
 
     h.advance_steps(1);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 3)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(3)).await, INVALID);
     h.advance_steps(1);
     assert!(
         matches!(
-            h.verify(&alice, &phone.code(&h, 3)).await,
+            h.verify(&alice, &phone.code(3)).await,
             Verdict::Accepted {
                 resynchronised: true,
                 offset: 3,
@@ -259,14 +250,14 @@ async fn learned_offset_is_clamped_to_max_drift() {
         let phone = h.enroll(&alice, "phone").await;
         h.advance_steps(A_WEEK);
         let edge = 10 * sign;
-        assert_eq!(h.verify(&alice, &phone.code(&h, edge)).await, INVALID);
+        assert_eq!(h.verify(&alice, &phone.code(edge)).await, INVALID);
         h.advance_steps(1);
-        assert!(h.verify(&alice, &phone.code(&h, edge)).await.is_accepted());
+        assert!(h.verify(&alice, &phone.code(edge)).await.is_accepted());
         assert_eq!(h.tfa.authenticators(&alice).await.unwrap()[0].offset, edge);
 
         // Two steps on, so that a device losing a step still shows a new one.
         h.advance_steps(2);
-        let verdict = h.verify(&alice, &phone.code(&h, edge + sign)).await;
+        let verdict = h.verify(&alice, &phone.code(edge + sign)).await;
         assert_eq!(accepted_offset(&verdict), edge, "clamped in the verdict");
         assert_eq!(
             h.tfa.authenticators(&alice).await.unwrap()[0].offset,
@@ -284,10 +275,10 @@ async fn an_accepted_code_in_between_breaks_the_pair() {
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
     h.advance_steps(A_WEEK);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 5)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(5)).await, INVALID);
     h.advance_steps(1);
-    assert!(h.verify(&alice, &phone.code(&h, 0)).await.is_accepted());
-    assert_eq!(h.verify(&alice, &phone.code(&h, 5)).await, INVALID);
+    assert!(h.verify(&alice, &phone.code(0)).await.is_accepted());
+    assert_eq!(h.verify(&alice, &phone.code(5)).await, INVALID);
 }
 
 // ---------------------------------------------------------------- replay
@@ -297,7 +288,7 @@ async fn a_code_is_accepted_once() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
-    let code = phone.code(&h, 0);
+    let code = phone.code(0);
     assert!(h.verify(&alice, &code).await.is_accepted());
     assert_eq!(h.verify(&alice, &code).await, REPLAYED);
     // Still refused later, while the step is in the window.
@@ -311,15 +302,12 @@ async fn only_steps_newer_than_the_last_accepted_one_pass() {
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
     // The code of the next step is accepted early...
-    assert_eq!(
-        accepted_offset(&h.verify(&alice, &phone.code(&h, 1)).await),
-        1
-    );
+    assert_eq!(accepted_offset(&h.verify(&alice, &phone.code(1)).await), 1);
     // ...after which the current and previous steps are refused as replays.
-    assert_eq!(h.verify(&alice, &phone.code(&h, 0)).await, REPLAYED);
+    assert_eq!(h.verify(&alice, &phone.code(0)).await, REPLAYED);
     h.advance_steps(1);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 0)).await, REPLAYED);
-    assert!(h.verify(&alice, &phone.code(&h, 1)).await.is_accepted());
+    assert_eq!(h.verify(&alice, &phone.code(0)).await, REPLAYED);
+    assert!(h.verify(&alice, &phone.code(1)).await.is_accepted());
 }
 
 #[tokio::test]
@@ -362,7 +350,7 @@ async fn concurrent_submissions_of_one_code_have_one_winner() {
         let h = Harness::new(config().with_throttle(wide_open));
         let alice = UserId::new("alice");
         let phone = h.enroll(&alice, "phone").await;
-        let code = Arc::new(phone.code(&h, 0));
+        let code = Arc::new(phone.code(0));
         let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
         let tasks: Vec<_> = (0..TASKS)
             .map(|_| {
@@ -393,7 +381,7 @@ async fn concurrent_submissions_under_the_default_throttle_have_one_winner() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
-    let code = Arc::new(phone.code(&h, 0));
+    let code = Arc::new(phone.code(0));
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let (tfa, alice, code) = (h.tfa.clone(), alice.clone(), code.clone());
@@ -432,7 +420,7 @@ async fn typed_variants_of_a_code_are_accepted() {
         |c| format!("{}\u{FF0D}{}", &c[..3], &c[3..]),
     ];
     for (i, variant) in variants.iter().enumerate() {
-        let typed = variant(&phone.code(&h, 0));
+        let typed = variant(&phone.code(0));
         assert!(
             h.verify(&alice, &typed).await.is_accepted(),
             "variant {i}: {typed:?}"
@@ -446,7 +434,7 @@ async fn malformed_input_is_malformed_and_not_charged() {
     let h = Harness::new(config());
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
-    let code = phone.code(&h, 0);
+    let code = phone.code(0);
     let too_long = format!("{code}1");
     let letters = format!("{}a", &code[..5]);
     let arabic_indic = "١٢٣٤٥٦".to_owned();
@@ -594,18 +582,18 @@ async fn life_cycle_at(start: UnixTime) {
     let h = Harness::at(config(), start);
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
-    let code = phone.code(&h, 0);
+    let code = phone.code(0);
     assert!(h.verify(&alice, &code).await.is_accepted(), "at {start:?}");
     assert_eq!(h.verify(&alice, &code).await, REPLAYED);
-    assert!(h.verify(&alice, &phone.code(&h, 1)).await.is_accepted());
+    assert!(h.verify(&alice, &phone.code(1)).await.is_accepted());
     // From offset 1 to 6 is four steps beyond the window: plausible 400
     // steps (3 hours 20 minutes) on, at the default 1%; still well inside
     // the day left before the clock saturates.
     h.advance_steps(401);
-    assert_eq!(h.verify(&alice, &phone.code(&h, 6)).await, INVALID);
+    assert_eq!(h.verify(&alice, &phone.code(6)).await, INVALID);
     h.advance_steps(1);
     assert!(matches!(
-        h.verify(&alice, &phone.code(&h, 6)).await,
+        h.verify(&alice, &phone.code(6)).await,
         Verdict::Accepted {
             resynchronised: true,
             offset: 6,
@@ -640,7 +628,7 @@ async fn the_end_of_u64_millis_works() {
     let h = Harness::at(config(), UnixTime::from_millis(u64::MAX - 86_400_000));
     let alice = UserId::new("alice");
     let phone = h.enroll(&alice, "phone").await;
-    let wrong = phone.wrong_code(&h);
+    let wrong = phone.wrong_code();
     for _ in 0..4 {
         assert_eq!(h.verify(&alice, &wrong).await, INVALID);
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod bad_input;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,16 +17,14 @@ use serde_json::Value;
 use tempfile::TempDir;
 use totp_demo::{Database, Demo, DemoConfig, PasswordCost, SESSION_COOKIE, app};
 use tower::ServiceExt as _;
-use tower_totp::clock::{Clock as _, ManualClock, UnixTime};
-use tower_totp::code::{CodeParams, Hotp, Secret};
+use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::seal::{Keyring, SealingKey};
+use tower_totp_testkit::phone::Phone;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The code an authenticator app with `secret` (base32) shows now.
 pub fn app_code(secret: &str, clock: &ManualClock) -> String {
-    let secret = Secret::from_base32(secret).unwrap();
-    let params = CodeParams::default();
-    Hotp::new(&secret, params).code_string(params.step_at(clock.now()))
+    Phone::from_base32(secret, clock).code()
 }
 
 /// A fixed start time, far from any step boundary.
@@ -89,6 +89,18 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The whole answer: status, headers and the body read to the end.
+    pub async fn read(res: http::Response<Body>) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -177,14 +189,7 @@ impl Client {
             let removed = value.is_empty() || set.to_ascii_lowercase().contains("max-age=0");
             self.cookie = (!removed).then(|| value.to_owned());
         }
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        Answer::read(res).await
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {

@@ -3,6 +3,9 @@
 // Each test file uses its own subset.
 #![allow(dead_code)]
 
+use std::path::Path;
+use std::sync::Barrier;
+
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::code::{Algorithm, CodeParams, Secret};
@@ -10,6 +13,7 @@ use tower_totp::seal::Keyring;
 use tower_totp::store::{
     Activated, Activation, AuthenticatorId, PendingEnrollment, PendingLimits, PutPending, TotpStore,
 };
+use tower_totp_sqlite::SqliteStore;
 
 /// No pruning, no cap to speak of.
 pub(crate) const ROOMY: PendingLimits = PendingLimits {
@@ -68,4 +72,23 @@ pub(crate) async fn enroll(
         "a fresh pending enrollment activates: {outcome:?}"
     );
     id
+}
+
+/// Open `path` from `n` threads released at the same instant, as `n`
+/// processes starting together would; panics unless every one opens.
+pub(crate) fn open_at_once(path: &Path, n: usize) {
+    let start = Barrier::new(n);
+    std::thread::scope(|s| {
+        let opening: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    SqliteStore::open(path)
+                })
+            })
+            .collect();
+        for o in opening {
+            o.join().expect("thread").expect("every store opens");
+        }
+    });
 }

@@ -1,20 +1,31 @@
 //! The test suite every store runs, written once.
 //!
-//! A store crate calls [`run_all`] from a multi-threaded tokio test, with a
-//! function that makes a fresh, empty store:
+//! A store crate's test file invokes [`store_conformance_tests!`] with an
+//! expression that makes a fresh, empty store; the macro expands to one
+//! `#[tokio::test]` per case (multi-threaded: the race cases need it), so a
+//! failing case is reported under its own name:
 //!
 //! ```no_run
-//! # async fn doc() {
-//! use tower_totp::store::{MemoryStore, conformance};
+//! use tower_totp::store::MemoryStore;
 //!
-//! // In a #[tokio::test(flavor = "multi_thread")] function:
-//! conformance::run_all(|| async { MemoryStore::new() }).await;
-//! # }
+//! tower_totp::store_conformance_tests!(make = MemoryStore::new());
+//! # fn main() {}
 //! ```
 //!
-//! Each case panics with its name and what differed.
+//! A store that needs something kept alive for the case (a temporary
+//! directory, a server) names it with `keep`; the `make` expression may
+//! borrow it and may `.await`:
+//!
+//! ```no_run
+//! # struct Dir; impl Dir { fn store(&self) -> tower_totp::store::MemoryStore { tower_totp::store::MemoryStore::new() } }
+//! # fn tempdir() -> Dir { Dir }
+//! tower_totp::store_conformance_tests!(keep dir = tempdir(); make = dir.store());
+//! # fn main() {}
+//! ```
+//!
+//! Each case is also a public `async fn` taking the store, to call alone.
+//! Each panics with its name and what differed.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,44 +44,62 @@ use crate::user::UserId;
 /// How many tasks race in the concurrency cases.
 const RACERS: usize = 32;
 
-/// Run every case, each on a fresh store from `make`.
+/// Expands to one `#[tokio::test]` per conformance case, each on a fresh
+/// store from `make` (an expression evaluated inside the test, which may
+/// `.await`). `keep NAME = EXPR;` first binds a value that lives until the
+/// case ends (a temporary directory, a server), for `make` to use. Invoke it
+/// once per module: the tests take the cases' names.
 ///
-/// # Panics
-///
-/// Panics, naming the case, when the store does not behave as the traits
-/// require. Must run on a multi-threaded tokio runtime.
-pub async fn run_all<S, F, Fut>(mut make: F)
-where
-    S: TotpStore,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = S>,
-{
-    new_user_is_empty(make().await).await;
-    pending_enrollment_lifecycle(make().await).await;
-    activation_replaces_an_old_authenticator(make().await).await;
-    consume_step_is_compare_and_set(make().await).await;
-    consumed_step_clears_the_throttle(make().await).await;
-    replayed_step_keeps_the_throttle(make().await).await;
-    step_of_a_missing_authenticator_keeps_the_throttle(make().await).await;
-    consumed_step_leaves_other_users_throttle_alone(make().await).await;
-    resync_candidate_is_kept_until_consumed(make().await).await;
-    record_miss_keeps_or_leaves_candidates(make().await).await;
-    revoke_and_reset_move_the_epoch_forward(make().await).await;
-    pending_enrollments_are_capped_after_pruning(make().await).await;
-    remove_pending_removes_one(make().await).await;
-    activation_refusals_change_nothing(make().await).await;
-    activation_keeps_other_pendings_and_clears_the_throttle(make().await).await;
-    activation_issues_recovery_codes_when_due(make().await).await;
-    revoking_the_last_authenticator_deletes_recovery_codes(make().await).await;
-    reset_ends_sessions_and_pendings(make().await).await;
-    reseal_keeps_sync_state(make().await).await;
-    throttle_follows_the_reference_model(make().await).await;
-    recovery_codes_are_single_use(make().await).await;
-    users_are_isolated(make().await).await;
-    concurrent_consumption_has_one_winner(Arc::new(make().await)).await;
-    concurrent_attempts_are_all_charged(Arc::new(make().await)).await;
-    concurrent_recovery_use_has_one_winner(Arc::new(make().await)).await;
-    concurrent_first_activations_have_one_winner(Arc::new(make().await)).await;
+/// See the [module docs](crate::store::conformance) for examples.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($(keep $guard:ident = $setup:expr;)? make = $make:expr $(,)?) => {
+        $crate::store_conformance_tests!(@cases [$(let $guard = $setup;)?] $make;
+            new_user_is_empty,
+            pending_enrollment_lifecycle,
+            activation_replaces_an_old_authenticator,
+            consume_step_is_compare_and_set,
+            consumed_step_clears_the_throttle,
+            replayed_step_keeps_the_throttle,
+            step_of_a_missing_authenticator_keeps_the_throttle,
+            consumed_step_leaves_other_users_throttle_alone,
+            resync_candidate_is_kept_until_consumed,
+            record_miss_keeps_or_leaves_candidates,
+            revoke_and_reset_move_the_epoch_forward,
+            pending_enrollments_are_capped_after_pruning,
+            remove_pending_removes_one,
+            activation_refusals_change_nothing,
+            activation_keeps_other_pendings_and_clears_the_throttle,
+            activation_issues_recovery_codes_when_due,
+            revoking_the_last_authenticator_deletes_recovery_codes,
+            reset_ends_sessions_and_pendings,
+            reseal_keeps_sync_state,
+            throttle_follows_the_reference_model,
+            recovery_codes_are_single_use,
+            users_are_isolated,
+        );
+        // The races: the store shared by RACERS tasks.
+        $crate::store_conformance_tests!(@races [$(let $guard = $setup;)?] $make;
+            concurrent_consumption_has_one_winner,
+            concurrent_attempts_are_all_charged,
+            concurrent_recovery_use_has_one_winner,
+            concurrent_first_activations_have_one_winner,
+        );
+    };
+    (@cases $setup:tt $make:expr; $($case:ident),+ $(,)?) => {
+        $( $crate::store_conformance_tests!(@case $setup $make; $case, store => store); )+
+    };
+    (@races $setup:tt $make:expr; $($case:ident),+ $(,)?) => {
+        $( $crate::store_conformance_tests!(@case $setup $make; $case, store => ::std::sync::Arc::new(store)); )+
+    };
+    (@case [$($setup:tt)*] $make:expr; $case:ident, $store:ident => $arg:expr) => {
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            $($setup)*
+            let $store = $make;
+            $crate::store::conformance::$case($arg).await;
+        }
+    };
 }
 
 fn user(name: &str) -> UserId {

@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use tower_totp::clock::{Clock, ManualClock, UnixTime};
-use tower_totp::code::{CodeParams, Hotp};
+use tower_totp::code::Hotp;
 use tower_totp::recovery::RecoveryCodes;
 use tower_totp::store::{AuthenticatorId, MemoryStore};
 use tower_totp::verify::Window;
 use tower_totp::{ConfirmAs, Confirmation, TotpConfig, TwoFactor, UserId, Verdict};
+use tower_totp_testkit::phone::Phone;
 
 /// 2023-11-14T22:13:30Z, the first second of a 30-second step.
 pub const T0: u64 = 1_700_000_010;
@@ -86,12 +87,11 @@ impl Harness {
             .unwrap()
             .unwrap();
         let device = Device {
-            hotp: Hotp::new(enrollment.secret(), enrollment.params()),
-            params: enrollment.params(),
+            phone: Phone::new(enrollment.secret(), enrollment.params(), self.clock.clone()),
             id: enrollment.id().clone(),
             recovery: None,
         };
-        let code = device.code(self, 0);
+        let code = device.phone.code();
         match self
             .tfa
             .confirm_enrollment(user, &device.id, &code, ConfirmAs::AnotherAuthenticator)
@@ -120,32 +120,30 @@ impl Harness {
     }
 }
 
-/// A simulated authenticator app.
+/// An enrolled authenticator app: its id, the phone (on the harness's
+/// clock), and the recovery codes its confirmation showed.
 pub struct Device {
     pub id: AuthenticatorId,
-    pub hotp: Hotp,
-    pub params: CodeParams,
+    pub phone: Phone,
     /// Recovery codes shown when this device's enrollment was confirmed.
     pub recovery: Option<RecoveryCodes>,
 }
 
 impl Device {
     /// The code this device shows when its clock is `offset` steps away from
-    /// the server's.
-    pub fn code(&self, h: &Harness, offset: i64) -> String {
-        let now = self.params.step_at(h.clock.now());
-        let step = now.checked_add_signed(offset).unwrap();
-        self.hotp.code_string(step)
+    /// the server's (the harness's clock is the phone's).
+    pub fn code(&self, offset: i64) -> String {
+        self.phone.code_at_offset(offset)
     }
 
     /// A well-formed code that matches no step within 20 of the server's.
-    pub fn wrong_code(&self, h: &Harness) -> String {
-        wrong_code(&self.hotp, self.params.step_at(h.clock.now()))
+    pub fn wrong_code(&self) -> String {
+        self.phone.wrong_code_within(20)
     }
 
     /// The code of an absolute step.
     pub fn code_for_step(&self, step: u64) -> String {
-        self.hotp.code_string(step)
+        self.phone.code_for_step(step)
     }
 }
 
