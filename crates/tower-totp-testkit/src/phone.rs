@@ -4,6 +4,7 @@
 use serde_json::Value;
 use tower_totp::clock::{Clock, ManualClock};
 use tower_totp::code::{CodeParams, Hotp, Secret};
+use tower_totp::{ConfirmAs, TwoFactor, UserId};
 
 /// An authenticator app holding one secret, reading time from a shared
 /// [`ManualClock`]; clones share the clock.
@@ -35,6 +36,33 @@ impl Phone {
             clock,
             offset: 0,
         }
+    }
+
+    /// Enroll `user` through `engine` (no HTTP), confirming `as_`: the
+    /// phone that synced, on `clock` (the engine's). The confirming code's
+    /// step is used.
+    ///
+    /// # Panics
+    ///
+    /// If the engine refuses or fails.
+    pub async fn enroll(
+        engine: &TwoFactor,
+        clock: &ManualClock,
+        user: &UserId,
+        as_: ConfirmAs,
+    ) -> Self {
+        let e = engine
+            .start_enrollment(user, user.as_str(), "Phone", None)
+            .await
+            .expect("start enrollment")
+            .expect("under the caps");
+        let phone = Self::new(e.secret(), e.params(), clock.clone());
+        let confirmed = engine
+            .confirm_enrollment(user, e.id(), &phone.code(), as_)
+            .await
+            .expect("confirm enrollment");
+        assert!(confirmed.is_confirmed(), "enrollment not confirmed");
+        phone
     }
 
     /// An app that scanned the base32 `secret` (default parameters).

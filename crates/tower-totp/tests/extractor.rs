@@ -16,10 +16,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
 use tower_totp::clock::{ManualClock, UnixTime};
-use tower_totp::code::{CodeParams, Hotp};
 use tower_totp::http::{Refusal, RefusalReason, StaticDirectory, TotpAuth, TotpVerified};
 use tower_totp::policy::PolicySettings;
 use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
+use tower_totp_testkit::phone::Phone;
 
 /// Inside a 30 s step, never at its edge.
 const START: u64 = 1_700_000_010;
@@ -99,34 +99,18 @@ impl App {
         UserId::new(name)
     }
 
-    /// An authenticator for `user`, activated through the engine; the code
-    /// maker for it.
-    async fn enroll(&self, user: &UserId) -> Hotp {
-        let engine = self.auth.engine();
-        let e = engine
-            .start_enrollment(user, user.as_str(), "Phone", None)
-            .await
-            .unwrap()
-            .unwrap();
-        let hotp = Hotp::new(e.secret(), e.params());
-        let code = hotp.code_string(self.step());
-        let confirmed = engine
-            .confirm_enrollment(user, e.id(), &code, ConfirmAs::AnotherAuthenticator)
-            .await
-            .unwrap();
-        assert!(confirmed.is_confirmed());
-        // The enrollment's code is used: the next one is a new step's.
+    /// An authenticator for `user`, activated through the engine: the
+    /// phone. The enrollment's code is used, so the clock moves on a step.
+    async fn enroll(&self, user: &UserId) -> Phone {
+        let phone = Phone::enroll(
+            self.auth.engine(),
+            &self.clock,
+            user,
+            ConfirmAs::AnotherAuthenticator,
+        )
+        .await;
         self.clock.advance(Duration::from_secs(30));
-        hotp
-    }
-
-    fn step(&self) -> u64 {
-        CodeParams::default().step_at(self.clock_now())
-    }
-
-    fn clock_now(&self) -> UnixTime {
-        use tower_totp::clock::Clock as _;
-        self.clock.now()
+        phone
     }
 
     async fn send(&self, jar: &mut Jar, req: Request<Body>) -> Answer {
@@ -245,7 +229,7 @@ async fn no_login_is_refused_as_the_layer_refuses() {
 async fn only_the_session_that_did_the_second_step_is_verified() {
     let app = app();
     let ann = app.user("ann", true);
-    let hotp = app.enroll(&ann).await;
+    let phone = app.enroll(&ann).await;
     let (mut phone_owner, mut other, mut stranger) =
         (Jar::default(), Jar::default(), Jar::default());
     app.login(&mut phone_owner, &ann).await;
@@ -254,8 +238,7 @@ async fn only_the_session_that_did_the_second_step_is_verified() {
     let r = app.get(&mut other, "/needs", JSON).await;
     assert_eq!(r.reason(), Some(RefusalReason::SecondStepRequired));
 
-    app.second_step(&mut phone_owner, &hotp.code_string(app.step()))
-        .await;
+    app.second_step(&mut phone_owner, &phone.code()).await;
     for path in ["/needs", "/maybe"] {
         let r = app.get(&mut phone_owner, path, JSON).await;
         assert_eq!(
@@ -315,11 +298,10 @@ async fn without_the_policy_asking_the_extractor_still_demands_a_second_step() {
 async fn a_missing_layer_is_named_and_never_passes() {
     let app = app();
     let ann = app.user("ann", true);
-    let hotp = app.enroll(&ann).await;
+    let phone = app.enroll(&ann).await;
     let mut jar = Jar::default();
     app.login(&mut jar, &ann).await;
-    app.second_step(&mut jar, &hotp.code_string(app.step()))
-        .await;
+    app.second_step(&mut jar, &phone.code()).await;
     // Verified, yet the handlers outside the layer refuse: they cannot
     // know it, and say why.
     for path in ["/bare/needs", "/bare/maybe"] {

@@ -314,19 +314,7 @@ impl<S: Clone> App<S> {
 
     /// Enroll `user` through the engine (no HTTP), confirming `as_`.
     pub async fn enroll_as(&self, user: &UserId, as_: ConfirmAs) -> Phone {
-        let engine = self.auth.engine();
-        let e = engine
-            .start_enrollment(user, user.as_str(), "Phone", None)
-            .await
-            .expect("start enrollment")
-            .expect("under the caps");
-        let phone = Phone::new(e.secret(), e.params(), self.clock.clone());
-        let confirmed = engine
-            .confirm_enrollment(user, e.id(), &phone.code(), as_)
-            .await
-            .expect("confirm enrollment");
-        assert!(confirmed.is_confirmed(), "enrollment not confirmed");
-        phone
+        Phone::enroll(self.auth.engine(), &self.clock, user, as_).await
     }
 
     /// Move the clock on.

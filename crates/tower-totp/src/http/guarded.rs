@@ -11,11 +11,11 @@ use super::{
     respond::FullResponse,
 };
 
-/// In the extensions of every request the layer passes without a
-/// [`SecondFactor::Verified`](super::SecondFactor::Verified): no password
-/// login, or 2FA does not apply. A verified request carries
-/// [`TotpVerified`](super::TotpVerified) instead (one insert fewer on the
-/// hot path). With the `axum` feature it holds the handle, for the
+/// In the extensions of every request the layer passes without a password
+/// login, and (feature `axum`, for the extractor) of those to which 2FA
+/// does not apply. A verified request carries
+/// [`TotpVerified`](super::TotpVerified) instead: one insert fewer on the
+/// hot path. With the `axum` feature it holds the handle, for the
 /// extractor's refusals.
 #[derive(Clone, Debug)]
 pub(crate) struct Guarded {

@@ -108,8 +108,14 @@ where
                     factor: Some(factor),
                     guarded: None,
                 },
-                Ok(factor) => Decision::Pass {
-                    factor,
+                // `StepUp` reads the factor alone; the extractor (feature
+                // `axum`) refuses with the handle in `Guarded`.
+                Ok(Some(factor)) => Decision::Pass {
+                    guarded: cfg!(feature = "axum").then(|| Guarded::new(&auth)),
+                    factor: Some(factor),
+                },
+                Ok(None) => Decision::Pass {
+                    factor: None,
                     guarded: Some(Guarded::new(&auth)),
                 },
                 Err(refusal) => Decision::Refuse(auth.refuse(refusal, Format::of(headers))),
