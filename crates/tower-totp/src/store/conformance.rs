@@ -1,6 +1,6 @@
 //! The test suite every store runs, written once.
 //!
-//! A store crate's test file invokes [`store_conformance_tests!`] with an
+//! A store crate's test file invokes [`store_conformance_tests!`](crate::store_conformance_tests) with an
 //! expression that makes a fresh, empty store; the macro expands to one
 //! `#[tokio::test]` per case (multi-threaded: the race cases need it), so a
 //! failing case is reported under its own name:
