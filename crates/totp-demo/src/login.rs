@@ -103,10 +103,11 @@ pub(crate) async fn submit(
     if format.is_html() {
         let prefix = state.auth.prefix();
         return match next {
-            Next::Totp => see_other(prefix),
+            Next::Done => see_other("/"),
             Next::Enroll => see_other(&format!("{prefix}/enroll")),
-            // Done (never Login after a password).
-            _ => see_other("/"),
+            // The second screen, and for a step the demo does not know yet:
+            // `GET /2fa` answers every state.
+            _ => see_other(prefix),
         };
     }
     respond::json(StatusCode::OK, &json!({ "next": next }))

@@ -167,10 +167,10 @@ async fn login(
         return Json(serde_json::json!({ "next": next.as_str() })).into_response();
     }
     let to = match next {
-        Next::Totp => "/2fa",
+        Next::Done => "/",
         Next::Enroll => "/2fa/enroll",
-        // `Next::Done`: a password never answers `Next::Login`.
-        _ => "/",
+        // `Next::Totp`, and any step added later: `GET /2fa` answers every state.
+        _ => "/2fa",
     };
     Redirect::to(to).into_response()
 }

@@ -256,10 +256,10 @@ async fn login(auth: &TotpAuth, req: Request<Incoming>) -> Response<Body> {
         return res;
     }
     match next {
-        Next::Totp => see_other("/2fa"),
+        Next::Done => see_other("/"),
         Next::Enroll => see_other("/2fa/enroll"),
-        // `Next::Done`: a password never answers `Next::Login`.
-        _ => see_other("/"),
+        // `Next::Totp`, and any step added later: `GET /2fa` answers every state.
+        _ => see_other("/2fa"),
     }
 }
 

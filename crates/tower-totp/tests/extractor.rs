@@ -295,6 +295,38 @@ async fn without_the_policy_asking_the_extractor_still_demands_a_second_step() {
 }
 
 #[tokio::test]
+async fn the_code_the_refusal_asks_for_is_enough_without_the_policy() {
+    let app = app();
+    let cat = app.user("cat", true);
+    let phone = app.enroll(&cat).await;
+    app.auth.policy().set(PolicySettings {
+        enabled: false,
+        ..app.auth.policy().get()
+    });
+    let (mut asked, mut other) = (Jar::default(), Jar::default());
+    app.login(&mut asked, &cat).await;
+    app.login(&mut other, &cat).await;
+    let r = app.get(&mut asked, "/needs", JSON).await;
+    assert_eq!(r.reason(), Some(RefusalReason::StepUpRequired));
+    // The second screen takes the code the refusal sent the user to give:
+    // then the handler answers, in that session only.
+    app.second_step(&mut asked, &phone.code()).await;
+    for path in ["/needs", "/maybe"] {
+        let r = app.get(&mut asked, path, JSON).await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (StatusCode::OK, "verified cat")
+        );
+    }
+    let r = app.get(&mut other, "/needs", JSON).await;
+    assert_eq!(r.reason(), Some(RefusalReason::StepUpRequired));
+    assert_eq!(
+        app.get(&mut other, "/maybe", JSON).await.body,
+        "not verified"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_layer_is_named_and_never_passes() {
     let app = app();
     let ann = app.user("ann", true);

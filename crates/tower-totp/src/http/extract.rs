@@ -8,9 +8,8 @@ use http::request::Parts;
 use super::extensions::{SecondFactor, TotpVerified};
 use super::guarded::Guarded;
 use super::negotiate::Format;
-use super::pages::{DefaultPages, Pages as _};
 use super::refusal::{Next, Refusal, RefusalReason};
-use super::respond::{FullResponse, page_response, problem_response};
+use super::respond::{FullResponse, default_refusal};
 
 /// The rejection of the [`TotpVerified`] extractor: the refusal the layer
 /// gives, as a response.
@@ -18,7 +17,7 @@ use super::respond::{FullResponse, page_response, problem_response};
 /// | The request | The answer |
 /// |---|---|
 /// | no password login | 401 `login_required`, `next: login` (a 303 to the login page for browsers) |
-/// | 2FA does not apply, the user has an authenticator | 401 `step_up_required`, `next: totp` (the second screen) |
+/// | 2FA does not apply, the user has an authenticator, no code given in this session | 401 `step_up_required`, `next: totp` (the second screen, whose code then satisfies it) |
 /// | 2FA does not apply, no authenticator | 401 `enrollment_required`, `next: enroll` |
 /// | the route is not inside [`TotpLayer`](super::TotpLayer) | 500 `missing_totp_layer`: a setup mistake, never a pass |
 ///
@@ -39,11 +38,9 @@ impl TotpRejection {
     /// answer with: the default problem or page.
     fn missing_layer(format: Format) -> Self {
         let refusal = Refusal::new(RefusalReason::MissingTotpLayer, None);
-        let response = match format {
-            Format::Html => page_response(DefaultPages.message(&refusal), &refusal),
-            Format::Json => problem_response(&refusal),
-        };
-        Self { response }
+        Self {
+            response: default_refusal(&refusal, format),
+        }
     }
 }
 
@@ -53,25 +50,52 @@ impl IntoResponse for TotpRejection {
     }
 }
 
+/// The second step this request's session did, whatever the policy asks:
+/// the layer's [`TotpVerified`], or, where 2FA does not apply, the step the
+/// session did all the same (a code on the second screen, which a refusal
+/// below sends the user to).
+fn step_done(parts: &Parts) -> Option<TotpVerified> {
+    if let Some(verified) = parts.extensions.get::<TotpVerified>() {
+        return Some(verified.clone());
+    }
+    match parts.extensions.get::<SecondFactor>()? {
+        SecondFactor::Verified(v) => Some(v.clone()),
+        SecondFactor::NotRequired {
+            user,
+            last_step: Some((method, at)),
+            ..
+        } => Some(TotpVerified {
+            user: user.clone(),
+            method: *method,
+            verified_at: *at,
+        }),
+        _ => None,
+    }
+}
+
 /// Taking `TotpVerified` demands the second step whatever the policy says:
 /// a handler that asks for it gets it or refuses.
 impl<S: Send + Sync> FromRequestParts<S> for TotpVerified {
     type Rejection = TotpRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(verified) = parts.extensions.get::<TotpVerified>() {
-            return Ok(verified.clone());
+        if let Some(verified) = step_done(parts) {
+            return Ok(verified);
         }
         let format = Format::of(&parts.headers);
         let Some(guarded) = parts.extensions.get::<Guarded>() else {
             return Err(TotpRejection::missing_layer(format));
         };
         let (reason, next) = match parts.extensions.get::<SecondFactor>() {
+            None => (RefusalReason::LoginRequired, Next::Login),
             Some(SecondFactor::NotRequired { enrolled: true, .. }) => {
                 (RefusalReason::StepUpRequired, Next::Totp)
             }
-            Some(_) => (RefusalReason::EnrollmentRequired, Next::Enroll),
-            None => (RefusalReason::LoginRequired, Next::Login),
+            Some(SecondFactor::NotRequired {
+                enrolled: false, ..
+            }) => (RefusalReason::EnrollmentRequired, Next::Enroll),
+            // A factor this extractor does not know: fail closed.
+            Some(_) => return Err(TotpRejection::missing_layer(format)),
         };
         Err(TotpRejection {
             response: guarded.refuse(reason, Some(next), format),
@@ -80,9 +104,9 @@ impl<S: Send + Sync> FromRequestParts<S> for TotpVerified {
 }
 
 /// `Option<TotpVerified>`: `None` when the layer let the request through
-/// without a verified second step (no login, or 2FA does not apply); the
-/// rejection only when the route is not inside
-/// [`TotpLayer`](super::TotpLayer), which would make `None` a lie.
+/// without a second step done (no login, or 2FA does not apply and no code
+/// was given in this session); the rejection only when the route is not
+/// inside [`TotpLayer`](super::TotpLayer), which would make `None` a lie.
 impl<S: Send + Sync> OptionalFromRequestParts<S> for TotpVerified {
     type Rejection = TotpRejection;
 
@@ -90,8 +114,8 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for TotpVerified {
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        if let Some(verified) = parts.extensions.get::<TotpVerified>() {
-            return Ok(Some(verified.clone()));
+        if let Some(verified) = step_done(parts) {
+            return Ok(Some(verified));
         }
         if parts.extensions.get::<Guarded>().is_some() {
             return Ok(None);

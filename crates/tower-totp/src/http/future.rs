@@ -18,7 +18,7 @@ use super::extensions::SecondFactor;
 use super::guarded::Guarded;
 
 /// What the layer decided for one request.
-pub(crate) enum Decision {
+pub(crate) enum LayerDecision {
     /// Let it through, with what to put into the extensions.
     Pass {
         /// The second factor, for a password login.
@@ -34,7 +34,7 @@ pub(crate) enum Decision {
 /// while it runs, so that it reads headers (`Accept`, the remember cookie)
 /// only on the paths that need them, without copying them out first.
 pub(crate) type DecisionFuture<ReqBody> =
-    Pin<Box<dyn Future<Output = (Decision, Request<ReqBody>)> + Send>>;
+    Pin<Box<dyn Future<Output = (LayerDecision, Request<ReqBody>)> + Send>>;
 
 pin_project! {
     /// Response future of [`Totp`](super::Totp) and [`StepUp`](super::StepUp).
@@ -119,10 +119,10 @@ where
                 StateProj::Deciding { decision, inner } => {
                     let (decided, mut req) = ready!(decision.as_mut().poll(cx));
                     match decided {
-                        Decision::Refuse(res) => {
+                        LayerDecision::Refuse(res) => {
                             return Poll::Ready(Ok(res.map(TotpBody::refusal)));
                         }
-                        Decision::Pass { factor, guarded } => {
+                        LayerDecision::Pass { factor, guarded } => {
                             // Taken exactly once: the state changes right after.
                             let Some(mut svc) = inner.take() else {
                                 unreachable!("ResponseFuture polled after completion");

@@ -1,7 +1,8 @@
 //! [`Guarded`]: the mark [`Totp`](super::Totp) leaves on a request it lets
-//! through without a verified second step, so that what runs inside can
-//! tell "the layer ran" from "no layer around me" and fail closed on the
-//! second, and can refuse the way the layer would.
+//! through without a password login (and, for the axum extractor, without
+//! a verified second step), so that what runs inside can tell "the layer
+//! ran" from "no layer around me" and fail closed on the second, and can
+//! refuse the way the layer would.
 
 use super::auth::TotpAuth;
 #[cfg(feature = "axum")]

@@ -14,11 +14,11 @@ use super::auth::TotpAuth;
 use super::body::TotpBody;
 use super::directory::UserLookup;
 use super::extensions::{SecondFactor, StepMethod, TotpVerified};
-use super::future::{Decision, ResponseFuture};
+use super::future::{LayerDecision, ResponseFuture};
 use super::guarded::Guarded;
 use super::negotiate::Format;
 use super::refusal::{Next, Refusal, RefusalReason};
-use super::session::{SessionState, Stage};
+use super::session::SessionState;
 use crate::clock::UnixTime;
 use crate::policy::Requirement;
 use crate::user::UserId;
@@ -104,21 +104,21 @@ where
             // is `Sync`, the request body need not be.
             let headers = req.headers();
             let decision = match decide(&auth, &session, headers).await {
-                Ok(Some(factor @ SecondFactor::Verified(_))) => Decision::Pass {
+                Ok(Some(factor @ SecondFactor::Verified(_))) => LayerDecision::Pass {
                     factor: Some(factor),
                     guarded: None,
                 },
                 // `StepUp` reads the factor alone; the extractor (feature
                 // `axum`) refuses with the handle in `Guarded`.
-                Ok(Some(factor)) => Decision::Pass {
+                Ok(Some(factor)) => LayerDecision::Pass {
                     guarded: cfg!(feature = "axum").then(|| Guarded::new(&auth)),
                     factor: Some(factor),
                 },
-                Ok(None) => Decision::Pass {
+                Ok(None) => LayerDecision::Pass {
                     factor: None,
                     guarded: Some(Guarded::new(&auth)),
                 },
-                Err(refusal) => Decision::Refuse(auth.refuse(refusal, Format::of(headers))),
+                Err(refusal) => LayerDecision::Refuse(auth.refuse(refusal, Format::of(headers))),
             };
             (decision, req)
         });
@@ -241,14 +241,7 @@ fn remembered_device(
     now: UnixTime,
 ) -> Boxed<'_, Result<SecondFactor, Refusal>> {
     Box::pin(async move {
-        let state = SessionState {
-            stage: Stage::Verified {
-                epoch,
-                method: StepMethod::RememberedDevice,
-                at: now,
-            },
-            ..state
-        };
+        let state = state.verified(epoch, StepMethod::RememberedDevice, now);
         session.cycle_id().await.map_err(|_| unavailable())?;
         state.save(session).await.map_err(|_| unavailable())?;
         Ok(verified(state.user, StepMethod::RememberedDevice, now))

@@ -43,8 +43,9 @@ impl Next {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RefusalReason {
-    /// No password login in this session (only from our endpoints; the layer
-    /// passes such requests on to the application).
+    /// No password login in this session (from our endpoints; the layer
+    /// passes such requests on to the application), or a login that ended:
+    /// the user no longer exists, or an administrator reset them.
     NotLoggedIn,
     /// A handler demands [`TotpVerified`](super::TotpVerified) and the
     /// request has no password login at all: the answer of the extractor

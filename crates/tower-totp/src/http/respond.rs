@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::auth::TotpAuth;
 use super::negotiate::Format;
+use super::pages::{DefaultPages, Pages as _};
 use super::refusal::{Next, Refusal, RefusalReason};
 
 /// The response body of everything this module builds.
@@ -57,8 +58,17 @@ struct Problem<'a> {
 }
 
 /// Seconds for a `Retry-After` header: rounded up, at least 1.
-pub(crate) fn retry_after_secs(d: Duration) -> u64 {
+fn retry_after_secs(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+/// The crate's own answer to `refusal`, for layers that have no handle
+/// (and so no application pages): the default page, or problem+json.
+pub(crate) fn default_refusal(refusal: &Refusal, format: Format) -> FullResponse {
+    match format {
+        Format::Html => page_response(DefaultPages.message(refusal), refusal),
+        Format::Json => problem_response(refusal),
+    }
 }
 
 /// The RFC 9457 problem+json response for `refusal`.

@@ -33,7 +33,7 @@ pub(crate) fn session_error(e: tower_sessions::session::Error) -> crate::Error {
 
 /// Where a password-authenticated session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
+enum Stage {
     /// The password is checked; the second step is not done.
     Pending,
     /// The second step is done, bound to the user's epoch at that time.
@@ -51,7 +51,7 @@ pub(crate) struct SessionState {
     pub(crate) user: UserId,
     /// When the password was checked.
     pub(crate) since: UnixTime,
-    pub(crate) stage: Stage,
+    stage: Stage,
 }
 
 /// How the two stages' forms start: the version tag (`1`) and the stage.
@@ -141,6 +141,24 @@ impl SessionState {
     /// checked at or before [`UserStatus::sessions_ended_at`].
     pub(crate) fn ended_by(&self, status: &UserStatus) -> bool {
         status.sessions_ended_at.is_some_and(|t| self.since <= t)
+    }
+
+    /// A password login of `user` checked at `since`, second step pending.
+    pub(crate) fn pending(user: UserId, since: UnixTime) -> Self {
+        Self {
+            user,
+            since,
+            stage: Stage::Pending,
+        }
+    }
+
+    /// This login with its second step done by `method` at `at`, bound to
+    /// the user's `epoch`.
+    pub(crate) fn verified(&self, epoch: u64, method: StepMethod, at: UnixTime) -> Self {
+        Self {
+            stage: Stage::Verified { epoch, method, at },
+            ..self.clone()
+        }
     }
 
     /// The verification, if it is still bound to `epoch`.

@@ -6,7 +6,7 @@ use tower_sessions::Session;
 use super::TotpAuth;
 use crate::http::own_enrollment;
 use crate::http::refusal::Next;
-use crate::http::session::{SessionState, Stage, session_error};
+use crate::http::session::{SessionState, session_error};
 use crate::policy::Requirement;
 use crate::store::StoreError;
 use crate::user::UserId;
@@ -35,11 +35,7 @@ impl TotpAuth {
             })?;
         let status = self.engine().status(user).await?;
         let requirement = self.policy().get().requirement(&info, status.enrolled);
-        let state = SessionState {
-            user: user.clone(),
-            since: self.engine().now(),
-            stage: Stage::Pending,
-        };
+        let state = SessionState::pending(user.clone(), self.engine().now());
         session.cycle_id().await.map_err(session_error)?;
         // A pending enrollment of an earlier login in this session is not
         // this login's.

@@ -10,7 +10,7 @@ use super::context::{Ctx, Fail, refuse};
 use crate::http::pages::{AuthenticatorRow, AuthenticatorsPage};
 use crate::http::refusal::RefusalReason;
 use crate::http::respond::{FullResponse, html_response, json_response, see_other};
-use crate::http::session::{SessionState, Stage, session_error};
+use crate::http::session::session_error;
 use crate::store::{AuthenticatorId, RevokeOutcome};
 
 /// `GET {prefix}/authenticators`.
@@ -56,14 +56,7 @@ pub(super) async fn revoke(ctx: &Ctx, id: &str) -> Result<FullResponse, Fail> {
     // The epoch moved: keep this session's own recent verification valid.
     let status = engine.status(user).await?;
     if let Some((method, at)) = ctx.state.verified_at(ctx.status.epoch) {
-        let state = SessionState {
-            stage: Stage::Verified {
-                epoch: status.epoch,
-                method,
-                at,
-            },
-            ..ctx.state.clone()
-        };
+        let state = ctx.state.verified(status.epoch, method, at);
         state.save(&ctx.session).await.map_err(session_error)?;
     }
     if ctx.format.is_html() {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 use tower_sessions::Session;
 
@@ -13,10 +13,8 @@ use crate::http::auth::TotpAuth;
 use crate::http::extensions::StepMethod;
 use crate::http::negotiate::Format;
 use crate::http::refusal::{Next, Refusal, RefusalReason};
-use crate::http::respond::{
-    FullResponse, html_response, json_response, retry_after_secs, see_other,
-};
-use crate::http::session::{SessionState, Stage, session_error};
+use crate::http::respond::{FullResponse, json_response, page_response, see_other};
+use crate::http::session::{SessionState, session_error};
 use crate::policy::Requirement;
 use crate::store::UserStatus;
 use crate::user::UserInfo;
@@ -55,6 +53,7 @@ pub(super) struct Ctx {
     pub(super) status: UserStatus,
     pub(super) now: UnixTime,
     pub(super) format: Format,
+    requirement: Requirement,
     /// The "remember this device" cookie, if the application offers it.
     remember_cookie: Option<String>,
 }
@@ -85,7 +84,9 @@ impl Ctx {
         let remember_cookie = auth
             .remember()
             .and_then(|r| r.cookie_value(&parts.headers).map(str::to_owned));
+        let requirement = auth.policy().get().requirement(&info, status.enrolled);
         Ok(Self {
+            requirement,
             auth: auth.clone(),
             session,
             state,
@@ -97,11 +98,10 @@ impl Ctx {
         })
     }
 
+    /// What the policy asks of this user, read once per request: a live
+    /// change between two reads must not give one request two answers.
     pub(super) fn requirement(&self) -> Requirement {
-        self.auth
-            .policy()
-            .get()
-            .requirement(&self.info, self.status.enrolled)
+        self.requirement
     }
 
     fn verified_at(&self) -> Option<UnixTime> {
@@ -147,14 +147,7 @@ impl Ctx {
 
     /// Mark the session verified and cycle its id (no session fixation).
     pub(super) async fn mark_verified(&self, epoch: u64, method: StepMethod) -> Result<(), Fail> {
-        let state = SessionState {
-            stage: Stage::Verified {
-                epoch,
-                method,
-                at: self.now,
-            },
-            ..self.state.clone()
-        };
+        let state = self.state.verified(epoch, method, self.now);
         self.session.cycle_id().await.map_err(session_error)?;
         state.save(&self.session).await.map_err(session_error)?;
         Ok(())
@@ -212,16 +205,10 @@ impl Ctx {
         page: impl FnOnce(&str) -> String,
     ) -> FullResponse {
         let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(next));
-        if self.format == Format::Json {
-            return self.auth.refuse(refusal, Format::Json);
+        match self.format {
+            Format::Json => self.auth.refuse(refusal, Format::Json),
+            Format::Html => page_response(page(refusal.reason.detail()), &refusal),
         }
-        let mut res = html_response(refusal.reason.status(), page(refusal.reason.detail()));
-        if let Some(d) = refusal.reason.retry_after() {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs(d)));
-        }
-        res.extensions_mut().insert(refusal);
-        res
     }
 }
 

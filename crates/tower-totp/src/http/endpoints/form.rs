@@ -60,7 +60,8 @@ impl<'de> Deserialize<'de> for Flag {
 /// Read the body into `T`: a form, or a JSON object whose members are
 /// strings (or booleans, for flags; `null` is no member). Both kinds are
 /// read alike: the last of repeated names wins, unknown names are ignored,
-/// and every value is zeroized once read.
+/// and the raw body, every value read from it and every [`Secret`] field
+/// are zeroized on drop.
 pub(super) async fn read_form<T, B>(
     kind: Option<BodyKind>,
     body: B,

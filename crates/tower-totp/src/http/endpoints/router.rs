@@ -1,6 +1,6 @@
 //! Which endpoint answers a request: the path below the prefix and the
-//! method, decided before the session is read (an unknown path is a 404, a
-//! known one with the wrong method a 405).
+//! method. An unknown path is a 404 before the session is read; a known
+//! one with the wrong method is a 405 once the session is.
 
 use http::request::Parts;
 use http::{Method, Request};

@@ -19,9 +19,8 @@ use self::rule::{OwnOrigins, check};
 use super::auth::{RefusalResponder, TotpAuth};
 use super::body::TotpBody;
 use super::negotiate::Format;
-use super::pages::{DefaultPages, Pages as _};
 use super::refusal::{Refusal, RefusalReason};
-use super::respond::{page_response, problem_response};
+use super::respond::default_refusal;
 use crate::ConfigError;
 
 impl TotpAuth {
@@ -204,14 +203,13 @@ impl SameOriginLayer {
 
     fn refuse(&self, format: Format) -> Response<Full<Bytes>> {
         let refusal = Refusal::new(RefusalReason::CrossOrigin, None);
-        match (&self.responder, format) {
-            (Some(f), _) => {
+        match &self.responder {
+            Some(f) => {
                 let mut res = f(&refusal, format);
                 res.extensions_mut().insert(refusal);
                 res
             }
-            (None, Format::Html) => page_response(DefaultPages.message(&refusal), &refusal),
-            (None, Format::Json) => problem_response(&refusal),
+            None => default_refusal(&refusal, format),
         }
     }
 }
