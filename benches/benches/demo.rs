@@ -18,14 +18,21 @@
 //! - `me`: `GET /api/me` with the session cookie of `jsmith`, whose second
 //!   step is done: tower-sessions (memory) loads the session, `TotpLayer`
 //!   checks it (the SQLite store with its status cache, as the demo runs
-//!   it), the handler answers the user as JSON.
+//!   it), the handler answers the user as JSON;
+//! - `me_baseline`: the same route of a second demo built with
+//!   `DemoConfig::load_baseline` (feature `load-baseline`): the same router,
+//!   sessions and answer without `TotpLayer`, the handler reading the
+//!   session's user itself after a password login. `me / me_baseline` is
+//!   what the layer costs a service over its own session read (the load
+//!   run's goal, docs/performance.md).
 //!
 //! Set-up (the password login and the enrollment with the first code,
 //! through the same router on a manual clock) happens before any timing.
 //! After criterion, an interleaved loop alternates the two routes batch by
 //! batch and prints the median of the per-round ratios (see the layer
-//! bench for why). `DEMO_ONLY=<health|me>:<n>` sends `n` requests of one
-//! route and exits, for instruction counts under valgrind.
+//! bench for why). `DEMO_ONLY=<route>:<n>` sends `n` requests of one
+//! route (`health`, `me`, `me_baseline`) and exits, for instruction counts
+//! under valgrind.
 
 #![allow(
     missing_docs,
@@ -53,10 +60,13 @@ use tower_totp::seal::{Keyring, SealingKey};
 /// 10 s into a 30 s step.
 const T0: u64 = 1_700_000_010;
 
-/// The demo, its data and the verified session.
+/// The demo, its data and the verified session; the baseline demo and its
+/// password-only session.
 struct World {
     router: Router,
     me_cookie: HeaderValue,
+    baseline: Router,
+    baseline_cookie: HeaderValue,
     _dir: TempDir,
 }
 
@@ -127,6 +137,22 @@ fn world(rt: &Runtime) -> World {
     .password_cost(PasswordCost::Minimal)
     .clock(clock.clone());
     let router = app(config).unwrap().router();
+    let baseline = app(DemoConfig::new(
+        Database::File(dir.path().join("baseline.sqlite3")),
+        Keyring::new(1, SealingKey::generate().unwrap()),
+    )
+    .password_cost(PasswordCost::Minimal)
+    .clock(clock.clone())
+    .load_baseline(true))
+    .unwrap()
+    .router();
+    let baseline_cookie = rt.block_on(async {
+        let login = serde_json::json!({ "username": "jsmith", "password": "demo" });
+        let (_, cookie) = json(&baseline, "/login", None, Some(login)).await;
+        cookie.expect("a session cookie")
+    });
+    let baseline_cookie =
+        HeaderValue::from_str(&format!("{SESSION_COOKIE}={baseline_cookie}")).unwrap();
     let cookie = rt.block_on(async {
         let login = serde_json::json!({ "username": "jsmith", "password": "demo" });
         let (next, cookie) = json(&router, "/login", None, Some(login)).await;
@@ -146,6 +172,8 @@ fn world(rt: &Runtime) -> World {
     let world = World {
         router,
         me_cookie,
+        baseline,
+        baseline_cookie,
         _dir: dir,
     };
     rt.block_on(async {
@@ -155,18 +183,30 @@ fn world(rt: &Runtime) -> World {
             StatusCode::OK,
             "the session is verified"
         );
+        assert_eq!(
+            send(&world.baseline, "/api/me", Some(&world.baseline_cookie)).await,
+            StatusCode::OK,
+            "the baseline answers after the password"
+        );
     });
     world
 }
 
+/// The routes, as `DEMO_ONLY` names them.
+const ROUTES: [&str; 3] = ["health", "me", "me_baseline"];
+
 /// `n` requests of one route, timed.
 fn batch(rt: &Runtime, world: &World, route: &str, n: u32) -> Duration {
-    let cookie = (route == "me").then_some(&world.me_cookie);
-    let path = if route == "me" { "/api/me" } else { "/health" };
+    let (router, path, cookie) = match route {
+        "health" => (&world.router, "/health", None),
+        "me" => (&world.router, "/api/me", Some(&world.me_cookie)),
+        "me_baseline" => (&world.baseline, "/api/me", Some(&world.baseline_cookie)),
+        other => panic!("no route {other}"),
+    };
     rt.block_on(async {
         let started = Instant::now();
         for _ in 0..n {
-            black_box(send(&world.router, path, cookie).await);
+            black_box(send(router, path, cookie).await);
         }
         started.elapsed()
     })
@@ -185,26 +225,38 @@ fn bench(c: &mut Criterion) {
             black_box(send(&world.router, "/api/me", Some(&world.me_cookie)).await)
         });
     });
+    group.bench_function("me_baseline", |b| {
+        b.to_async(&rt).iter(|| async {
+            black_box(send(&world.baseline, "/api/me", Some(&world.baseline_cookie)).await)
+        });
+    });
     group.finish();
 }
 
-/// Rounds that alternate the routes; the median ratio `me / health`.
+/// Rounds that alternate the routes; the median ratios `me / health` and
+/// `me / me_baseline`.
 fn interleaved() {
     const ROUNDS: usize = 31;
     const BATCH: u32 = 2_000;
     let rt = runtime();
     let world = world(&rt);
-    batch(&rt, &world, "health", BATCH);
-    batch(&rt, &world, "me", BATCH);
+    for route in ROUTES {
+        batch(&rt, &world, route, BATCH);
+    }
     let mut health = Vec::with_capacity(ROUNDS);
     let mut me = Vec::with_capacity(ROUNDS);
+    let mut baseline = Vec::with_capacity(ROUNDS);
     let mut ratio = Vec::with_capacity(ROUNDS);
+    let mut to_baseline = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let h = batch(&rt, &world, "health", BATCH).as_secs_f64();
         let m = batch(&rt, &world, "me", BATCH).as_secs_f64();
+        let b = batch(&rt, &world, "me_baseline", BATCH).as_secs_f64();
         health.push(h);
         me.push(m);
+        baseline.push(b);
         ratio.push(m / h);
+        to_baseline.push(b / m);
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -213,10 +265,13 @@ fn interleaved() {
     let per = |s: f64| s * 1e9 / f64::from(BATCH);
     println!(
         "demo interleaved ({ROUNDS} rounds of {BATCH}): health {:.0} ns, me {:.0} ns, \
-         me / health (median of rounds) {:.2}",
+         me_baseline {:.0} ns; me / health {:.2}, throughput of me / me_baseline {:.2} \
+         (medians of rounds)",
         per(median(&mut health)),
         per(median(&mut me)),
-        median(&mut ratio)
+        per(median(&mut baseline)),
+        median(&mut ratio),
+        median(&mut to_baseline)
     );
 }
 
@@ -224,8 +279,10 @@ criterion_group!(benches, bench);
 
 fn main() {
     if let Ok(spec) = std::env::var("DEMO_ONLY") {
-        let (route, n) = spec.split_once(':').expect("DEMO_ONLY=<health|me>:<n>");
-        assert!(route == "health" || route == "me", "health or me");
+        let (route, n) = spec
+            .split_once(':')
+            .expect("DEMO_ONLY=<health|me|me_baseline>:<n>");
+        assert!(ROUTES.contains(&route), "one of {ROUTES:?}");
         let rt = runtime();
         let world = world(&rt);
         batch(&rt, &world, route, n.parse().expect("a request count"));

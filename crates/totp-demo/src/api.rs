@@ -54,6 +54,38 @@ pub(crate) async fn me(v: Viewer) -> Response {
     )
 }
 
+/// `GET /api/me` of a load run's baseline (feature `load-baseline`), not
+/// behind the layer: the same answer for the user the session's password
+/// login names, read from the session by the handler, as a service without
+/// a second factor would. `second_factor` is `not_required`.
+#[cfg(feature = "load-baseline")]
+pub(crate) async fn me_without_totp_layer(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    headers: http::HeaderMap,
+    session: tower_sessions::Session,
+) -> Response {
+    use axum::response::IntoResponse as _;
+
+    let format = respond::Format::of(&headers);
+    let user = match state.auth.session_user(&session).await {
+        Ok(Some(id)) => state.users.get(id.as_str()),
+        Ok(None) => None,
+        Err(e) => return respond::Failure::unavailable(format, &e).into_response(),
+    };
+    let Some(user) = user else {
+        return respond::Failure::not_logged_in(format).into_response();
+    };
+    respond::json(
+        StatusCode::OK,
+        &Me {
+            username: &user.username,
+            display_name: &user.display_name,
+            kind: user.kind,
+            second_factor: SecondFactorJson::NotRequired("not_required"),
+        },
+    )
+}
+
 /// `GET /health`: no session, no database; for load balancers.
 pub(crate) async fn health() -> Response {
     respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))

@@ -53,6 +53,9 @@ pub(crate) struct Wiring {
     /// With several instances: re-read admin changes before each request.
     pub(crate) live: Option<Live>,
     pub(crate) secure_cookie: bool,
+    /// `GET /api/me` without the TOTP layer (a load run's baseline).
+    #[cfg(feature = "load-baseline")]
+    pub(crate) load_baseline: bool,
 }
 
 pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
@@ -60,9 +63,16 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     // second step; reading the admin pages does not.
     let sudo =
         |handler: MethodRouter<AppState>| handler.route_layer(state.auth.step_up(ADMIN_STEP_UP));
-    let protected = Router::new()
-        .route("/", get(home::home))
-        .route("/api/me", get(api::me))
+    let protected = Router::new().route("/", get(home::home));
+    #[cfg(feature = "load-baseline")]
+    let protected = if wiring.load_baseline {
+        protected
+    } else {
+        protected.route("/api/me", get(api::me))
+    };
+    #[cfg(not(feature = "load-baseline"))]
+    let protected = protected.route("/api/me", get(api::me));
+    let protected = protected
         .route("/admin", get(admin::index))
         .route(
             "/admin/settings",
@@ -79,7 +89,16 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
 
     let guard = state.auth.session_guard();
     let same_origin = state.auth.same_origin();
-    let with_sessions = Router::new()
+    let with_sessions = Router::new();
+    // The load run's baseline: the same route and answer, outside the
+    // layer (the handler reads the session's user itself).
+    #[cfg(feature = "load-baseline")]
+    let with_sessions = if wiring.load_baseline {
+        with_sessions.route("/api/me", get(api::me_without_totp_layer))
+    } else {
+        with_sessions
+    };
+    let with_sessions = with_sessions
         .route("/login", get(login::page).post(login::submit))
         .route("/logout", post(login::logout))
         .nest_service(state.auth.prefix(), state.auth.endpoints())

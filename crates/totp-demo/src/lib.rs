@@ -138,6 +138,14 @@ pub struct DemoConfig {
     /// one, so remembered devices are forgotten at restart and other
     /// instances do not know them).
     pub device_key: Option<DeviceKey>,
+    /// Serve `GET /api/me` without `TotpLayer`, for a load run's
+    /// baseline (see [`DemoConfig::load_baseline`]).
+    #[cfg(feature = "load-baseline")]
+    pub load_baseline: bool,
+    /// Accounts `load-1` to `load-N` for load runs (see
+    /// [`DemoConfig::load_users`]).
+    #[cfg(feature = "load-baseline")]
+    pub load_users: u32,
 }
 
 impl DemoConfig {
@@ -153,7 +161,37 @@ impl DemoConfig {
             clock: None,
             redis: None,
             device_key: None,
+            #[cfg(feature = "load-baseline")]
+            load_baseline: false,
+            #[cfg(feature = "load-baseline")]
+            load_users: 0,
         }
+    }
+
+    /// Serve `GET /api/me` through the same router, sessions and handler
+    /// answer but *without* `TotpLayer`: the handler reads the logged-in
+    /// user from the session itself, as a service without a second factor
+    /// would, and a password login alone is enough. This is the baseline
+    /// that `scripts/loadtest` and the `demo` bench compare the guarded
+    /// route with; every other route stays as it is. Feature
+    /// `load-baseline` only: never for a service people log in to.
+    #[cfg(feature = "load-baseline")]
+    #[must_use]
+    pub fn load_baseline(mut self, on: bool) -> Self {
+        self.load_baseline = on;
+        self
+    }
+
+    /// Create the accounts `load-1` to `load-{count}` (internal, 2FA
+    /// required, password [`demo_password`](Self::demo_password)) if they
+    /// are missing: many users for a load run of the second step (a user
+    /// can have one code accepted per 30-second step). Feature
+    /// `load-baseline` only.
+    #[cfg(feature = "load-baseline")]
+    #[must_use]
+    pub fn load_users(mut self, count: u32) -> Self {
+        self.load_users = count;
+        self
     }
 
     /// The password of the users created in a new database.
@@ -327,6 +365,10 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
     };
     let users = Users::load(db.clone(), config.password_cost)?;
     let seeded = users.seed(&demo_users(), &config.demo_password)?;
+    #[cfg(feature = "load-baseline")]
+    if config.load_users > 0 {
+        users.add_load_users(config.load_users, &config.demo_password)?;
+    }
     let settings = Settings::load(db.clone())?;
 
     let engine = engine.build().map_err(DemoError::Engine)?;
@@ -359,6 +401,8 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         sessions,
         live,
         secure_cookie: config.secure_cookie,
+        #[cfg(feature = "load-baseline")]
+        load_baseline: config.load_baseline,
     };
     Ok(Demo {
         router: app::router(state, wiring),

@@ -40,6 +40,16 @@ struct Flags {
     /// --redis, --db and --key-file act as one service.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// For load runs only (scripts/loadtest): serve GET /api/me without
+    /// the TOTP layer, as the baseline the guarded route is compared with.
+    #[cfg(feature = "load-baseline")]
+    #[arg(long)]
+    load_baseline: bool,
+    /// For load runs only: create the accounts load-1 to load-N (2FA
+    /// required, the demo password) if they are missing.
+    #[cfg(feature = "load-baseline")]
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    load_users: u32,
 }
 
 #[tokio::main]
@@ -96,6 +106,18 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     .secure_cookie(flags.secure_cookie);
     if let Some(redis) = redis {
         config = config.redis(redis);
+    }
+    #[cfg(feature = "load-baseline")]
+    {
+        config = config
+            .load_baseline(flags.load_baseline)
+            .load_users(flags.load_users);
+        if flags.load_baseline {
+            println!(
+                "totp-demo: LOAD BASELINE: GET /api/me answers without the TOTP layer \
+                 (a password login is enough); for load runs only"
+            );
+        }
     }
     let demo = app(config)?;
     let listener = tokio::net::TcpListener::bind(flags.listen)

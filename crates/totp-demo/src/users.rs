@@ -210,6 +210,37 @@ impl Users {
         })
     }
 
+    /// Create the accounts `load-1` to `load-{count}` that are missing,
+    /// internal, 2FA required, each with `password` (start-up only:
+    /// blocks). For load runs only (feature `load-baseline`): they share
+    /// one password hash of the smallest argon2id cost, so that thousands
+    /// of logins measure the second step, not the password.
+    #[cfg(feature = "load-baseline")]
+    pub(crate) fn add_load_users(&self, count: u32, password: &str) -> Result<(), DemoError> {
+        let hash = hash_password(PasswordCost::Minimal, password)?;
+        let cache = Arc::clone(&self.cache);
+        self.db.with_conn(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for i in 1..=count {
+                tx.execute(
+                    "INSERT OR IGNORE INTO demo_users \
+                     (username, display_name, kind, is_admin, require_2fa, password_hash) \
+                     VALUES (?1, ?2, ?3, 0, 1, ?4)",
+                    params![
+                        format!("load-{i}"),
+                        format!("Load User {i}"),
+                        kind_to_sql(UserKind::Internal),
+                        &hash
+                    ],
+                )?;
+            }
+            let now = by_name(read_rows(&tx)?);
+            tx.commit()?;
+            *cache.write().unwrap_or_else(PoisonError::into_inner) = now;
+            Ok(())
+        })
+    }
+
     /// A user by name (with several instances, as of this instance's last
     /// request, like [`Settings::get`](crate::Settings::get)).
     pub fn get(&self, username: &str) -> Option<Arc<User>> {
