@@ -197,6 +197,23 @@ mod tests {
     }
 
     #[test]
+    fn typed_codes_have_six_to_eight_digits() {
+        for (input, digits) in [("123456", 6), ("123 4567", 7), ("1234-5678", 8)] {
+            assert_eq!(parse_typed_code(input).map(|c| c.digits()), Some(digits));
+        }
+        for bad in [
+            "",
+            "12345",
+            "123456789",
+            "1234567890",
+            "12345a",
+            "1234567\n",
+        ] {
+            assert_eq!(parse_typed_code(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn debug_hides_the_value() {
         let c = parse_code("987654", 6).unwrap();
         assert!(!format!("{c:?}").contains("987"));
@@ -228,7 +245,7 @@ mod tests {
         }
 
         #[test]
-        fn typed_code_is_parse_code_of_some_allowed_count(input in "[0-9 a\\-]{0,12}") {
+        fn typed_code_is_parse_code_of_some_allowed_count(input in "[0-9]{0,10}[ a\\-]?[0-9]{0,3}") {
             let by_count = DIGITS.filter_map(|d| parse_code(&input, d).ok()).next();
             prop_assert_eq!(parse_typed_code(&input), by_count);
         }

@@ -126,8 +126,10 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
     /// enrollment, `digits` is `None` for a malformed code, or another
     /// count) nothing changes and `attempt` is `None`.
     ///
-    /// It writes only when it charges; a store may still take its write
-    /// lock for every call.
+    /// Expiry is the engine's business, as for `pending`: a pending
+    /// enrollment past its time is read, and charged, like any other, and
+    /// the engine then refuses it. It writes only when it charges; a store
+    /// may still take its write lock for every call.
     async fn begin_confirmation(
         &self,
         user: &UserId,

@@ -98,7 +98,10 @@ pub(super) async fn show(ctx: &Ctx) -> Result<FullResponse, Fail> {
 /// login a reset ended, or one refused before a code counts, drops the
 /// check unfinished. A login that may have outlived the pending-step time
 /// reads the status first instead, so that an expired login's code is
-/// never charged; so do recovery codes and forms without a code.
+/// never charged; so do recovery codes and forms without a code. (A login
+/// verified at an older epoch whose password is older than the pending
+/// time is charged once and then refused as expired, its session
+/// cleared: the epoch is only known from the status.)
 pub(super) async fn submit(
     auth: &TotpAuth,
     login: Login,
