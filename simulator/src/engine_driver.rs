@@ -12,10 +12,10 @@ use tower_totp::code::Secret;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
 use tower_totp::store::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
-    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, ThrottleStore,
-    UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    EnrollmentStore, MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome,
+    RecoveryStore, ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError,
+    ThrottleStore, UserStatus, VerificationStart,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use tower_totp::{ConfirmAs, Confirmation, RejectReason, TotpConfig, TwoFactor, UserId, Verdict};
@@ -414,6 +414,19 @@ impl<S: EnrollmentStore> EnrollmentStore for SimStore<S> {
         self.inner.pending(user, id).await
     }
 
+    async fn begin_confirmation(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<ConfirmationStart, StoreError> {
+        self.inner
+            .begin_confirmation(user, id, now, policy, digits)
+            .await
+    }
+
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
         self.inner.remove_pending(user, id).await
     }
@@ -457,6 +470,18 @@ impl<S: EnrollmentStore> EnrollmentStore for SimStore<S> {
 
 #[async_trait]
 impl<S: StepStore> StepStore for SimStore<S> {
+    async fn begin_verification(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<VerificationStart, StoreError> {
+        self.inner
+            .begin_verification(user, now, policy, digits)
+            .await
+    }
+
     async fn consume_step(
         &self,
         user: &UserId,

@@ -38,6 +38,10 @@
 //! compare-and-set of the last step together with the drift, deleting the
 //! user's throttle key when it consumes), `begin_attempt`
 //! (the throttle, mirroring `ThrottleState::begin` exactly),
+//! `begin_verification` (the status, the authenticators and, if one of
+//! them has the code's digit count, the same throttle charge: with
+//! `consume_step` or `record_miss`, a code is two round trips),
+//! `begin_confirmation` (the pending enrollment and the charge),
 //! `consume_recovery_code` (a constant-time scan of the user's hashes, then
 //! removal), `put_pending` (prune the expired, check the cap, add),
 //! `activate_pending` (the `first_only` and cap checks, the activation, the

@@ -249,42 +249,123 @@ return 1
     )
 });
 
-/// `begin_attempt`, mirroring `ThrottleState::begin`. KEYS: throttle.
-/// ARGV: now (20 digits), free attempts, index of the last ramp entry, then
-/// for each ramp entry `j` its `until` (20 digits) and TTL (ms or
-/// `persist`). Replies `{0, until}` when locked, `{1, until}` when charged.
+/// The throttle charge, mirroring `ThrottleState::begin`, for the scripts
+/// that charge an attempt. `charge(key, a)` reads its arguments from
+/// `ARGV[a]` on: now (20 digits), free attempts, index of the last ramp
+/// entry, then for each ramp entry `j` its `until` (20 digits) and TTL (ms
+/// or `persist`). Returns `{0, until}` when locked, `{1, until}` when
+/// charged, or an error reply (before any write).
+const CHARGE: &str = r"
+local function charge(key, a)
+  local now = ARGV[a]
+  local free = tonumber(ARGV[a + 1])
+  local last = tonumber(ARGV[a + 2])
+  local s = redis.call('HMGET', key, 'attempts', 'until')
+  local attempts = 0
+  if s[1] then
+    if #s[1] > 10 or not string.match(s[1], '^%d+$') then return corrupt('throttle attempts') end
+    attempts = tonumber(s[1])
+    if attempts > 4294967295 then return corrupt('throttle attempts') end
+  end
+  if s[2] then
+    if not is20(s[2]) then return corrupt('throttle lockout') end
+    if cmp20(now, s[2]) < 0 then return {0, s[2]} end
+  end
+  if attempts < 4294967295 then attempts = attempts + 1 end
+  local j = 0
+  if attempts > free then
+    j = attempts - free
+    if j > last then j = last end
+  end
+  local locked_until = ARGV[a + 3 + 2 * j]
+  local ttl = ARGV[a + 4 + 2 * j]
+  redis.call('HSET', key, 'attempts', string.format('%d', attempts), 'until', locked_until)
+  if ttl == 'persist' then
+    redis.call('PERSIST', key)
+  else
+    redis.call('PEXPIRE', key, ttl)
+  end
+  return {1, locked_until}
+end
+local function digits_of(params)
+  local ok, p = pcall(cjson.decode, params)
+  if ok and type(p) == 'table' and type(p.digits) == 'number' then return p.digits end
+  return nil
+end
+";
+
+fn charging_script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{CHARGE}{body}"))
+}
+
+/// `begin_attempt`. KEYS: throttle. ARGV: the charge's (see [`CHARGE`]).
+/// Replies `{0, until}` when locked, `{1, until}` when charged.
 pub(crate) static BEGIN_ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
-    script(
+    charging_script(
         r"
-local now = ARGV[1]
-local free = tonumber(ARGV[2])
-local last = tonumber(ARGV[3])
-local s = redis.call('HMGET', KEYS[1], 'attempts', 'until')
-local attempts = 0
-if s[1] then
-  if #s[1] > 10 or not string.match(s[1], '^%d+$') then return corrupt('throttle attempts') end
-  attempts = tonumber(s[1])
-  if attempts > 4294967295 then return corrupt('throttle attempts') end
+return charge(KEYS[1], 1)
+",
+    )
+});
+
+/// `begin_verification`: `status`, `authenticators` and, if one of them
+/// has the code's digit count, the charge of `begin_attempt`, in one
+/// script. KEYS: epoch, auth, sessions ended, throttle. ARGV: the code's
+/// digit count (empty for a malformed code), then the charge's (see
+/// [`CHARGE`]) from `ARGV[2]`. Replies `{epoch or nil, sessions ended or
+/// nil, the auth hash as HGETALL gives it, charged, until}`, charged `-1`
+/// (nothing charged, `until` empty), `0` locked or `1` charged.
+///
+/// Every authenticator's parameters are read before the charge writes, so
+/// a corrupt record replies `TOTPCORRUPT` with nothing changed.
+pub(crate) static BEGIN_VERIFICATION: LazyLock<Script> = LazyLock::new(|| {
+    charging_script(
+        r"
+local epoch = redis.call('GET', KEYS[1])
+local ended = redis.call('GET', KEYS[3])
+local all = redis.call('HGETALL', KEYS[2])
+local want = tonumber(ARGV[1])
+local found = false
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, 7) == 'params:' then
+    local d = digits_of(all[i + 1])
+    if not d then return corrupt('params of ' .. string.sub(all[i], 8)) end
+    if d == want then found = true end
+  end
 end
-if s[2] then
-  if not is20(s[2]) then return corrupt('throttle lockout') end
-  if cmp20(now, s[2]) < 0 then return {0, s[2]} end
+local c = {-1, ''}
+if found then
+  c = charge(KEYS[4], 2)
+  if c.err then return c end
 end
-if attempts < 4294967295 then attempts = attempts + 1 end
-local j = 0
-if attempts > free then
-  j = attempts - free
-  if j > last then j = last end
+return {epoch or false, ended or false, all, c[1], c[2]}
+",
+    )
+});
+
+/// `begin_confirmation`: `pending` and, if the pending enrollment exists
+/// with the code's digit count, the charge of `begin_attempt`, in one
+/// script. KEYS: pending, throttle. ARGV: the pending enrollment's id, the
+/// code's digit count (empty for a malformed code), then the charge's (see
+/// [`CHARGE`]) from `ARGV[3]`. Replies `{name, secret, params, created,
+/// replaces, charged, until}`, each field nil when absent, `charged` as
+/// for `begin_verification`.
+pub(crate) static BEGIN_CONFIRMATION: LazyLock<Script> = LazyLock::new(|| {
+    charging_script(
+        r"
+local id = ARGV[1]
+local p = redis.call('HMGET', KEYS[1],
+  'name:' .. id, 'secret:' .. id, 'params:' .. id, 'created:' .. id, 'replaces:' .. id)
+local c = {-1, ''}
+if p[1] and p[3] then
+  local d = digits_of(p[3])
+  if not d then return corrupt('params of pending enrollment ' .. id) end
+  if d == tonumber(ARGV[2]) then
+    c = charge(KEYS[2], 3)
+    if c.err then return c end
+  end
 end
-local locked_until = ARGV[4 + 2 * j]
-local ttl = ARGV[5 + 2 * j]
-redis.call('HSET', KEYS[1], 'attempts', string.format('%d', attempts), 'until', locked_until)
-if ttl == 'persist' then
-  redis.call('PERSIST', KEYS[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-return {1, locked_until}
+return {p[1], p[2], p[3], p[4], p[5], c[1], c[2]}
 ",
     )
 });

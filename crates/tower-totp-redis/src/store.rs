@@ -13,9 +13,10 @@ use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
-    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    EnrollmentStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore,
+    UserStatus, VerificationStart,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -239,6 +240,131 @@ impl AuthFields {
     }
 }
 
+/// The status from its three keys: the epoch, whether the `auth` hash
+/// exists, the end of sessions.
+fn decode_status(
+    epoch: Option<Vec<u8>>,
+    enrolled: bool,
+    ended: Option<Vec<u8>>,
+) -> Result<UserStatus, StoreError> {
+    let epoch = match epoch {
+        Some(e) => parse_u64(&e, "epoch")?,
+        None => 0,
+    };
+    let sessions_ended_at = ended
+        .map(|t| parse_time(&t, "end of sessions"))
+        .transpose()?;
+    Ok(UserStatus {
+        epoch,
+        enrolled,
+        sessions_ended_at,
+    })
+}
+
+/// The authenticators from the `auth` hash's fields, oldest first.
+fn decode_authenticators(
+    fields: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<Authenticator>, StoreError> {
+    let mut by_id: BTreeMap<String, AuthFields> = BTreeMap::new();
+    for (field, value) in fields {
+        let field = parse_text(field, "authenticator field name")?;
+        let Some((kind, id)) = field.split_once(':') else {
+            return Err(corrupt(format!("authenticator field {field:?}")));
+        };
+        let a = by_id.entry(id.to_owned()).or_default();
+        let slot = match kind {
+            "name" => &mut a.name,
+            "secret" => &mut a.secret,
+            "params" => &mut a.params,
+            "created" => &mut a.created,
+            "last" => &mut a.last,
+            "offset" => &mut a.offset,
+            "rstep" => &mut a.rstep,
+            "roff" => &mut a.roff,
+            _ => return Err(corrupt(format!("authenticator field {field:?}"))),
+        };
+        *slot = Some(value);
+    }
+    let mut list = by_id
+        .into_iter()
+        .map(|(id, fields)| fields.decode(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Oldest first, as they were added.
+    list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(list)
+}
+
+/// Pending enrollment `id` from its fields, in [`pending_fields`]' order.
+fn decode_pending(
+    id: &AuthenticatorId,
+    [name, secret, params, created, replaces]: [Option<Vec<u8>>; 5],
+) -> Result<Option<PendingEnrollment>, StoreError> {
+    let Some(name) = name else {
+        if secret.is_some() || params.is_some() || created.is_some() || replaces.is_some() {
+            return Err(corrupt(format!("pending enrollment {id} has no name")));
+        }
+        return Ok(None);
+    };
+    let what = |field: &str| format!("{field} of pending enrollment {id}");
+    let take = |v: Option<Vec<u8>>, field: &str| {
+        v.ok_or_else(|| corrupt(format!("pending enrollment {id} has no {field}")))
+    };
+    Ok(Some(PendingEnrollment {
+        id: id.clone(),
+        name: parse_text(name, &what("name"))?,
+        secret: parse_secret(&take(secret, "secret")?, &what("secret"))?,
+        params: parse_params(&take(params, "params")?, &what("params"))?,
+        created_at: parse_time(&take(created, "created")?, &what("creation time"))?,
+        replaces: replaces
+            .map(|r| parse_text(r, &what("replaced id")))
+            .transpose()?
+            .map(AuthenticatorId::new),
+    }))
+}
+
+/// The charge's arguments for [`scripts::BEGIN_ATTEMPT`] and the scripts
+/// that charge with it: now, the free attempts, the ramp.
+struct ChargeArgs {
+    head: [String; 3],
+    steps: Vec<crate::throttle::Step>,
+}
+
+impl ChargeArgs {
+    fn new(now: UnixTime, policy: &ThrottlePolicy) -> Self {
+        let steps = ramp(now, policy);
+        let head = [
+            fixed20(now.as_millis()),
+            policy.free_attempts().to_string(),
+            (steps.len() - 1).to_string(),
+        ];
+        Self { head, steps }
+    }
+
+    fn push_onto<'a>(&'a self, args: &mut Vec<&'a [u8]>) {
+        args.extend(self.head.iter().map(|a| a.as_bytes()));
+        for s in &self.steps {
+            args.push(s.until.as_bytes());
+            args.push(s.ttl.as_bytes());
+        }
+    }
+}
+
+/// A charging script's answer: `-1` nothing charged, `0` locked until
+/// `until`, `1` charged.
+fn decode_charge(charged: i64, until: &[u8], now: UnixTime) -> Result<Option<Attempt>, StoreError> {
+    match charged {
+        -1 => Ok(None),
+        1 => Ok(Some(Attempt::Allowed)),
+        0 => {
+            let until = parse_time(until, "throttle lockout")?;
+            Ok(Some(Attempt::Locked {
+                retry_after: until.duration_since(now),
+            }))
+        }
+        other => Err(corrupt(format!("throttle charge replied {other}"))),
+    }
+}
+
 #[async_trait]
 impl EnrollmentStore for RedisStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
@@ -254,51 +380,14 @@ impl EnrollmentStore for RedisStore {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(store_error)?;
-        let epoch = match epoch {
-            Some(e) => parse_u64(&e, "epoch")?,
-            None => 0,
-        };
-        let sessions_ended_at = ended
-            .map(|t| parse_time(&t, "end of sessions"))
-            .transpose()?;
-        Ok(UserStatus {
-            epoch,
-            enrolled,
-            sessions_ended_at,
-        })
+        decode_status(epoch, enrolled, ended)
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
         let fields: BTreeMap<Vec<u8>, Vec<u8>> = self
             .query(redis::cmd("HGETALL").arg(self.keys(user).auth()))
             .await?;
-        let mut by_id: BTreeMap<String, AuthFields> = BTreeMap::new();
-        for (field, value) in fields {
-            let field = parse_text(field, "authenticator field name")?;
-            let Some((kind, id)) = field.split_once(':') else {
-                return Err(corrupt(format!("authenticator field {field:?}")));
-            };
-            let a = by_id.entry(id.to_owned()).or_default();
-            let slot = match kind {
-                "name" => &mut a.name,
-                "secret" => &mut a.secret,
-                "params" => &mut a.params,
-                "created" => &mut a.created,
-                "last" => &mut a.last,
-                "offset" => &mut a.offset,
-                "rstep" => &mut a.rstep,
-                "roff" => &mut a.roff,
-                _ => return Err(corrupt(format!("authenticator field {field:?}"))),
-            };
-            *slot = Some(value);
-        }
-        let mut list = by_id
-            .into_iter()
-            .map(|(id, fields)| fields.decode(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Oldest first, as they were added.
-        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        Ok(list)
+        decode_authenticators(fields)
     }
 
     async fn put_pending(
@@ -344,30 +433,45 @@ impl EnrollmentStore for RedisStore {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.keys(user).pending()).arg(&fields);
         let values: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
-        let [name, secret, params, created, replaces]: [Option<Vec<u8>>; 5] = values
+        let values: [Option<Vec<u8>>; 5] = values
             .try_into()
             .map_err(|_| corrupt("HMGET of a pending enrollment"))?;
-        let Some(name) = name else {
-            if secret.is_some() || params.is_some() || created.is_some() || replaces.is_some() {
-                return Err(corrupt(format!("pending enrollment {id} has no name")));
-            }
-            return Ok(None);
-        };
-        let what = |field: &str| format!("{field} of pending enrollment {id}");
-        let take = |v: Option<Vec<u8>>, field: &str| {
-            v.ok_or_else(|| corrupt(format!("pending enrollment {id} has no {field}")))
-        };
-        Ok(Some(PendingEnrollment {
-            id: id.clone(),
-            name: parse_text(name, &what("name"))?,
-            secret: parse_secret(&take(secret, "secret")?, &what("secret"))?,
-            params: parse_params(&take(params, "params")?, &what("params"))?,
-            created_at: parse_time(&take(created, "created")?, &what("creation time"))?,
-            replaces: replaces
-                .map(|r| parse_text(r, &what("replaced id")))
-                .transpose()?
-                .map(AuthenticatorId::new),
-        }))
+        decode_pending(id, values)
+    }
+
+    async fn begin_confirmation(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<ConfirmationStart, StoreError> {
+        let k = self.keys(user);
+        let charge = ChargeArgs::new(now, policy);
+        let digits = digits.map(|d| d.to_string()).unwrap_or_default();
+        let mut args: Vec<&[u8]> = vec![id.as_str().as_bytes(), digits.as_bytes()];
+        charge.push_onto(&mut args);
+        type Reply = (
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            i64,
+            Vec<u8>,
+        );
+        let (name, secret, params, created, replaces, charged, until): Reply = self
+            .eval(
+                &scripts::BEGIN_CONFIRMATION,
+                &[&k.pending(), &k.throttle()],
+                &args,
+            )
+            .await?;
+        Ok(ConfirmationStart {
+            pending: decode_pending(id, [name, secret, params, created, replaces])?,
+            attempt: decode_charge(charged, &until, now)?,
+        })
     }
 
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
@@ -479,6 +583,40 @@ impl EnrollmentStore for RedisStore {
 
 #[async_trait]
 impl StepStore for RedisStore {
+    async fn begin_verification(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<VerificationStart, StoreError> {
+        let k = self.keys(user);
+        let charge = ChargeArgs::new(now, policy);
+        let digits = digits.map(|d| d.to_string()).unwrap_or_default();
+        let mut args: Vec<&[u8]> = vec![digits.as_bytes()];
+        charge.push_onto(&mut args);
+        type Reply = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<Vec<u8>>, i64, Vec<u8>);
+        let (epoch, ended, fields, charged, until): Reply = self
+            .eval(
+                &scripts::BEGIN_VERIFICATION,
+                &[&k.epoch(), &k.auth(), &k.sessions_ended(), &k.throttle()],
+                &args,
+            )
+            .await?;
+        // HGETALL's flat list inside the script's reply: field, value, ...
+        if fields.len() % 2 != 0 {
+            return Err(corrupt("begin_verification's authenticator fields"));
+        }
+        let enrolled = !fields.is_empty();
+        let mut flat = fields.into_iter();
+        let pairs = std::iter::from_fn(|| Some((flat.next()?, flat.next()?)));
+        Ok(VerificationStart {
+            status: decode_status(epoch, enrolled, ended)?,
+            authenticators: decode_authenticators(pairs)?,
+            attempt: decode_charge(charged, &until, now)?,
+        })
+    }
+
     async fn consume_step(
         &self,
         user: &UserId,
@@ -542,17 +680,9 @@ impl ThrottleStore for RedisStore {
         now: UnixTime,
         policy: &ThrottlePolicy,
     ) -> Result<Attempt, StoreError> {
-        let steps = ramp(now, policy);
-        let head = [
-            fixed20(now.as_millis()),
-            policy.free_attempts().to_string(),
-            (steps.len() - 1).to_string(),
-        ];
-        let mut args: Vec<&[u8]> = head.iter().map(|a| a.as_bytes()).collect();
-        for s in &steps {
-            args.push(s.until.as_bytes());
-            args.push(s.ttl.as_bytes());
-        }
+        let charge = ChargeArgs::new(now, policy);
+        let mut args = Vec::new();
+        charge.push_onto(&mut args);
         let (charged, until): (i64, Vec<u8>) = self
             .eval(
                 &scripts::BEGIN_ATTEMPT,
@@ -560,14 +690,7 @@ impl ThrottleStore for RedisStore {
                 &args,
             )
             .await?;
-        let until = parse_time(&until, "throttle lockout")?;
-        match charged {
-            1 => Ok(Attempt::Allowed),
-            0 => Ok(Attempt::Locked {
-                retry_after: until.duration_since(now),
-            }),
-            other => Err(corrupt(format!("begin_attempt replied {other}"))),
-        }
+        decode_charge(charged, &until, now)?.ok_or_else(|| corrupt("begin_attempt charged nothing"))
     }
 
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError> {

@@ -69,7 +69,13 @@
 //! Every operation that runs more than one statement runs them in one
 //! IMMEDIATE transaction: an activation with its checks, its recovery codes
 //! and the throttle reset; a revocation with the recovery codes of the last
-//! authenticator; a reset; a consumed step with the throttle reset. One
+//! authenticator; a reset; a consumed step with the throttle reset; the
+//! start of a login code (`begin_verification`: the status, the
+//! authenticators and the throttle charge, so a code costs two
+//! transactions in all) and of an enrollment's confirmation
+//! (`begin_confirmation`: the pending enrollment and the charge), both
+//! IMMEDIATE since they may write. A malformed code's `begin_verification`
+//! charges nothing, so its transaction commits no change. One
 //! statement is atomic by itself: `record_miss`, the use of a recovery
 //! code. Other processes may open the same file: SQLite's locks, waited on
 //! for up to five seconds (`busy_timeout`), keep them consistent.

@@ -14,9 +14,10 @@ use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
-    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    EnrollmentStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore,
+    UserStatus, VerificationStart,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -173,6 +174,58 @@ fn activate(tx: &Transaction<'_>, user: &UserId, a: &Activation) -> Result<Activ
     })
 }
 
+/// The user's active authenticators, oldest first.
+fn read_authenticators(conn: &Connection, user: &UserId) -> rusqlite::Result<Vec<Authenticator>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, secret, algorithm, digits, period, created_at,
+                last_step, drift_offset, resync_step, resync_offset
+         FROM authenticators WHERE user_id = ?1
+         ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map(params![user.as_str()], |row| {
+        let resync = match (get_opt_u64(row, 9)?, row.get::<_, Option<i64>>(10)?) {
+            (Some(step), Some(offset)) => Some(ResyncCandidate { step, offset }),
+            _ => None,
+        };
+        Ok(Authenticator {
+            id: AuthenticatorId::new(row.get::<_, String>(0)?),
+            name: row.get(1)?,
+            secret: sealed_secret(row, 2)?,
+            params: code_params(row, 3)?,
+            created_at: UnixTime::from_millis(get_u64(row, 6)?),
+            sync: SyncState {
+                last_step: get_opt_u64(row, 7)?,
+                offset: row.get(8)?,
+                resync,
+            },
+        })
+    })?;
+    rows.collect()
+}
+
+/// The user's pending enrollment `id`, if there is one.
+fn read_pending(
+    conn: &Connection,
+    user: &UserId,
+    id: &AuthenticatorId,
+) -> rusqlite::Result<Option<PendingEnrollment>> {
+    conn.prepare_cached(
+        "SELECT id, name, secret, algorithm, digits, period, created_at, replaces
+             FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
+    )?
+    .query_row(params![user.as_str(), id.as_str()], |row| {
+        Ok(PendingEnrollment {
+            id: AuthenticatorId::new(row.get::<_, String>(0)?),
+            name: row.get(1)?,
+            secret: sealed_secret(row, 2)?,
+            params: code_params(row, 3)?,
+            created_at: UnixTime::from_millis(get_u64(row, 6)?),
+            replaces: row.get::<_, Option<String>>(7)?.map(AuthenticatorId::new),
+        })
+    })
+    .optional()
+}
+
 #[async_trait]
 impl EnrollmentStore for SqliteStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
@@ -191,34 +244,8 @@ impl EnrollmentStore for SqliteStore {
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
         let user = user.clone();
-        self.run(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, name, secret, algorithm, digits, period, created_at,
-                        last_step, drift_offset, resync_step, resync_offset
-                 FROM authenticators WHERE user_id = ?1
-                 ORDER BY created_at, id",
-            )?;
-            let rows = stmt.query_map(params![user.as_str()], |row| {
-                let resync = match (get_opt_u64(row, 9)?, row.get::<_, Option<i64>>(10)?) {
-                    (Some(step), Some(offset)) => Some(ResyncCandidate { step, offset }),
-                    _ => None,
-                };
-                Ok(Authenticator {
-                    id: AuthenticatorId::new(row.get::<_, String>(0)?),
-                    name: row.get(1)?,
-                    secret: sealed_secret(row, 2)?,
-                    params: code_params(row, 3)?,
-                    created_at: UnixTime::from_millis(get_u64(row, 6)?),
-                    sync: SyncState {
-                        last_step: get_opt_u64(row, 7)?,
-                        offset: row.get(8)?,
-                        resync,
-                    },
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        self.run(move |conn| Ok(read_authenticators(conn, &user)?))
+            .await
     }
 
     async fn put_pending(
@@ -279,24 +306,33 @@ impl EnrollmentStore for SqliteStore {
         id: &AuthenticatorId,
     ) -> Result<Option<PendingEnrollment>, StoreError> {
         let (user, id) = (user.clone(), id.clone());
+        self.run(move |conn| Ok(read_pending(conn, &user, &id)?))
+            .await
+    }
+
+    async fn begin_confirmation(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<ConfirmationStart, StoreError> {
+        let (user, id, policy) = (user.clone(), id.clone(), *policy);
         self.run(move |conn| {
-            let pending = conn
-                .prepare_cached(
-                    "SELECT id, name, secret, algorithm, digits, period, created_at, replaces
-                     FROM pending_enrollments WHERE user_id = ?1 AND id = ?2",
-                )?
-                .query_row(params![user.as_str(), id.as_str()], |row| {
-                    Ok(PendingEnrollment {
-                        id: AuthenticatorId::new(row.get::<_, String>(0)?),
-                        name: row.get(1)?,
-                        secret: sealed_secret(row, 2)?,
-                        params: code_params(row, 3)?,
-                        created_at: UnixTime::from_millis(get_u64(row, 6)?),
-                        replaces: row.get::<_, Option<String>>(7)?.map(AuthenticatorId::new),
-                    })
-                })
-                .optional()?;
-            Ok(pending)
+            // The read and the charge under the write lock taken at BEGIN,
+            // as in `begin_attempt`: concurrent attempts queue up.
+            let tx = write_tx(conn)?;
+            let pending = read_pending(&tx, &user, &id)?;
+            let attempt = match &pending {
+                // The pending enrollment's row refers to the users row.
+                Some(p) if Some(p.params.digits()) == digits => {
+                    Some(charge_attempt(&tx, &user, now, &policy)?)
+                }
+                _ => None,
+            };
+            tx.commit()?;
+            Ok(ConfirmationStart { pending, attempt })
         })
         .await
     }
@@ -403,6 +439,40 @@ impl EnrollmentStore for SqliteStore {
 
 #[async_trait]
 impl StepStore for SqliteStore {
+    async fn begin_verification(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<VerificationStart, StoreError> {
+        let (user, policy) = (user.clone(), *policy);
+        self.run(move |conn| {
+            // One transaction for the reads and the charge, IMMEDIATE since
+            // it may write: the charge sees every attempt before it, and
+            // the authenticators read are those the attempt was charged for.
+            let tx = write_tx(conn)?;
+            let status = read_status(&tx, &user)?;
+            let authenticators = read_authenticators(&tx, &user)?;
+            let attempt = if authenticators
+                .iter()
+                .any(|a| Some(a.params.digits()) == digits)
+            {
+                // The authenticators' rows refer to the users row.
+                Some(charge_attempt(&tx, &user, now, &policy)?)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok(VerificationStart {
+                status,
+                authenticators,
+                attempt,
+            })
+        })
+        .await
+    }
+
     async fn consume_step(
         &self,
         user: &UserId,
@@ -512,6 +582,30 @@ fn read_throttle(conn: &Connection, user: &UserId) -> Result<Option<ThrottleStat
     }))
 }
 
+/// [`ThrottleState::begin`] on the user's row, inside a write transaction.
+/// The users row must exist.
+fn charge_attempt(
+    tx: &Transaction<'_>,
+    user: &UserId,
+    now: UnixTime,
+    policy: &ThrottlePolicy,
+) -> Result<Attempt, Failure> {
+    let mut state = read_throttle(tx, user)?.unwrap_or_default();
+    let attempt = state.begin(now, policy);
+    if attempt == Attempt::Allowed {
+        tx.prepare_cached(
+            "UPDATE users SET throttle_attempts = ?2, throttle_locked_until = ?3
+             WHERE user_id = ?1",
+        )?
+        .execute(params![
+            user.as_str(),
+            state.attempts,
+            u64_to_sql(state.locked_until.as_millis()),
+        ])?;
+    }
+    Ok(attempt)
+}
+
 #[async_trait]
 impl ThrottleStore for SqliteStore {
     async fn begin_attempt(
@@ -527,19 +621,7 @@ impl ThrottleStore for SqliteStore {
             // sees the one before it.
             let tx = write_tx(conn)?;
             ensure_user(&tx, &user)?;
-            let mut state = read_throttle(&tx, &user)?.unwrap_or_default();
-            let attempt = state.begin(now, &policy);
-            if attempt == Attempt::Allowed {
-                tx.prepare_cached(
-                    "UPDATE users SET throttle_attempts = ?2, throttle_locked_until = ?3
-                     WHERE user_id = ?1",
-                )?
-                .execute(params![
-                    user.as_str(),
-                    state.attempts,
-                    u64_to_sql(state.locked_until.as_millis()),
-                ])?;
-            }
+            let attempt = charge_attempt(&tx, &user, now, &policy)?;
             tx.commit()?;
             Ok(attempt)
         })

@@ -8,6 +8,8 @@
 //! - [`store`]: [`TestStore`](store::TestStore), a wrapper that forwards
 //!   every store trait to an inner store, fails on demand and counts calls
 //!   per operation.
+//! - [`round_trips`]: how many store operations a code may cost, checked
+//!   on any store through a [`TestStore`](store::TestStore).
 //! - [`phone`]: [`Phone`](phone::Phone), an authenticator app: codes from
 //!   a secret and a clock, possibly off by some steps.
 //! - [`server`]: real database servers on free loopback ports
@@ -38,6 +40,7 @@
 
 pub mod app;
 pub mod phone;
+pub mod round_trips;
 pub mod server;
 pub mod store;
 

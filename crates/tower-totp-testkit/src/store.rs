@@ -29,10 +29,10 @@ use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryHash;
 use tower_totp::seal::SealedSecret;
 use tower_totp::store::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
-    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, ThrottleStore,
-    UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    EnrollmentStore, MemoryStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome,
+    RecoveryStore, ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError,
+    ThrottleStore, UserStatus, VerificationStart,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
@@ -44,11 +44,13 @@ pub enum Op {
     Authenticators,
     PutPending,
     Pending,
+    BeginConfirmation,
     RemovePending,
     ActivatePending,
     Revoke,
     Reseal,
     Reset,
+    BeginVerification,
     ConsumeStep,
     RecordMiss,
     BeginAttempt,
@@ -61,16 +63,18 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in the traits' order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
         Self::Status,
         Self::Authenticators,
         Self::PutPending,
         Self::Pending,
+        Self::BeginConfirmation,
         Self::RemovePending,
         Self::ActivatePending,
         Self::Revoke,
         Self::Reseal,
         Self::Reset,
+        Self::BeginVerification,
         Self::ConsumeStep,
         Self::RecordMiss,
         Self::BeginAttempt,
@@ -88,11 +92,13 @@ impl Op {
             Self::Authenticators => "authenticators",
             Self::PutPending => "put_pending",
             Self::Pending => "pending",
+            Self::BeginConfirmation => "begin_confirmation",
             Self::RemovePending => "remove_pending",
             Self::ActivatePending => "activate_pending",
             Self::Revoke => "revoke",
             Self::Reseal => "reseal",
             Self::Reset => "reset",
+            Self::BeginVerification => "begin_verification",
             Self::ConsumeStep => "consume_step",
             Self::RecordMiss => "record_miss",
             Self::BeginAttempt => "begin_attempt",
@@ -247,6 +253,20 @@ impl<S: EnrollmentStore> EnrollmentStore for TestStore<S> {
         self.inner.pending(user, id).await
     }
 
+    async fn begin_confirmation(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<ConfirmationStart, StoreError> {
+        self.enter(Op::BeginConfirmation).await?;
+        self.inner
+            .begin_confirmation(user, id, now, policy, digits)
+            .await
+    }
+
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
         self.enter(Op::RemovePending).await?;
         self.inner.remove_pending(user, id).await
@@ -288,6 +308,19 @@ impl<S: EnrollmentStore> EnrollmentStore for TestStore<S> {
 
 #[async_trait]
 impl<S: StepStore> StepStore for TestStore<S> {
+    async fn begin_verification(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<VerificationStart, StoreError> {
+        self.enter(Op::BeginVerification).await?;
+        self.inner
+            .begin_verification(user, now, policy, digits)
+            .await
+    }
+
     async fn consume_step(
         &self,
         user: &UserId,

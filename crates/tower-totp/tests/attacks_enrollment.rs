@@ -514,15 +514,23 @@ async fn authenticators_are_capped_per_user() {
         second.post_json("/2fa/enroll", json!({ "code": p6.code() })),
     );
     app.store.set_yielding(false);
-    assert_eq!(r5.status(), StatusCode::OK, "{}", r5.text());
-    assert_eq!(r6.status(), StatusCode::CONFLICT, "{}", r6.text());
-    assert_eq!(r6.problem_reason(), "too_many_authenticators");
+    // Which one wins is the interleaving's choice; one of them loses.
+    // (`tokio::join!` starts each poll at the other branch.) The winner's
+    // session goes on; the loser's went back to the second step.
+    let (won, lost, winner) = if r5.status() == StatusCode::OK {
+        (r5, r6, &mut c[0])
+    } else {
+        (r6, r5, &mut second)
+    };
+    assert_eq!(won.status(), StatusCode::OK, "{}", won.text());
+    assert_eq!(lost.status(), StatusCode::CONFLICT, "{}", lost.text());
+    assert_eq!(lost.problem_reason(), "too_many_authenticators");
     assert_eq!(
         app.auth.engine().authenticators(&ann).await.unwrap().len(),
         5
     );
     // At five, starting a sixth is refused; replacing one is not.
-    let r = c[0].get("/2fa/enroll?name=Seven").await;
+    let r = winner.get("/2fa/enroll?name=Seven").await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.problem_reason(), "too_many_authenticators");
     let id = app.auth.engine().authenticators(&ann).await.unwrap()[0]
@@ -530,9 +538,9 @@ async fn authenticators_are_capped_per_user() {
         .clone();
     let p = phone(
         &app,
-        &secret_of(&c[0].get(&format!("/2fa/enroll?replace={id}")).await),
+        &secret_of(&winner.get(&format!("/2fa/enroll?replace={id}")).await),
     );
-    let r = c[0]
+    let r = winner
         .post_json("/2fa/enroll", json!({ "code": p.code() }))
         .await;
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());

@@ -480,7 +480,7 @@ async fn a_miss_and_an_out_of_window_match_cost_the_same_store_calls() {
         }),
         "a day later: a candidate"
     );
-    let want = vec!["authenticators", "begin_attempt", "record_miss"];
+    let want = vec!["begin_verification", "record_miss"];
     for (what, (calls, verdict)) in [
         ("miss", &miss),
         ("implausible", &implausible),
@@ -495,10 +495,7 @@ async fn a_miss_and_an_out_of_window_match_cost_the_same_store_calls() {
     app.advance(Duration::from_secs(2));
     let accepted = calls_of_verify(&app, &ann, &phone.code_for_step(now)).await;
     assert!(accepted.1.is_accepted());
-    assert_eq!(
-        accepted.0,
-        ["authenticators", "begin_attempt", "consume_step"]
-    );
+    assert_eq!(accepted.0, ["begin_verification", "consume_step"]);
     let replay = calls_of_verify(&app, &ann, &phone.code_for_step(now)).await;
     assert_eq!(replay.1, Verdict::Rejected(RejectReason::Replayed));
     assert_eq!(replay.0, accepted.0);
@@ -554,10 +551,7 @@ async fn over_http_a_miss_and_an_out_of_window_match_cost_the_same() {
     )
     .await;
     let (_, calls, status, body) = &seen[0];
-    assert_eq!(
-        calls,
-        &["status", "authenticators", "begin_attempt", "record_miss"]
-    );
+    assert_eq!(calls, &["begin_verification", "record_miss"]);
     for (what, c, st, b) in &seen[1..] {
         assert_eq!(c, calls, "{what}");
         assert_eq!(st, status, "{what}");

@@ -85,7 +85,8 @@ async fn the_matching_step_changes_neither_store_work_nor_answer_shape() {
         calls.windows(2).all(|w| w[0] == w[1]),
         "store calls by matching step {offsets:?}: {calls:?}"
     );
-    // `authenticators`, `begin_attempt`, `consume_step`: the consumed step
-    // clears the throttle in the same call, so no `clear_throttle` follows.
-    assert_eq!(calls[0], 3, "store calls for a correct code");
+    // `begin_verification` (the authenticators and the charge together),
+    // `consume_step`: the consumed step clears the throttle in the same
+    // call, so no `clear_throttle` follows.
+    assert_eq!(calls[0], 2, "store calls for a correct code");
 }

@@ -12,9 +12,10 @@ use tower_totp::code::{CodeParams, Hotp, Secret};
 use tower_totp::recovery::{RecoveryCodes, RecoveryHash};
 use tower_totp::seal::{Keyring, SealedSecret, SealingKey};
 use tower_totp::store::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
-    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    EnrollmentStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore,
+    UserStatus, VerificationStart,
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use tower_totp::{
@@ -33,6 +34,7 @@ mock! {
         async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError>;
         async fn put_pending(&self, user: &UserId, pending: PendingEnrollment, limits: PendingLimits) -> Result<PutPending, StoreError>;
         async fn pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<Option<PendingEnrollment>, StoreError>;
+        async fn begin_confirmation(&self, user: &UserId, id: &AuthenticatorId, now: UnixTime, policy: &ThrottlePolicy, digits: Option<u8>) -> Result<ConfirmationStart, StoreError>;
         async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError>;
         async fn activate_pending(&self, user: &UserId, activation: &Activation) -> Result<Activated, StoreError>;
         async fn revoke(&self, user: &UserId, id: &AuthenticatorId) -> Result<RevokeOutcome, StoreError>;
@@ -42,6 +44,7 @@ mock! {
 
     #[async_trait]
     impl StepStore for Store {
+        async fn begin_verification(&self, user: &UserId, now: UnixTime, policy: &ThrottlePolicy, digits: Option<u8>) -> Result<VerificationStart, StoreError>;
         async fn consume_step(&self, user: &UserId, id: &AuthenticatorId, step: u64, offset: i64) -> Result<ConsumeOutcome, StoreError>;
         async fn record_miss(&self, user: &UserId, candidate: Option<(AuthenticatorId, ResyncCandidate)>) -> Result<(), StoreError>;
     }
@@ -139,11 +142,40 @@ impl World {
         let a = self.authenticator.clone();
         m.expect_authenticators()
             .returning(move |_| answer(Call::Authenticators, fail, vec![a.clone()]));
+        let a = self.authenticator.clone();
+        m.expect_begin_verification()
+            .returning(move |_, _, _, digits| {
+                answer(
+                    Call::BeginVerification,
+                    fail,
+                    VerificationStart {
+                        status: UserStatus {
+                            epoch: 1,
+                            enrolled: true,
+                            sessions_ended_at: None,
+                        },
+                        authenticators: vec![a.clone()],
+                        attempt: (digits == Some(a.params.digits())).then_some(Attempt::Allowed),
+                    },
+                )
+            });
         m.expect_put_pending()
             .returning(move |_, _, _| answer(Call::PutPending, fail, PutPending::Stored));
         let p = self.pending.clone();
         m.expect_pending()
             .returning(move |_, _| answer(Call::Pending, fail, Some(p.clone())));
+        let p = self.pending.clone();
+        m.expect_begin_confirmation()
+            .returning(move |_, _, _, _, digits| {
+                answer(
+                    Call::BeginConfirmation,
+                    fail,
+                    ConfirmationStart {
+                        attempt: (digits == Some(p.params.digits())).then_some(Attempt::Allowed),
+                        pending: Some(p.clone()),
+                    },
+                )
+            });
         m.expect_remove_pending()
             .returning(move |_, _| answer(Call::RemovePending, fail, ()));
         m.expect_activate_pending().returning(move |_, _| {
@@ -244,7 +276,7 @@ async fn verify_fails_closed_on_every_store_call() {
     let w = World::new();
     // No `clear_throttle` here: a consumed step clears the throttle inside
     // `consume_step` (see `a_correct_code_does_not_call_clear_throttle`).
-    for call in [Call::Authenticators, Call::BeginAttempt, Call::ConsumeStep] {
+    for call in [Call::BeginVerification, Call::ConsumeStep] {
         let tfa = w.engine(call, w.engine_keys.clone());
         for offset in [0, 1, -1] {
             assert_store_error("verify", call, tfa.verify(&w.alice, &w.code(offset)).await);
@@ -253,7 +285,7 @@ async fn verify_fails_closed_on_every_store_call() {
     // Outside the window, the resync candidate is written, and a plain miss
     // is recorded the same way; if that fails, the answer is an error too.
     let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
-    for call in [Call::Authenticators, Call::BeginAttempt, Call::RecordMiss] {
+    for call in [Call::BeginVerification, Call::RecordMiss] {
         let tfa = w.engine(call, w.engine_keys.clone());
         assert_store_error(
             "verify (drifted)",
@@ -264,11 +296,11 @@ async fn verify_fails_closed_on_every_store_call() {
     }
     // A wrong code with a failing throttle is an error, not a refusal that
     // could be retried without being counted.
-    let tfa = w.engine(Call::BeginAttempt, w.engine_keys.clone());
+    let tfa = w.engine(Call::BeginVerification, w.engine_keys.clone());
     let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
     assert_store_error(
         "verify (wrong)",
-        Call::BeginAttempt,
+        Call::BeginVerification,
         tfa.verify(&w.alice, &wrong).await,
     );
 }
@@ -313,7 +345,7 @@ async fn a_failed_reseal_does_not_undo_an_accepted_code() {
 async fn confirm_enrollment_fails_closed_on_every_store_call() {
     let w = World::new();
     // Activation and recovery codes are one store call: nothing else to fail.
-    for call in [Call::Pending, Call::BeginAttempt, Call::ActivatePending] {
+    for call in [Call::BeginConfirmation, Call::ActivatePending] {
         let tfa = w.engine(call, w.engine_keys.clone());
         assert_store_error(
             "confirm_enrollment",
@@ -323,7 +355,7 @@ async fn confirm_enrollment_fails_closed_on_every_store_call() {
         );
     }
     // A wrong first code with a failing throttle: an error.
-    let tfa = w.engine(Call::BeginAttempt, w.engine_keys.clone());
+    let tfa = w.engine(Call::BeginConfirmation, w.engine_keys.clone());
     let wrong = format!("{:06}", (w.phone.code(0) + 1) % 1_000_000);
     let result = tfa
         .confirm_enrollment(&w.alice, &w.id, &wrong, ConfirmAs::FirstAuthenticator)

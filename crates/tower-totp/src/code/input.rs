@@ -3,6 +3,8 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
+use super::params::DIGITS;
+
 /// Longest input looked at, in bytes: anything longer is [`Malformed`]
 /// before any Unicode work is done on it.
 const MAX_INPUT_BYTES: usize = 256;
@@ -24,6 +26,11 @@ impl Code {
     /// The numeric value.
     pub fn value(&self) -> u32 {
         self.value
+    }
+
+    /// How many digits were typed.
+    pub fn digits(&self) -> u8 {
+        self.digits
     }
 
     /// Constant-time comparison with a generated code.
@@ -69,8 +76,42 @@ pub struct Malformed {
 /// [`Malformed`] when the input does not follow the rule.
 pub fn parse_code(input: &str, digits: u8) -> Result<Code, Malformed> {
     let malformed = Malformed { expected: digits };
-    if input.len() > MAX_INPUT_BYTES || digits > MAX_DIGITS {
+    if digits > MAX_DIGITS {
         return Err(malformed);
+    }
+    match scan(input, digits) {
+        Some(code) if code.digits == digits => Ok(code),
+        _ => Err(malformed),
+    }
+}
+
+/// Turn what a person typed into a code of any digit count that
+/// [`CodeParams`](super::CodeParams) allows (6 to 8), by the same input
+/// rule as [`parse_code`]: `Some` exactly when `parse_code(input, d)`
+/// accepts it for one of those counts `d`, which is then
+/// [`Code::digits`].
+///
+/// The engine asks this once, before it knows the user's authenticators,
+/// so that the store can read them and charge the attempt in one
+/// operation, and charge nothing for input no authenticator could take.
+///
+/// ```
+/// use tower_totp::code::parse_typed_code;
+///
+/// assert_eq!(parse_typed_code("123 456").map(|c| c.digits()), Some(6));
+/// assert_eq!(parse_typed_code("1234-5678").map(|c| c.digits()), Some(8));
+/// assert!(parse_typed_code("12345").is_none());
+/// assert!(parse_typed_code("12345a").is_none());
+/// ```
+pub fn parse_typed_code(input: &str) -> Option<Code> {
+    scan(input, *DIGITS.end()).filter(|code| DIGITS.contains(&code.digits))
+}
+
+/// The input rule up to the digit count: the digits typed, if there are at
+/// most `max` of them and nothing but separators beside them.
+fn scan(input: &str, max: u8) -> Option<Code> {
+    if input.len() > MAX_INPUT_BYTES {
+        return None;
     }
     let mut value: u32 = 0;
     let mut count: u8 = 0;
@@ -79,18 +120,18 @@ pub fn parse_code(input: &str, digits: u8) -> Result<Code, Malformed> {
             ' ' | '\t' | '-' => {}
             '0'..='9' => {
                 count = count.saturating_add(1);
-                if count > digits {
-                    return Err(malformed);
+                if count > max {
+                    return None;
                 }
                 value = value * 10 + (c as u32 - '0' as u32);
             }
-            _ => return Err(malformed),
+            _ => return None,
         }
     }
-    if count != digits {
-        return Err(malformed);
-    }
-    Ok(Code { value, digits })
+    Some(Code {
+        value,
+        digits: count,
+    })
 }
 
 #[cfg(test)]
@@ -156,6 +197,23 @@ mod tests {
     }
 
     #[test]
+    fn typed_codes_have_six_to_eight_digits() {
+        for (input, digits) in [("123456", 6), ("123 4567", 7), ("1234-5678", 8)] {
+            assert_eq!(parse_typed_code(input).map(|c| c.digits()), Some(digits));
+        }
+        for bad in [
+            "",
+            "12345",
+            "123456789",
+            "1234567890",
+            "12345a",
+            "1234567\n",
+        ] {
+            assert_eq!(parse_typed_code(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn debug_hides_the_value() {
         let c = parse_code("987654", 6).unwrap();
         assert!(!format!("{c:?}").contains("987"));
@@ -184,6 +242,12 @@ mod tests {
             let ascii = format!("{value:08}");
             let wide: String = ascii.chars().map(|c| char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap()).collect();
             prop_assert_eq!(parse_code(&wide, 8), parse_code(&ascii, 8));
+        }
+
+        #[test]
+        fn typed_code_is_parse_code_of_some_allowed_count(input in "[0-9]{0,10}[ a\\-]?[0-9]{0,3}") {
+            let by_count = DIGITS.filter_map(|d| parse_code(&input, d).ok()).next();
+            prop_assert_eq!(parse_typed_code(&input), by_count);
         }
 
         #[test]

@@ -7,6 +7,6 @@ mod params;
 mod secret;
 
 pub use hotp::Hotp;
-pub use input::{Code, Malformed, parse_code};
+pub use input::{Code, Malformed, parse_code, parse_typed_code};
 pub use params::{Algorithm, CodeParams};
 pub use secret::{MIN_SECRET_BITS, Secret, SecretError};

@@ -50,6 +50,9 @@ impl FromStr for Algorithm {
     }
 }
 
+/// The digit counts a code may have.
+pub(crate) const DIGITS: std::ops::RangeInclusive<u8> = 6..=8;
+
 /// Checked code parameters: algorithm, number of digits (6 to 8) and period.
 ///
 /// The default, SHA1 with 6 digits every 30 seconds, is the combination every
@@ -80,7 +83,7 @@ impl CodeParams {
     /// [`ConfigError::Digits`] unless `digits` is 6, 7 or 8, and
     /// [`ConfigError::Period`] for a period of zero or over one hour.
     pub fn new(algorithm: Algorithm, digits: u8, period_secs: u32) -> Result<Self, ConfigError> {
-        if !(6..=8).contains(&digits) {
+        if !DIGITS.contains(&digits) {
             return Err(ConfigError::Digits(digits));
         }
         let period = NonZeroU32::new(period_secs)

@@ -161,6 +161,12 @@ impl SessionState {
         }
     }
 
+    /// Whether the second step was done at all, at whichever epoch: without
+    /// it, the endpoints hold the login to the pending-step time.
+    pub(crate) fn is_verified(&self) -> bool {
+        matches!(self.stage, Stage::Verified { .. })
+    }
+
     /// The verification, if it is still bound to `epoch`.
     pub(crate) fn verified_at(&self, epoch: u64) -> Option<(StepMethod, UnixTime)> {
         match self.stage {

@@ -77,6 +77,10 @@ macro_rules! store_conformance_tests {
             throttle_follows_the_reference_model,
             recovery_codes_are_single_use,
             users_are_isolated,
+            begin_verification_reads_status_and_authenticators,
+            begin_verification_charges_like_begin_attempt,
+            begin_verification_charges_nothing_it_cannot_check,
+            begin_confirmation_reads_and_charges_like_pending,
         );
         // The races: the store shared by RACERS tasks.
         $crate::store_conformance_tests!(@races [$(let $guard = $setup;)?] $make;
@@ -84,6 +88,8 @@ macro_rules! store_conformance_tests {
             concurrent_attempts_are_all_charged,
             concurrent_recovery_use_has_one_winner,
             concurrent_first_activations_have_one_winner,
+            concurrent_verifications_are_all_charged,
+            concurrent_confirmations_are_all_charged,
         );
     };
     (@cases $setup:tt $make:expr; $($case:ident),+ $(,)?) => {
@@ -1412,5 +1418,302 @@ pub async fn concurrent_first_activations_have_one_winner<S: TotpStore>(store: A
         store.authenticators(&u).await.expect("list").len(),
         1,
         "{case}: one authenticator"
+    );
+}
+
+/// `begin_verification` reads what `status` and `authenticators` read, for
+/// a new user, an enrolled one (with sync state and a resync candidate)
+/// and one a reset ended.
+pub async fn begin_verification_reads_status_and_authenticators(store: impl TotpStore) {
+    let case = "begin_verification_reads_status_and_authenticators";
+    let policy = ThrottlePolicy::default();
+    let now = UnixTime::from_secs(1_700_000_000);
+    let nobody = user("nobody-bv");
+    let start = store
+        .begin_verification(&nobody, now, &policy, Some(8))
+        .await
+        .expect("begin_verification");
+    assert_eq!(start.status, UserStatus::default(), "{case}: new user");
+    assert!(start.authenticators.is_empty(), "{case}: new user");
+    assert_eq!(start.attempt, None, "{case}: new user charged");
+
+    let u = user("victor");
+    let phone = enroll(&store, &u, "phone", 10).await;
+    enroll(&store, &u, "tablet", 20).await;
+    store
+        .consume_step(&u, &phone, 12, 1)
+        .await
+        .expect("consume");
+    let candidate = ResyncCandidate {
+        step: 40,
+        offset: 5,
+    };
+    store
+        .record_miss(&u, Some((phone.clone(), candidate)))
+        .await
+        .expect("record_miss");
+    let start = store
+        .begin_verification(&u, now, &policy, Some(8))
+        .await
+        .expect("begin_verification");
+    assert_eq!(
+        start.status,
+        store.status(&u).await.expect("status"),
+        "{case}: status"
+    );
+    assert_eq!(
+        start.authenticators,
+        store.authenticators(&u).await.expect("authenticators"),
+        "{case}: authenticators"
+    );
+    assert_eq!(start.authenticators.len(), 2, "{case}: both");
+    assert_eq!(start.attempt, Some(Attempt::Allowed), "{case}: charged");
+
+    let ended = user("victor-reset");
+    enroll(&store, &ended, "phone", 10).await;
+    store.reset(&ended, now).await.expect("reset");
+    let start = store
+        .begin_verification(&ended, now, &policy, Some(8))
+        .await
+        .expect("begin_verification");
+    assert_eq!(
+        start.status,
+        store.status(&ended).await.expect("status"),
+        "{case}: after a reset"
+    );
+    assert!(start.status.sessions_ended_at.is_some(), "{case}: reset");
+    assert!(start.authenticators.is_empty(), "{case}: after a reset");
+    assert_eq!(start.attempt, None, "{case}: after a reset");
+}
+
+/// `begin_verification` with a code of the authenticators' digit count
+/// charges exactly as `begin_attempt` does (the reference model), lockouts
+/// included.
+pub async fn begin_verification_charges_like_begin_attempt(store: impl TotpStore) {
+    let case = "begin_verification_charges_like_begin_attempt";
+    let u = user("wendy");
+    enroll(&store, &u, "phone", 10).await;
+    let policy = ThrottlePolicy::new(2, Duration::from_millis(1500), Duration::from_secs(10))
+        .expect("policy");
+    let mut model = ThrottleState::default();
+    let start = UnixTime::from_secs(1_700_000_000);
+    let offsets_ms = [
+        0, 0, 0, 100, 1_500, 1_600, 4_500, 4_600, 10_000, 30_000, 30_001,
+    ];
+    for ms in offsets_ms {
+        let now = start.saturating_add(Duration::from_millis(ms));
+        let want = model.begin(now, &policy);
+        let got = store
+            .begin_verification(&u, now, &policy, Some(8))
+            .await
+            .expect("begin_verification");
+        assert_eq!(got.attempt, Some(want), "{case} at +{ms} ms");
+        assert_eq!(
+            store.throttle_state(&u).await.expect("state"),
+            model,
+            "{case}: state at +{ms} ms"
+        );
+    }
+}
+
+/// No charge, and no change, for a malformed code (`None`), a digit count
+/// none of the authenticators has, or a user without authenticators;
+/// a locked-out user's code is refused without a change either.
+pub async fn begin_verification_charges_nothing_it_cannot_check(store: impl TotpStore) {
+    let case = "begin_verification_charges_nothing_it_cannot_check";
+    let policy = ThrottlePolicy::default();
+    let now = UnixTime::from_secs(1_700_000_000);
+    let u = user("xavier");
+    enroll(&store, &u, "phone", 10).await;
+    store
+        .begin_attempt(&u, now, &policy)
+        .await
+        .expect("attempt");
+    let before = store.throttle_state(&u).await.expect("state");
+    for digits in [None, Some(6), Some(7)] {
+        let start = store
+            .begin_verification(&u, now, &policy, digits)
+            .await
+            .expect("begin_verification");
+        assert_eq!(start.attempt, None, "{case}: {digits:?} charged");
+        assert_eq!(start.authenticators.len(), 1, "{case}: {digits:?} read");
+        assert_eq!(
+            store.throttle_state(&u).await.expect("state"),
+            before,
+            "{case}: {digits:?} changed the throttle"
+        );
+    }
+    // Not enrolled, with throttle state of its own (a password throttle).
+    let bare = user("xavier-bare");
+    store
+        .begin_attempt(&bare, now, &policy)
+        .await
+        .expect("attempt");
+    let bare_before = store.throttle_state(&bare).await.expect("state");
+    let start = store
+        .begin_verification(&bare, now, &policy, Some(6))
+        .await
+        .expect("begin_verification");
+    assert_eq!(start.attempt, None, "{case}: not enrolled charged");
+    assert_eq!(
+        store.throttle_state(&bare).await.expect("state"),
+        bare_before,
+        "{case}: not enrolled changed the throttle"
+    );
+    // Locked out: refused, and the lockout is what it was.
+    let locked = user("xavier-locked");
+    enroll(&store, &locked, "phone", 10).await;
+    while store
+        .begin_attempt(&locked, now, &policy)
+        .await
+        .expect("attempt")
+        == Attempt::Allowed
+    {}
+    let locked_before = store.throttle_state(&locked).await.expect("state");
+    let start = store
+        .begin_verification(&locked, now, &policy, Some(8))
+        .await
+        .expect("begin_verification");
+    assert!(
+        matches!(start.attempt, Some(Attempt::Locked { .. })),
+        "{case}: locked: {:?}",
+        start.attempt
+    );
+    assert_eq!(
+        store.throttle_state(&locked).await.expect("state"),
+        locked_before,
+        "{case}: locked changed the throttle"
+    );
+}
+
+/// Concurrent verifications at one instant: exactly as many are allowed as
+/// concurrent `begin_attempt` calls would be.
+pub async fn concurrent_verifications_are_all_charged<S: TotpStore>(store: Arc<S>) {
+    let u = user("yvonne");
+    enroll(&*store, &u, "phone", 10).await;
+    let policy = ThrottlePolicy::default();
+    let now = UnixTime::from_secs(1_800_000_000);
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, u) = (Arc::clone(&store), u.clone());
+            tokio::spawn(async move { store.begin_verification(&u, now, &policy, Some(8)).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        let start = t.await.expect("task").expect("begin_verification");
+        if start.attempt == Some(Attempt::Allowed) {
+            allowed += 1;
+        }
+    }
+    assert_eq!(
+        allowed,
+        policy.free_attempts() + 1,
+        "concurrent_verifications_are_all_charged"
+    );
+}
+
+/// `begin_confirmation` reads what `pending` reads and charges like
+/// `begin_attempt`, only for an existing pending enrollment and a code of
+/// its digit count; otherwise it changes nothing.
+pub async fn begin_confirmation_reads_and_charges_like_pending(store: impl TotpStore) {
+    let case = "begin_confirmation_reads_and_charges_like_pending";
+    let policy = ThrottlePolicy::new(2, Duration::from_millis(1500), Duration::from_secs(10))
+        .expect("policy");
+    let now = UnixTime::from_secs(1_700_000_000);
+    let nobody = user("nobody-bc");
+    let unknown = AuthenticatorId::new("0000000000000000");
+    let start = store
+        .begin_confirmation(&nobody, &unknown, now, &policy, Some(8))
+        .await
+        .expect("begin_confirmation");
+    assert_eq!(start.pending, None, "{case}: new user");
+    assert_eq!(start.attempt, None, "{case}: new user charged");
+    assert_eq!(
+        store.status(&nobody).await.expect("status"),
+        UserStatus::default(),
+        "{case}: new user"
+    );
+
+    let u = user("zoe");
+    let p = pending(&u, "phone", None);
+    let id = p.id.clone();
+    put(&store, &u, p, case).await;
+    let mut model = ThrottleState::default();
+    for digits in [None, Some(6), Some(7)] {
+        let start = store
+            .begin_confirmation(&u, &id, now, &policy, digits)
+            .await
+            .expect("begin_confirmation");
+        assert_eq!(
+            start.pending,
+            store.pending(&u, &id).await.expect("pending"),
+            "{case}: {digits:?} read"
+        );
+        assert_eq!(start.attempt, None, "{case}: {digits:?} charged");
+        assert_eq!(
+            store.throttle_state(&u).await.expect("state"),
+            model,
+            "{case}: {digits:?} changed the throttle"
+        );
+    }
+    let start = store
+        .begin_confirmation(&u, &unknown, now, &policy, Some(8))
+        .await
+        .expect("begin_confirmation");
+    assert_eq!(start.pending, None, "{case}: unknown id");
+    assert_eq!(start.attempt, None, "{case}: unknown id charged");
+    assert_eq!(
+        store.throttle_state(&u).await.expect("state"),
+        model,
+        "{case}: unknown id changed the throttle"
+    );
+    for ms in [0, 0, 0, 100, 1_500, 1_600, 4_500, 30_000] {
+        let at = now.saturating_add(Duration::from_millis(ms));
+        let want = model.begin(at, &policy);
+        let start = store
+            .begin_confirmation(&u, &id, at, &policy, Some(8))
+            .await
+            .expect("begin_confirmation");
+        assert!(start.pending.is_some(), "{case}: read at +{ms} ms");
+        assert_eq!(start.attempt, Some(want), "{case} at +{ms} ms");
+        assert_eq!(
+            store.throttle_state(&u).await.expect("state"),
+            model,
+            "{case}: state at +{ms} ms"
+        );
+    }
+}
+
+/// Concurrent confirmations at one instant: exactly as many are allowed as
+/// concurrent `begin_attempt` calls would be.
+pub async fn concurrent_confirmations_are_all_charged<S: TotpStore>(store: Arc<S>) {
+    let u = user("zack");
+    let p = pending(&u, "phone", None);
+    let id = p.id.clone();
+    put(&*store, &u, p, "concurrent_confirmations_are_all_charged").await;
+    let policy = ThrottlePolicy::default();
+    let now = UnixTime::from_secs(1_800_000_000);
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, u, id) = (Arc::clone(&store), u.clone(), id.clone());
+            tokio::spawn(async move {
+                store
+                    .begin_confirmation(&u, &id, now, &policy, Some(8))
+                    .await
+            })
+        })
+        .collect();
+    let mut allowed = 0;
+    for t in tasks {
+        let start = t.await.expect("task").expect("begin_confirmation");
+        if start.attempt == Some(Attempt::Allowed) {
+            allowed += 1;
+        }
+    }
+    assert_eq!(
+        allowed,
+        policy.free_attempts() + 1,
+        "concurrent_confirmations_are_all_charged"
     );
 }

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
-    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
-    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    EnrollmentStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore,
+    UserStatus, VerificationStart,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -55,6 +56,14 @@ impl UserRecord {
 
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn status(&self) -> UserStatus {
+        UserStatus {
+            epoch: self.epoch,
+            enrolled: !self.authenticators.is_empty(),
+            sessions_ended_at: self.rare.as_ref().and_then(|x| x.sessions_ended_at),
+        }
     }
 
     /// Whether nothing but throttle state is here, and that may be forgotten.
@@ -209,13 +218,7 @@ fn find<'a>(record: &'a mut UserRecord, id: &AuthenticatorId) -> Option<&'a mut 
 #[async_trait]
 impl EnrollmentStore for MemoryStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        Ok(self
-            .read_user(user, |r| UserStatus {
-                epoch: r.epoch,
-                enrolled: !r.authenticators.is_empty(),
-                sessions_ended_at: r.rare.as_ref().and_then(|x| x.sessions_ended_at),
-            })
-            .unwrap_or_default())
+        Ok(self.read_user(user, UserRecord::status).unwrap_or_default())
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
@@ -253,6 +256,31 @@ impl EnrollmentStore for MemoryStore {
         Ok(self
             .read_user(user, |r| r.pending().iter().find(|p| &p.id == id).cloned())
             .flatten())
+    }
+
+    async fn begin_confirmation(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<ConfirmationStart, StoreError> {
+        // One lock for the read and the charge. No record is made for a
+        // user who has none: such a user has no pending enrollment either.
+        let mut shard = self.shard(user);
+        let Some(r) = shard.get_mut(user) else {
+            return Ok(ConfirmationStart {
+                pending: None,
+                attempt: None,
+            });
+        };
+        let pending = r.pending().iter().find(|p| &p.id == id).cloned();
+        let attempt = pending
+            .as_ref()
+            .filter(|p| Some(p.params.digits()) == digits)
+            .map(|_| r.throttle.begin(now, policy));
+        Ok(ConfirmationStart { pending, attempt })
     }
 
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
@@ -324,6 +352,35 @@ impl EnrollmentStore for MemoryStore {
 
 #[async_trait]
 impl StepStore for MemoryStore {
+    async fn begin_verification(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<VerificationStart, StoreError> {
+        // One lock for the reads and the charge. No record is made for a
+        // user who has none: such a user has no authenticator to charge for.
+        let mut shard = self.shard(user);
+        let Some(r) = shard.get_mut(user) else {
+            return Ok(VerificationStart {
+                status: UserStatus::default(),
+                authenticators: Vec::new(),
+                attempt: None,
+            });
+        };
+        let attempt = r
+            .authenticators
+            .iter()
+            .any(|a| Some(a.params.digits()) == digits)
+            .then(|| r.throttle.begin(now, policy));
+        Ok(VerificationStart {
+            status: r.status(),
+            authenticators: r.authenticators.clone(),
+            attempt,
+        })
+    }
+
     async fn consume_step(
         &self,
         user: &UserId,

@@ -7,7 +7,11 @@
 //! its types changing. The cost, one boxed future per call, is small next to
 //! a store round trip.
 //!
-//! What must be atomic is one call: [`StepStore::consume_step`] is a
+//! What must be atomic is one call: [`StepStore::begin_verification`]
+//! reads the user's status and authenticators and charges the attempt
+//! (when the code could be one of theirs),
+//! [`EnrollmentStore::begin_confirmation`] does the same for a pending
+//! enrollment, [`StepStore::consume_step`] is a
 //! compare-and-set ("accept step N only if N is newer than the last accepted
 //! step") that, when it accepts, also forgets the user's throttle failures,
 //! [`ThrottleStore::begin_attempt`] charges and checks in one go, and
@@ -16,6 +20,11 @@
 //! together, and [`EnrollmentStore::revoke`] of the last authenticator takes
 //! the recovery codes with it.
 //! None of the methods has a default body: every store decides each one.
+//!
+//! A login code thus costs two store operations, each one atomic backend
+//! operation (one lock, one SQLite transaction, one Redis script):
+//! `begin_verification`, then `consume_step` or `record_miss`. A confirmed
+//! enrollment costs two as well: `begin_confirmation`, `activate_pending`.
 //!
 //! [`conformance`] (feature `conformance`) is the test suite every store
 //! runs.
@@ -29,9 +38,9 @@ use async_trait::async_trait;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, PendingEnrollment,
-    PendingLimits, PutPending, RecoveryOutcome, ResealOutcome, ResyncCandidate, RevokeOutcome,
-    SyncState, UserStatus,
+    Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
+    PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, ResealOutcome, ResyncCandidate,
+    RevokeOutcome, SyncState, UserStatus, VerificationStart,
 };
 
 use crate::clock::UnixTime;
@@ -108,6 +117,28 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
         id: &AuthenticatorId,
     ) -> Result<Option<PendingEnrollment>, StoreError>;
 
+    /// One atomic operation: read the pending enrollment `id` (what
+    /// [`pending`](Self::pending) answers) and, only if it exists and its
+    /// codes have exactly `digits` digits, apply [`ThrottleState::begin`]
+    /// to the user's throttle state (the charge of
+    /// [`ThrottleStore::begin_attempt`]) and return its answer in
+    /// [`ConfirmationStart::attempt`]. Otherwise (no such pending
+    /// enrollment, `digits` is `None` for a malformed code, or another
+    /// count) nothing changes and `attempt` is `None`.
+    ///
+    /// Expiry is the engine's business, as for `pending`: a pending
+    /// enrollment past its time is read, and charged, like any other, and
+    /// the engine then refuses it. It writes only when it charges; a store
+    /// may still take its write lock for every call.
+    async fn begin_confirmation(
+        &self,
+        user: &UserId,
+        id: &AuthenticatorId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<ConfirmationStart, StoreError>;
+
     /// Forget the pending enrollment `id` (its session starts another one);
     /// the user's other pending enrollments stay.
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError>;
@@ -171,6 +202,30 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
 /// The hot state of verification: which steps were used, and drift.
 #[async_trait]
 pub trait StepStore: Send + Sync + std::fmt::Debug + 'static {
+    /// One atomic operation, the first of a login code: read the user's
+    /// status (what [`EnrollmentStore::status`] answers) and active
+    /// authenticators with their sync state (what
+    /// [`EnrollmentStore::authenticators`] answers) and, only if some
+    /// active authenticator has exactly `digits` digits, apply
+    /// [`ThrottleState::begin`] to the user's throttle state (the charge
+    /// of [`ThrottleStore::begin_attempt`]) and return its answer in
+    /// [`VerificationStart::attempt`]. Otherwise (not enrolled, `digits` is
+    /// `None` for a malformed code, or no authenticator with that many
+    /// digits) nothing changes and `attempt` is `None`.
+    ///
+    /// The read and the charge are one operation so that a code costs one
+    /// round trip before its decision, and so that of many concurrent
+    /// calls exactly as many are allowed as the throttle allows. The store
+    /// never sees the code, only its digit count: a malformed code is
+    /// refused uncharged without the store parsing anything.
+    async fn begin_verification(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+        policy: &ThrottlePolicy,
+        digits: Option<u8>,
+    ) -> Result<VerificationStart, StoreError>;
+
     /// Compare-and-set: if `step` is newer than the authenticator's last
     /// accepted step, record it as the last accepted step, set the learned
     /// `offset`, clear any resync candidate and forget the user's throttle

@@ -6,6 +6,7 @@ use crate::clock::UnixTime;
 use crate::code::CodeParams;
 use crate::recovery::RecoveryHash;
 use crate::seal::SealedSecret;
+use crate::throttle::Attempt;
 
 /// The id of one authenticator (or pending enrollment): 16 random hex digits.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -230,4 +231,37 @@ pub enum RecoveryOutcome {
     /// None of the user's unused codes has this hash (a wrong code, or one
     /// used already); nothing changed.
     NoMatch,
+}
+
+/// What [`StepStore::begin_verification`](super::StepStore::begin_verification)
+/// read and charged, in one atomic operation: everything the engine needs
+/// to decide a login code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationStart {
+    /// The user's status, as [`EnrollmentStore::status`](super::EnrollmentStore::status)
+    /// would have answered it.
+    pub status: UserStatus,
+    /// The user's active authenticators with their sync state, as
+    /// [`EnrollmentStore::authenticators`](super::EnrollmentStore::authenticators)
+    /// would have answered them.
+    pub authenticators: Vec<Authenticator>,
+    /// The throttle's answer, when an attempt was charged: only if some
+    /// active authenticator has exactly the code's number of digits. `None`
+    /// means nothing was charged (not enrolled, a malformed code, or no
+    /// authenticator with that many digits) and the throttle state is
+    /// unchanged.
+    pub attempt: Option<Attempt>,
+}
+
+/// What [`EnrollmentStore::begin_confirmation`](super::EnrollmentStore::begin_confirmation)
+/// read and charged, in one atomic operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmationStart {
+    /// The pending enrollment, as [`EnrollmentStore::pending`](super::EnrollmentStore::pending)
+    /// would have answered it (expiry is still the engine's business).
+    pub pending: Option<PendingEnrollment>,
+    /// The throttle's answer, when an attempt was charged: only if the
+    /// pending enrollment exists and its codes have exactly the code's
+    /// number of digits. `None` means nothing was charged.
+    pub attempt: Option<Attempt>,
 }

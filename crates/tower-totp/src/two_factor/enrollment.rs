@@ -1,16 +1,21 @@
 //! Enrollment: a new secret waits, sealed, as a pending enrollment until
 //! its first code confirms it.
 
+use std::time::Duration;
+
 use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
-use crate::code::{Hotp, Secret, parse_code};
+use crate::clock::UnixTime;
+use crate::code::{Hotp, Secret, parse_typed_code};
 use crate::enroll::{Enrollment, clean_name};
 use crate::error::Error;
 use crate::recovery::RecoveryCodes;
 use crate::seal::SealError;
 use crate::store::{
     Activated, Activation, AuthenticatorId, PendingEnrollment, PendingLimits, PutPending,
+    StoreError,
 };
+use crate::throttle::Attempt;
 use crate::user::UserId;
 use crate::verify::matching::find_step;
 use crate::verify::{RejectReason, offset_of};
@@ -51,6 +56,13 @@ impl Confirmation {
     pub fn is_confirmed(&self) -> bool {
         matches!(self, Self::Confirmed { .. })
     }
+}
+
+/// Whether `p` is younger than `ttl` at `now`. Elapsed time, not a
+/// saturating deadline: `created_at + ttl` saturates near the end of `u64`
+/// milliseconds and would expire every enrollment there at once.
+fn is_fresh(p: &PendingEnrollment, now: UnixTime, ttl: Duration) -> bool {
+    now.duration_since(p.created_at) < ttl
 }
 
 impl TwoFactor {
@@ -186,10 +198,7 @@ impl TwoFactor {
             .store
             .pending(user, id)
             .await?
-            // Elapsed time, not a saturating deadline: `created_at + ttl`
-            // saturates near the end of `u64` milliseconds and would
-            // expire every enrollment there at once.
-            .filter(|p| now.duration_since(p.created_at) < ttl))
+            .filter(|p| is_fresh(p, now, ttl)))
     }
 
     /// Confirm the pending enrollment `id` with its first code. The code's
@@ -220,7 +229,19 @@ impl TwoFactor {
         input: &str,
         confirm_as: ConfirmAs,
     ) -> Result<Confirmation, Error> {
-        let Some(pending) = self.fresh_pending(user, id).await? else {
+        // One store operation reads the pending enrollment and charges the
+        // attempt, and only for a code of its digit count: a malformed
+        // code is refused uncharged.
+        let code = parse_typed_code(input);
+        let now = self.now();
+        let policy = self.inner.config.throttle();
+        let start = self
+            .inner
+            .store
+            .begin_confirmation(user, id, now, &policy, code.map(|c| c.digits()))
+            .await?;
+        let ttl = self.inner.config.pending_ttl();
+        let Some(pending) = start.pending.filter(|p| is_fresh(p, now, ttl)) else {
             audit::emit(
                 AuditEvent::EnrollmentRefused,
                 user,
@@ -228,16 +249,27 @@ impl TwoFactor {
             );
             return Ok(Confirmation::Rejected(RejectReason::NoPendingEnrollment));
         };
-        let Ok(code) = parse_code(input, pending.params.digits()) else {
+        let Some(code) = code.filter(|c| c.digits() == pending.params.digits()) else {
             return Ok(Confirmation::Rejected(RejectReason::Malformed));
         };
-        if let Some(reason) = self.charge_attempt(user).await? {
-            return Ok(Confirmation::Rejected(reason));
+        match start.attempt {
+            Some(Attempt::Allowed) => {}
+            Some(Attempt::Locked { retry_after }) => {
+                audit::emit(AuditEvent::Throttled, user, "locked out");
+                return Ok(Confirmation::Rejected(RejectReason::Throttled {
+                    retry_after,
+                }));
+            }
+            None => {
+                return Err(Error::Store(StoreError::corrupt(
+                    "begin_confirmation charged nothing for a code it could check",
+                )));
+            }
         }
         let secret = self.inner.keys.open(user, &pending.secret)?;
         let hotp = Hotp::new(&secret, pending.params);
         let window = self.inner.config.window();
-        let now_step = pending.params.step_at(self.now());
+        let now_step = pending.params.step_at(now);
         // A new device has no learned offset: the window around the server's step.
         let Some(step) = find_step(&hotp, &code, window.steps(now_step, 0)) else {
             audit::emit(AuditEvent::Failed, user, "enrollment code invalid");
@@ -248,7 +280,7 @@ impl TwoFactor {
             pending_id: pending.id.clone(),
             step,
             offset: offset_of(step, now_step),
-            now: self.now(),
+            now,
             first_only: confirm_as == ConfirmAs::FirstAuthenticator,
             max_authenticators: self.inner.config.max_authenticators(),
             recovery: codes.hashes(user),

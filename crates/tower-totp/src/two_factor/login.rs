@@ -1,14 +1,58 @@
-//! Login codes: the engine reads each authenticator's state, lets
-//! [`decide`] pick the step, and writes the outcome back.
+//! Login codes: one store operation reads each authenticator's state and
+//! charges the attempt, [`decide`] picks the step, and a second writes the
+//! outcome back.
+
+use std::fmt;
 
 use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
-use crate::code::{Code, Hotp, parse_code};
+use crate::clock::UnixTime;
+use crate::code::{Code, Hotp, parse_typed_code};
 use crate::error::Error;
-use crate::store::{Authenticator, ConsumeOutcome};
+use crate::store::{Authenticator, ConsumeOutcome, StoreError, UserStatus};
+use crate::throttle::Attempt;
 use crate::user::UserId;
 use crate::verify::decision::{Candidate, Decision, decide};
 use crate::verify::{RejectReason, Verdict};
+
+/// A login code read and charged, its decision not made yet: what
+/// [`TwoFactor::begin_code`] returns. [`status`](Self::status) is the
+/// user's status read in the same store operation, for callers that must
+/// check it before the code counts; [`finish`](Self::finish) decides.
+///
+/// Dropping it without finishing leaves the attempt charged (when it was)
+/// and no step consumed: the code is spent for the throttle and refused.
+#[must_use = "a code check decides nothing until it is finished"]
+pub struct CodeCheck<'a> {
+    engine: &'a TwoFactor,
+    user: &'a UserId,
+    status: UserStatus,
+    next: Next,
+}
+
+/// What [`CodeCheck::finish`] does.
+enum Next {
+    /// The answer is known without the secrets: not enrolled, malformed,
+    /// locked out.
+    Answered(RejectReason),
+    /// Charged and allowed: decide among the authenticators that take a
+    /// code of this many digits.
+    Decide {
+        authenticators: Vec<Authenticator>,
+        code: Code,
+        now: UnixTime,
+    },
+}
+
+impl fmt::Debug for CodeCheck<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the code, not even its digit count.
+        f.debug_struct("CodeCheck")
+            .field("user", self.user)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
 
 impl TwoFactor {
     /// Check a code typed at login.
@@ -22,73 +66,89 @@ impl TwoFactor {
     /// device's last accepted code
     /// ([`Window::allows_offset_change`](crate::verify::Window::allows_offset_change)).
     ///
+    /// Two store operations: one reads the authenticators and charges the
+    /// attempt, one consumes the step or records the miss. A malformed code
+    /// (or one of a digit count none of the user's authenticators has)
+    /// costs the first only, and is not charged.
+    ///
+    /// This is [`begin_code`](Self::begin_code) and
+    /// [`CodeCheck::finish`] in one go.
+    ///
     /// # Errors
     ///
     /// [`Error::Store`] or [`Error::Seal`]: no decision could be made, and
     /// the caller must fail closed.
     #[tracing::instrument(level = "debug", skip_all, fields(user.id = %user))]
     pub async fn verify(&self, user: &UserId, input: &str) -> Result<Verdict, Error> {
-        let store = &self.inner.store;
-        let authenticators = store.authenticators(user).await?;
-        if authenticators.is_empty() {
-            return Ok(Verdict::Rejected(RejectReason::NotEnrolled));
-        }
-        // Authenticators normally share one digit count; parse once per count.
-        let parsed: Vec<(usize, Code)> = authenticators
-            .iter()
-            .enumerate()
-            .filter_map(|(i, a)| parse_code(input, a.params.digits()).ok().map(|c| (i, c)))
-            .collect();
-        if parsed.is_empty() {
-            audit::emit(AuditEvent::Failed, user, "malformed");
-            return Ok(Verdict::Rejected(RejectReason::Malformed));
-        }
-        if let Some(reason) = self.charge_attempt(user).await? {
-            return Ok(Verdict::Rejected(reason));
-        }
+        self.begin_code(user, input).await?.finish().await
+    }
+
+    /// The first half of [`verify`](Self::verify), for callers that need
+    /// the user's status before the code counts (the `/2fa` endpoint checks
+    /// that no reset ended the session): one store operation reads the
+    /// status and the authenticators and charges the attempt. The input is
+    /// parsed here, once; a malformed code is not charged.
+    ///
+    /// Call [`CodeCheck::finish`] for the verdict. Dropping the check
+    /// instead leaves the attempt charged and no step consumed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`]: the caller must fail closed.
+    pub async fn begin_code<'a>(
+        &'a self,
+        user: &'a UserId,
+        input: &str,
+    ) -> Result<CodeCheck<'a>, Error> {
+        let code = parse_typed_code(input);
         let now = self.now();
-        // Key every authenticator once; candidate `i` is that of
-        // `authenticators[parsed[i].0]`.
-        let candidates = parsed
-            .iter()
-            .map(|&(i, code)| {
-                let a = &authenticators[i];
-                let secret = self.inner.keys.open(user, &a.secret)?;
-                Ok(Candidate {
-                    hotp: Hotp::new(&secret, a.params),
-                    code,
-                    now_step: a.params.step_at(now),
-                    sync: a.sync,
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let owner = |index: usize| &authenticators[parsed[index].0];
-        match decide(&self.inner.config.window(), &candidates) {
-            Decision::InWindow {
-                index,
-                step,
-                offset,
-            } => self.consume(user, owner(index), step, offset, false).await,
-            Decision::Resync {
-                index,
-                step,
-                offset,
-            } => self.consume(user, owner(index), step, offset, true).await,
-            Decision::Miss { candidate } => {
-                // A miss and a match outside the window do the same store
-                // work: one `record_miss`, so that no response time tells
-                // them apart.
-                let detail = if candidate.is_some() {
-                    "outside window, resync candidate kept"
-                } else {
-                    "invalid"
-                };
-                let candidate = candidate.map(|(index, c)| (owner(index).id.clone(), c));
-                store.record_miss(user, candidate).await?;
-                audit::emit(AuditEvent::Failed, user, detail);
-                Ok(Verdict::Rejected(RejectReason::Invalid))
+        let policy = self.inner.config.throttle();
+        let start = self
+            .inner
+            .store
+            .begin_verification(user, now, &policy, code.map(|c| c.digits()))
+            .await?;
+        let next = match (code, start.attempt) {
+            _ if start.authenticators.is_empty() => Next::Answered(RejectReason::NotEnrolled),
+            (None, _) | (Some(_), None) => {
+                // The store charges exactly when an authenticator takes a
+                // code of this many digits: none here means malformed.
+                if let Some(c) = code
+                    && start
+                        .authenticators
+                        .iter()
+                        .any(|a| a.params.digits() == c.digits())
+                {
+                    return Err(Error::Store(StoreError::corrupt(
+                        "begin_verification charged nothing for a code it could check",
+                    )));
+                }
+                audit::emit(AuditEvent::Failed, user, "malformed");
+                Next::Answered(RejectReason::Malformed)
             }
-        }
+            (Some(_), Some(Attempt::Locked { retry_after })) => {
+                audit::emit(AuditEvent::Throttled, user, "locked out");
+                Next::Answered(RejectReason::Throttled { retry_after })
+            }
+            (Some(code), Some(Attempt::Allowed)) => Next::Decide {
+                authenticators: start.authenticators,
+                code,
+                now,
+            },
+        };
+        Ok(CodeCheck {
+            engine: self,
+            user,
+            status: start.status,
+            next,
+        })
+    }
+
+    /// The keyed code generator of `a`: its secret unsealed and keyed once
+    /// per verification (the keyed state is cloned per step).
+    fn keyed(&self, user: &UserId, a: &Authenticator) -> Result<Hotp, Error> {
+        let secret = self.inner.keys.open(user, &a.secret)?;
+        Ok(Hotp::new(&secret, a.params))
     }
 
     async fn consume(
@@ -126,6 +186,83 @@ impl TwoFactor {
             }
             ConsumeOutcome::NotFound => {
                 audit::emit(AuditEvent::Failed, user, "authenticator revoked meanwhile");
+                Ok(Verdict::Rejected(RejectReason::Invalid))
+            }
+        }
+    }
+}
+
+impl CodeCheck<'_> {
+    /// The user's status, read in the same store operation as the
+    /// authenticators and the charge.
+    pub fn status(&self) -> &UserStatus {
+        &self.status
+    }
+
+    /// Decide the code and write the outcome back: the verdict
+    /// [`TwoFactor::verify`] gives. One store operation when the code was
+    /// charged and allowed (`consume_step` or `record_miss`), none
+    /// otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] or [`Error::Seal`]: no decision could be made, and
+    /// the caller must fail closed.
+    pub async fn finish(self) -> Result<Verdict, Error> {
+        let (engine, user) = (self.engine, self.user);
+        let (authenticators, code, now) = match self.next {
+            Next::Answered(reason) => return Ok(Verdict::Rejected(reason)),
+            Next::Decide {
+                authenticators,
+                code,
+                now,
+            } => (authenticators, code, now),
+        };
+        // Only the authenticators that take this many digits; candidate
+        // `i` is that of `authenticators[owners[i]]`. Each is keyed once.
+        let mut owners = Vec::with_capacity(authenticators.len());
+        let mut candidates = Vec::with_capacity(authenticators.len());
+        for (i, authenticator) in authenticators.iter().enumerate() {
+            if authenticator.params.digits() != code.digits() {
+                continue;
+            }
+            let hotp = engine.keyed(user, authenticator)?;
+            owners.push(i);
+            candidates.push(Candidate {
+                hotp,
+                code,
+                now_step: authenticator.params.step_at(now),
+                sync: authenticator.sync,
+            });
+        }
+        let owner = |index: usize| &authenticators[owners[index]];
+        match decide(&engine.inner.config.window(), &candidates) {
+            Decision::InWindow {
+                index,
+                step,
+                offset,
+            } => {
+                engine
+                    .consume(user, owner(index), step, offset, false)
+                    .await
+            }
+            Decision::Resync {
+                index,
+                step,
+                offset,
+            } => engine.consume(user, owner(index), step, offset, true).await,
+            Decision::Miss { candidate } => {
+                // A miss and a match outside the window do the same store
+                // work: one `record_miss`, so that no response time tells
+                // them apart.
+                let detail = if candidate.is_some() {
+                    "outside window, resync candidate kept"
+                } else {
+                    "invalid"
+                };
+                let candidate = candidate.map(|(index, c)| (owner(index).id.clone(), c));
+                engine.inner.store.record_miss(user, candidate).await?;
+                audit::emit(AuditEvent::Failed, user, detail);
                 Ok(Verdict::Rejected(RejectReason::Invalid))
             }
         }

@@ -31,6 +31,7 @@ use crate::verify::RejectReason;
 pub use authenticators::AuthenticatorInfo;
 pub use builder::TwoFactorBuilder;
 pub use enrollment::{ConfirmAs, Confirmation};
+pub use login::CodeCheck;
 pub use recovery::RecoveryVerdict;
 
 /// The verification engine. Cheap to clone; clones share everything.
@@ -117,6 +118,8 @@ impl TwoFactor {
     }
 
     /// Charge one attempt to the throttle; `Some(reason)` when locked out.
+    /// (Login codes and enrollment codes are charged in the store operation
+    /// that reads their state: `begin_verification`, `begin_confirmation`.)
     async fn charge_attempt(&self, user: &UserId) -> Result<Option<RejectReason>, Error> {
         let policy = self.inner.config.throttle();
         match self

@@ -44,6 +44,55 @@ pub(super) fn refuse(reason: RefusalReason, next: Option<Next>) -> Fail {
     Fail::Refuse(Refusal::new(reason, next))
 }
 
+/// What a request's logged-in context starts from: the session, its
+/// login and the user, read before the user's status (which
+/// `POST {prefix}` reads with the code, in one store operation).
+pub(super) struct Login {
+    session: Session,
+    pub(super) state: SessionState,
+    info: UserInfo,
+    now: UnixTime,
+    /// The "remember this device" cookie, if the application offers it.
+    remember_cookie: Option<String>,
+}
+
+impl Login {
+    /// The session's login, or why there is none.
+    pub(super) async fn load(auth: &TotpAuth, parts: &Parts) -> Result<Self, Fail> {
+        let Some(session) = parts.extensions.get::<Session>().cloned() else {
+            return Err(refuse(RefusalReason::MissingSessionLayer, None));
+        };
+        let state = SessionState::load(&session)
+            .await
+            .map_err(session_error)?
+            .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
+        let info = auth
+            .users()
+            .user_info(&state.user)
+            .await
+            .map_err(crate::Error::from)?
+            .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
+        let now = auth.engine().now();
+        let remember_cookie = auth
+            .remember()
+            .and_then(|r| r.cookie_value(&parts.headers).map(str::to_owned));
+        Ok(Self {
+            session,
+            state,
+            info,
+            now,
+            remember_cookie,
+        })
+    }
+
+    /// Whether [`Ctx::check_not_expired`] with `ttl` might refuse this
+    /// login, whatever the user's status: its second step was never done
+    /// and its password is at least `ttl` old.
+    pub(super) fn may_have_expired(&self, ttl: Duration) -> bool {
+        !self.state.is_verified() && self.now >= self.state.since.saturating_add(ttl)
+    }
+}
+
 /// A request's logged-in context.
 pub(super) struct Ctx {
     pub(super) auth: TotpAuth,
@@ -59,31 +108,32 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    /// The logged-in context, or why there is none.
-    pub(super) async fn load(auth: &TotpAuth, parts: &Parts, format: Format) -> Result<Self, Fail> {
-        let Some(session) = parts.extensions.get::<Session>().cloned() else {
-            return Err(refuse(RefusalReason::MissingSessionLayer, None));
-        };
-        let state = SessionState::load(&session)
-            .await
-            .map_err(session_error)?
-            .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
-        let info = auth
-            .users()
-            .user_info(&state.user)
-            .await
-            .map_err(crate::Error::from)?
-            .ok_or_else(|| refuse(RefusalReason::NotLoggedIn, Some(Next::Login)))?;
-        let status = auth.engine().status(&state.user).await?;
+    /// The logged-in context of `login`, reading the user's status.
+    pub(super) async fn load(auth: &TotpAuth, login: Login, format: Format) -> Result<Self, Fail> {
+        let status = auth.engine().status(&login.state.user).await?;
+        Self::with_status(auth, login, status, format).await
+    }
+
+    /// The logged-in context of `login`, from a status already read (with
+    /// a code, by [`TwoFactor::begin_code`](crate::TwoFactor::begin_code)).
+    pub(super) async fn with_status(
+        auth: &TotpAuth,
+        login: Login,
+        status: UserStatus,
+        format: Format,
+    ) -> Result<Self, Fail> {
+        let Login {
+            session,
+            state,
+            info,
+            now,
+            remember_cookie,
+        } = login;
         if state.ended_by(&status) {
             // An administrator reset the user: every earlier login is over.
             SessionState::clear(&session).await.map_err(session_error)?;
             return Err(refuse(RefusalReason::NotLoggedIn, Some(Next::Login)));
         }
-        let now = auth.engine().now();
-        let remember_cookie = auth
-            .remember()
-            .and_then(|r| r.cookie_value(&parts.headers).map(str::to_owned));
         let requirement = auth.policy().get().requirement(&info, status.enrolled);
         Ok(Self {
             requirement,
@@ -175,6 +225,7 @@ impl Ctx {
         self.auth.prefix()
     }
 
+    /// The digit count the pages announce: the configuration's, no store read.
     pub(super) fn digits(&self) -> u8 {
         self.auth.engine().config().params().digits()
     }

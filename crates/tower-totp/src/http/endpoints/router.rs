@@ -6,7 +6,7 @@ use http::request::Parts;
 use http::{Method, Request};
 use http_body::Body;
 
-use super::context::{Ctx, Fail, refuse};
+use super::context::{Ctx, Fail, Login, refuse};
 use super::enrollment::{self, EnrollForm, EnrollRequest, EnrollWish, Pending, QrImage};
 use super::form::read_form;
 use super::{authenticators, recovery_codes, second_step};
@@ -69,14 +69,24 @@ where
     if !known {
         return Err(refuse(RefusalReason::NotFound, None));
     }
-    let ctx = Ctx::load(auth, parts, format).await?;
+    let login = Login::load(auth, parts).await?;
     let limit = auth.body_limit();
+    if parts.method == Method::POST && segments.is_empty() {
+        // A code is read with the user's status, in one store operation:
+        // the form first, then the context.
+        return match read_form(kind, body, limit).await {
+            Ok(form) => second_step::submit(auth, login, format, form).await,
+            Err(reason) => {
+                // The context's refusals (a reset ended the login) come
+                // before the form's, as on every other route.
+                Ctx::load(auth, login, format).await?;
+                Err(bad(reason))
+            }
+        };
+    }
+    let ctx = Ctx::load(auth, login, format).await?;
     match (&parts.method, segments.as_slice()) {
         (&Method::GET, []) => second_step::show(&ctx).await,
-        (&Method::POST, []) => {
-            let form = read_form(kind, body, limit).await.map_err(bad)?;
-            second_step::submit(&ctx, form).await
-        }
         (&Method::GET, ["enroll"]) => {
             let wish = EnrollWish::from_query(parts.uri.query());
             enrollment::show(&ctx, wish, Pending::Keep).await

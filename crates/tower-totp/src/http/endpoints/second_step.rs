@@ -5,9 +5,11 @@ use http::{StatusCode, header};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::context::{Ctx, Fail, Remembered, refuse};
+use super::context::{Ctx, Fail, Login, Remembered, refuse};
 use super::form::{Flag, Secret};
+use crate::http::auth::TotpAuth;
 use crate::http::extensions::StepMethod;
+use crate::http::negotiate::Format;
 use crate::http::pages::SecondStepPage;
 use crate::http::refusal::{Next, RefusalReason};
 use crate::http::respond::{FullResponse, html_response, json_response};
@@ -27,6 +29,14 @@ pub(super) struct CodeForm {
 }
 
 impl CodeForm {
+    /// The TOTP code, if that is what was sent.
+    fn totp_code(&self) -> Option<&str> {
+        match self.recovery_code() {
+            Some(_) => None,
+            None => self.code.as_ref().map(Secret::as_str),
+        }
+    }
+
     /// The recovery code, if that is what was sent.
     fn recovery_code(&self) -> Option<&str> {
         match (&self.recovery_code, self.method.as_deref()) {
@@ -81,7 +91,45 @@ pub(super) async fn show(ctx: &Ctx) -> Result<FullResponse, Fail> {
 }
 
 /// `POST {prefix}`.
-pub(super) async fn submit(ctx: &Ctx, form: CodeForm) -> Result<FullResponse, Fail> {
+///
+/// A TOTP code is read and charged with the user's status, in one store
+/// operation ([`TwoFactor::begin_code`](crate::TwoFactor::begin_code)), and
+/// the context's checks run on that status before the code is decided: a
+/// login a reset ended, or one refused before a code counts, drops the
+/// check unfinished. A login that may have outlived the pending-step time
+/// reads the status first instead, so that an expired login's code is
+/// never charged; so do recovery codes and forms without a code. (A login
+/// verified at an older epoch whose password is older than the pending
+/// time is charged once and then refused as expired, its session
+/// cleared: the epoch is only known from the status.)
+pub(super) async fn submit(
+    auth: &TotpAuth,
+    login: Login,
+    format: Format,
+    form: CodeForm,
+) -> Result<FullResponse, Fail> {
+    let code = match form.totp_code() {
+        Some(code) if !login.may_have_expired(auth.pending_step_ttl()) => code,
+        _ => {
+            let ctx = Ctx::load(auth, login, format).await?;
+            return submit_status_first(&ctx, &form).await;
+        }
+    };
+    let user = login.state.user.clone();
+    let check = auth.engine().begin_code(&user, code).await?;
+    let ctx = Ctx::with_status(auth, login, *check.status(), format).await?;
+    if let Some(answer) = before_a_code(&ctx)? {
+        return Ok(answer);
+    }
+    if ctx.requirement() == Requirement::Challenge {
+        ctx.check_not_expired(ctx.auth.pending_step_ttl()).await?;
+    }
+    let verdict = check.finish().await?;
+    answer_code(&ctx, verdict, &form).await
+}
+
+/// `POST {prefix}` with the status read first.
+async fn submit_status_first(ctx: &Ctx, form: &CodeForm) -> Result<FullResponse, Fail> {
     if let Some(answer) = before_a_code(ctx)? {
         return Ok(answer);
     }
@@ -110,14 +158,20 @@ pub(super) async fn submit(ctx: &Ctx, form: CodeForm) -> Result<FullResponse, Fa
             Some(Next::Totp),
         ));
     };
-    match engine.verify(user, code.as_str()).await? {
+    let verdict = engine.verify(user, code.as_str()).await?;
+    answer_code(ctx, verdict, form).await
+}
+
+/// The answer to a decided TOTP code.
+async fn answer_code(ctx: &Ctx, verdict: Verdict, form: &CodeForm) -> Result<FullResponse, Fail> {
+    match verdict {
         Verdict::Accepted { .. } => {
             ctx.mark_verified(ctx.status.epoch, StepMethod::Totp)
                 .await?;
             let mut res = ctx.done(json!({}));
             if let Some(remember) = ctx.auth.remember()
                 && form.remember.is_on()
-                && let Some(cookie) = remember.issue(user, ctx.status.epoch, ctx.now)
+                && let Some(cookie) = remember.issue(&ctx.state.user, ctx.status.epoch, ctx.now)
             {
                 res.headers_mut().append(header::SET_COOKIE, cookie);
             }
