@@ -44,7 +44,8 @@ pub use config::TotpConfig;
 pub use config_error::ConfigError;
 pub use error::Error;
 pub use two_factor::{
-    AuthenticatorInfo, ConfirmAs, Confirmation, RecoveryVerdict, TwoFactor, TwoFactorBuilder,
+    AuthenticatorInfo, ConfirmAs, Confirmation, KeyCacheConfig, KeyCacheStats, RecoveryVerdict,
+    TwoFactor, TwoFactorBuilder,
 };
 pub use user::{UserId, UserInfo, UserKind};
 pub use verify::{RejectReason, Verdict};

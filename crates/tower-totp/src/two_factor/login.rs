@@ -3,7 +3,7 @@
 
 use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
-use crate::code::{Code, Hotp, parse_code};
+use crate::code::{Code, parse_code};
 use crate::error::Error;
 use crate::store::{Authenticator, ConsumeOutcome};
 use crate::user::UserId;
@@ -53,9 +53,8 @@ impl TwoFactor {
             .iter()
             .map(|&(i, code)| {
                 let a = &authenticators[i];
-                let secret = self.inner.keys.open(user, &a.secret)?;
                 Ok(Candidate {
-                    hotp: Hotp::new(&secret, a.params),
+                    hotp: self.keyed(user, a)?,
                     code,
                     now_step: a.params.step_at(now),
                     sync: a.sync,
