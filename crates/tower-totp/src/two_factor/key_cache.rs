@@ -81,8 +81,9 @@ pub struct KeyCacheConfig {
 }
 
 impl KeyCacheConfig {
-    /// The default capacity: 10,000 authenticators (about 4 MB with
-    /// SHA-1, see `docs/security.md`).
+    /// The default capacity: 10,000 authenticators, about 5 MB (an entry
+    /// is some 480 bytes: the state, sized for SHA-512 whatever the
+    /// algorithm, in its own allocation, and the key and version).
     pub const DEFAULT_CAPACITY: usize = 10_000;
     /// The default lifetime of an entry: 10 minutes after it was opened.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
