@@ -323,7 +323,10 @@ impl KeyCache {
         if now_ms < self.next_sweep.load(Ordering::Relaxed) {
             return;
         }
-        let next = now.saturating_add(self.ttl / 4).as_millis().max(now_ms + 1);
+        let next = now
+            .saturating_add(self.ttl / 4)
+            .as_millis()
+            .max(now_ms.saturating_add(1));
         self.next_sweep.store(next, Ordering::Relaxed);
         map.retain(|_, entry| now < entry.expires_at);
     }
