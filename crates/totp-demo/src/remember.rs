@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tower_totp::http::RememberDevice;
 use tower_totp::seal::SealingKey;
@@ -36,7 +36,7 @@ impl DeviceKey {
     pub fn derive(sealing: &SealingKey) -> Self {
         // HMAC takes keys of any length; the hex form carries the key whole.
         #[allow(clippy::expect_used)]
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(sealing.to_hex().as_bytes())
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(sealing.to_hex().as_bytes())
             .expect("any key length");
         mac.update(LABEL);
         let mut key = Zeroizing::new([0u8; 32]);

@@ -44,8 +44,8 @@ pub use config::TotpConfig;
 pub use config_error::ConfigError;
 pub use error::Error;
 pub use two_factor::{
-    AuthenticatorInfo, CodeCheck, ConfirmAs, Confirmation, RecoveryVerdict, TwoFactor,
-    TwoFactorBuilder,
+    AuthenticatorInfo, CodeCheck, ConfirmAs, Confirmation, KeyCacheConfig, KeyCacheStats,
+    RecoveryVerdict, TwoFactor, TwoFactorBuilder,
 };
 pub use user::{UserId, UserInfo, UserKind};
 pub use verify::{RejectReason, Verdict};

@@ -23,6 +23,7 @@ use crate::code::Secret;
 use crate::user::UserId;
 
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 const AAD_DOMAIN: &[u8] = b"tower-totp/secret/v1\0";
 
 /// A 256-bit server key for sealing secrets. Zeroized on drop, never printed.
@@ -114,7 +115,7 @@ impl SealedSecret {
     /// [`SealError::Damaged`] when it is too short to be a sealed secret.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealError> {
         // A tag of 16 bytes follows even an empty plaintext.
-        if bytes.len() < 4 + NONCE_LEN + 16 {
+        if bytes.len() < 4 + NONCE_LEN + TAG_LEN {
             return Err(SealError::Damaged);
         }
         let (id, rest) = bytes.split_at(4);
@@ -124,6 +125,33 @@ impl SealedSecret {
             nonce: nonce.try_into().map_err(|_| SealError::Damaged)?,
             ciphertext: ciphertext.to_vec(),
         })
+    }
+}
+
+/// What tells one seal of a record from another: the key id, the nonce
+/// (random, new with every seal) and the authentication tag (which covers
+/// the ciphertext). Equal versions mean the same sealed bytes, so the same
+/// opened secret; not secret itself. The key cache compares it with what
+/// every store read returns (`two_factor::key_cache`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SealVersion {
+    key_id: u32,
+    nonce: [u8; NONCE_LEN],
+    tag: [u8; TAG_LEN],
+}
+
+impl SealedSecret {
+    /// This record's [`SealVersion`].
+    pub(crate) fn version(&self) -> SealVersion {
+        // AES-GCM appends its tag; `from_bytes` refuses anything shorter.
+        let tail = &self.ciphertext[self.ciphertext.len().saturating_sub(TAG_LEN)..];
+        let mut tag = [0u8; TAG_LEN];
+        tag[..tail.len()].copy_from_slice(tail);
+        SealVersion {
+            key_id: self.key_id,
+            nonce: self.nonce,
+            tag,
+        }
     }
 }
 

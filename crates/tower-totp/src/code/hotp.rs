@@ -70,7 +70,7 @@ impl Hotp {
             KeyedMac::Sha256(m) => truncate(&finish(m.clone(), &msg)),
             KeyedMac::Sha512(m) => truncate(&finish(m.clone(), &msg)),
         };
-        value % self.params.modulus()
+        reduce(value, self.params.digits())
     }
 
     /// The code for `counter` with leading zeros.
@@ -86,6 +86,20 @@ impl Hotp {
 fn finish<M: Mac>(mut mac: M, msg: &[u8]) -> impl AsRef<[u8]> {
     mac.update(msg);
     mac.finalize().into_bytes()
+}
+
+/// `value mod 10^digits`. The digit counts codes use are matched so that
+/// each remainder is by a constant, which the compiler turns into a
+/// multiplication: a division by a run-time modulus costs about as much
+/// again as the rest of the code's arithmetic (`docs/verification.md`,
+/// "What it costs").
+fn reduce(value: u32, digits: u8) -> u32 {
+    match digits {
+        6 => value % 1_000_000,
+        7 => value % 10_000_000,
+        8 => value % 100_000_000,
+        _ => value % 10u32.pow(u32::from(digits)),
+    }
 }
 
 /// RFC 4226 section 5.3 dynamic truncation.
@@ -146,6 +160,16 @@ mod tests {
                 let h = hotp(secret, alg, 8);
                 let step = h.params().step_at(UnixTime::from_secs(time));
                 assert_eq!(h.code_string(step), want, "{alg} at {time}");
+            }
+        }
+    }
+
+    #[test]
+    fn reduce_is_the_remainder_for_every_digit_count() {
+        for digits in 1..=9u8 {
+            let modulus = 10u32.pow(u32::from(digits));
+            for value in [0, 1, 999_999, 1_000_000, 123_456_789, 0x7fff_ffff] {
+                assert_eq!(reduce(value, digits), value % modulus, "{digits} digits");
             }
         }
     }

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue, header};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -73,7 +73,7 @@ impl RememberDevice {
     fn mac(&self, user: &UserId, epoch: u64, expiry: u64) -> HmacSha256 {
         // HMAC takes keys of any length.
         #[allow(clippy::expect_used)]
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(&*self.key).expect("any key length");
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&*self.key).expect("any key length");
         mac.update(b"tower-totp/remember/v1\0");
         mac.update(user.as_str().as_bytes());
         mac.update(b"\0");

@@ -57,6 +57,8 @@ impl TwoFactor {
         id: &AuthenticatorId,
     ) -> Result<RevokeOutcome, Error> {
         let outcome = self.inner.store.revoke(user, id).await?;
+        // Wiped whatever the store answers: a revoked secret is not kept.
+        self.inner.key_cache.evict(user, id);
         if outcome == RevokeOutcome::Revoked {
             audit::emit(AuditEvent::Revoked, user, "revoked");
         }
@@ -73,6 +75,7 @@ impl TwoFactor {
     /// [`Error::Store`] when the store fails.
     pub async fn reset(&self, user: &UserId) -> Result<(), Error> {
         self.inner.store.reset(user, self.now()).await?;
+        self.inner.key_cache.evict_user(user);
         audit::emit(AuditEvent::Reset, user, "reset");
         Ok(())
     }
@@ -85,6 +88,7 @@ impl TwoFactor {
     /// [`Error::Store`] when the store fails.
     pub async fn reset_by(&self, admin: &UserId, user: &UserId) -> Result<(), Error> {
         self.inner.store.reset(user, self.now()).await?;
+        self.inner.key_cache.evict_user(user);
         audit::emit_admin(
             AuditEvent::AdminReset,
             admin,

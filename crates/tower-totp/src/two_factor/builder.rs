@@ -1,8 +1,10 @@
 //! Building a [`TwoFactor`]: the configuration and, unless told
-//! otherwise, a memory store, the system clock and a random keyring.
+//! otherwise, a memory store, the system clock, a random keyring and the
+//! default key cache.
 
 use std::sync::Arc;
 
+use super::key_cache::{KeyCache, KeyCacheConfig};
 use super::{Inner, TwoFactor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::TotpConfig;
@@ -10,8 +12,9 @@ use crate::error::Error;
 use crate::seal::Keyring;
 use crate::store::{MemoryStore, TotpStore};
 
-/// Builds a [`TwoFactor`]: memory store, system clock and a random keyring
-/// unless told otherwise.
+/// Builds a [`TwoFactor`]: memory store, system clock, a random keyring and
+/// a key cache of 10,000 authenticators for 10 minutes
+/// ([`key_cache`](Self::key_cache)) unless told otherwise.
 #[derive(Debug)]
 #[must_use]
 pub struct TwoFactorBuilder {
@@ -19,6 +22,7 @@ pub struct TwoFactorBuilder {
     store: Option<Arc<dyn TotpStore>>,
     clock: Option<Arc<dyn Clock>>,
     keys: Option<Keyring>,
+    key_cache: KeyCacheConfig,
 }
 
 impl TwoFactorBuilder {
@@ -47,6 +51,21 @@ impl TwoFactorBuilder {
         self
     }
 
+    /// Keep opened, keyed HMAC states of authenticators between
+    /// verifications (default: [`KeyCacheConfig::default`], at most 10,000
+    /// authenticators for 10 minutes each). A login code then costs no
+    /// unsealing (AES-256-GCM) and no HMAC keying while its authenticator
+    /// is cached; a record re-sealed or re-enrolled, here or by another
+    /// instance over the same store, is noticed on the next read and
+    /// opened again. [`KeyCacheConfig::disabled`] keeps no secret state
+    /// between requests. What is held, for how long, when it is wiped, and
+    /// what an attacker who reads the process's memory gains from it:
+    /// `docs/security.md`, "The key cache".
+    pub fn key_cache(mut self, config: KeyCacheConfig) -> Self {
+        self.key_cache = config;
+        self
+    }
+
     /// The engine.
     ///
     /// # Errors
@@ -63,6 +82,7 @@ impl TwoFactorBuilder {
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 keys,
+                key_cache: KeyCache::new(self.key_cache),
             }),
         })
     }
@@ -76,6 +96,7 @@ impl TwoFactor {
             store: None,
             clock: None,
             keys: None,
+            key_cache: KeyCacheConfig::default(),
         }
     }
 }

@@ -290,6 +290,9 @@ impl TwoFactor {
                 epoch,
                 recovery_issued,
             } => {
+                if let Some(replaced) = &pending.replaces {
+                    self.inner.key_cache.evict(user, replaced);
+                }
                 audit::emit(AuditEvent::Enrolled, user, "activated");
                 if recovery_issued {
                     audit::emit(AuditEvent::RecoveryCodesIssued, user, "issued");

@@ -7,7 +7,7 @@ use std::fmt;
 use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
 use crate::clock::UnixTime;
-use crate::code::{Code, Hotp, parse_typed_code};
+use crate::code::{Code, parse_typed_code};
 use crate::error::Error;
 use crate::store::{Authenticator, ConsumeOutcome, StoreError, UserStatus};
 use crate::throttle::Attempt;
@@ -142,13 +142,6 @@ impl TwoFactor {
             status: start.status,
             next,
         })
-    }
-
-    /// The keyed code generator of `a`: its secret unsealed and keyed once
-    /// per verification (the keyed state is cloned per step).
-    fn keyed(&self, user: &UserId, a: &Authenticator) -> Result<Hotp, Error> {
-        let secret = self.inner.keys.open(user, &a.secret)?;
-        Ok(Hotp::new(&secret, a.params))
     }
 
     async fn consume(

@@ -12,6 +12,7 @@
 mod authenticators;
 mod builder;
 mod enrollment;
+mod key_cache;
 mod login;
 mod recovery;
 mod rotation;
@@ -20,18 +21,21 @@ use std::sync::Arc;
 
 use crate::audit::{self, AuditEvent};
 use crate::clock::{Clock, UnixTime};
+use crate::code::Hotp;
 use crate::config::TotpConfig;
 use crate::error::Error;
 use crate::seal::Keyring;
-use crate::store::{TotpStore, UserStatus};
+use crate::store::{Authenticator, TotpStore, UserStatus};
 use crate::throttle::Attempt;
 use crate::user::UserId;
 use crate::verify::RejectReason;
+use key_cache::KeyCache;
 
 pub use authenticators::AuthenticatorInfo;
 pub use builder::TwoFactorBuilder;
 pub use enrollment::{ConfirmAs, Confirmation};
 pub use login::CodeCheck;
+pub use key_cache::{KeyCacheConfig, KeyCacheStats};
 pub use recovery::RecoveryVerdict;
 
 /// The verification engine. Cheap to clone; clones share everything.
@@ -85,6 +89,7 @@ struct Inner {
     store: Arc<dyn TotpStore>,
     clock: Arc<dyn Clock>,
     keys: Keyring,
+    key_cache: KeyCache,
 }
 
 impl TwoFactor {
@@ -115,6 +120,21 @@ impl TwoFactor {
     /// [`Error::Store`] when the store fails.
     pub async fn status(&self, user: &UserId) -> Result<UserStatus, Error> {
         Ok(self.inner.store.status(user).await?)
+    }
+
+    /// What the key cache holds and how many secrets it has opened
+    /// ([`KeyCacheConfig`]).
+    pub fn key_cache_stats(&self) -> KeyCacheStats {
+        self.inner.key_cache.stats()
+    }
+
+    /// `a`'s keyed code generator for a login code: from the key cache
+    /// when it holds this very sealed record, else unsealed and keyed (and
+    /// cached). Enrollment confirmation keys its pending secret itself: a
+    /// secret not yet confirmed is never cached.
+    fn keyed(&self, user: &UserId, a: &Authenticator) -> Result<Hotp, Error> {
+        let inner = &self.inner;
+        Ok(inner.key_cache.keyed(&inner.keys, user, a, self.now())?)
     }
 
     /// Charge one attempt to the throttle; `Some(reason)` when locked out.

@@ -28,7 +28,7 @@ impl TwoFactor {
                 .store
                 .reseal(user, &a.id, sealed)
                 .await
-                .map(|_| ())
+                .map(|_| self.inner.key_cache.evict(user, &a.id))
                 .map_err(Error::from),
             Err(e) => Err(e.into()),
         };
@@ -62,7 +62,9 @@ impl TwoFactor {
                 continue;
             }
             let sealed = keys.seal(user, &keys.open(user, &a.secret)?)?;
-            match self.inner.store.reseal(user, &a.id, sealed).await? {
+            let outcome = self.inner.store.reseal(user, &a.id, sealed).await?;
+            self.inner.key_cache.evict(user, &a.id);
+            match outcome {
                 ResealOutcome::Resealed => resealed += 1,
                 // Revoked meanwhile: nothing left to re-seal.
                 ResealOutcome::NotFound => {}
