@@ -113,9 +113,18 @@ fn scan(input: &str, max: u8) -> Option<Code> {
     if input.len() > MAX_INPUT_BYTES {
         return None;
     }
+    // ASCII is its own NFKC form: most codes skip the normaliser (bench
+    // `verification`, docs/performance.md "Why the code is shaped so").
+    if input.is_ascii() {
+        return scan_chars(input.chars(), max);
+    }
+    scan_chars(input.nfkc(), max)
+}
+
+fn scan_chars(chars: impl Iterator<Item = char>, max: u8) -> Option<Code> {
     let mut value: u32 = 0;
     let mut count: u8 = 0;
-    for c in input.nfkc() {
+    for c in chars {
         match c {
             ' ' | '\t' | '-' => {}
             '0'..='9' => {

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
 use crate::clock::UnixTime;
@@ -213,8 +215,9 @@ impl CodeCheck<'_> {
         };
         // Only the authenticators that take this many digits; candidate
         // `i` is that of `authenticators[owners[i]]`. Each is keyed once.
-        let mut owners = Vec::with_capacity(authenticators.len());
-        let mut candidates = Vec::with_capacity(authenticators.len());
+        // Nearly every user has one or two: no allocation for those.
+        let mut owners: SmallVec<[usize; 2]> = SmallVec::new();
+        let mut candidates: SmallVec<[Candidate; 2]> = SmallVec::new();
         for (i, authenticator) in authenticators.iter().enumerate() {
             if authenticator.params.digits() != code.digits() {
                 continue;
