@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use super::{
     Activated, Activation, Authenticator, AuthenticatorId, ConsumeOutcome, EnrollmentStore,
     PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore, ResealOutcome,
-    ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore, UserStatus,
+    ResyncCandidate, RevokeOutcome, StatusLookup, StepStore, StoreError, SyncState, ThrottleStore,
+    UserStatus,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -26,7 +27,12 @@ const SHARDS: usize = 32;
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
     shards: Arc<[Mutex<HashMap<UserId, UserRecord>>]>,
-    hasher: RandomState,
+    /// Picks a user's shard. Not SipHash: it runs on every call, and the
+    /// shard's map hashes the id again with its own SipHash anyway. Ids
+    /// chosen to collide here (the seed is random, so they must first be
+    /// found) only put users behind the same one of 32 locks; no map ever
+    /// probes longer for it (`docs/performance.md`, bench `layer`).
+    shard_hasher: foldhash::fast::RandomState,
 }
 
 #[derive(Debug, Default)]
@@ -92,7 +98,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shard_hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -124,7 +130,7 @@ impl MemoryStore {
     }
 
     fn shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, UserRecord>> {
-        let index = self.hasher.hash_one(user) as usize % SHARDS;
+        let index = self.shard_hasher.hash_one(user) as usize % SHARDS;
         lock(&self.shards[index])
     }
 
@@ -206,16 +212,27 @@ fn find<'a>(record: &'a mut UserRecord, id: &AuthenticatorId) -> Option<&'a mut 
     record.authenticators.iter_mut().find(|a| &a.id == id)
 }
 
+impl MemoryStore {
+    /// The user's status (a missing record is epoch 0, nothing enrolled).
+    fn status_of(&self, user: &UserId) -> UserStatus {
+        self.read_user(user, |r| UserStatus {
+            epoch: r.epoch,
+            enrolled: !r.authenticators.is_empty(),
+            sessions_ended_at: r.rare.as_ref().and_then(|x| x.sessions_ended_at),
+        })
+        .unwrap_or_default()
+    }
+}
+
 #[async_trait]
 impl EnrollmentStore for MemoryStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        Ok(self
-            .read_user(user, |r| UserStatus {
-                epoch: r.epoch,
-                enrolled: !r.authenticators.is_empty(),
-                sessions_ended_at: r.rare.as_ref().and_then(|x| x.sessions_ended_at),
-            })
-            .unwrap_or_default())
+        Ok(self.status_of(user))
+    }
+
+    /// Always at hand: the same lock and lookup as `status`.
+    fn status_now(&self, user: &UserId) -> StatusLookup {
+        StatusLookup::Found(self.status_of(user))
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
