@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use tower_totp::UserId;
-//! use tower_totp::store::{EnrollmentStore, MemoryStore};
+//! use tower_totp::store::{EnrollmentStore, MemoryStore, StatusLookup};
 //! use tower_totp_testkit::store::{Op, TestStore};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -16,6 +16,13 @@
 //! store.fail(Op::Status);
 //! assert!(store.status(&alice).await.is_err());
 //! assert_eq!(store.count(Op::Status), 2, "a failed call counts too");
+//!
+//! // The synchronous lookup has no error to give: switched off, it is
+//! // not at hand, and the caller's `status` fails.
+//! assert_eq!(store.status_now(&alice), StatusLookup::NotAtHand);
+//! store.restore(Op::Status);
+//! assert!(matches!(store.status_now(&alice), StatusLookup::Found(_)));
+//! assert_eq!(store.count(Op::StatusNow), 2);
 //! # });
 //! ```
 
