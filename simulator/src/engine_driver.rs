@@ -385,6 +385,10 @@ impl<S: EnrollmentStore> EnrollmentStore for SimStore<S> {
         self.inner.status(user).await
     }
 
+    fn status_now(&self, user: &UserId) -> tower_totp::store::StatusLookup {
+        self.inner.status_now(user)
+    }
+
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
         self.inner.authenticators(user).await
     }

@@ -24,13 +24,10 @@ impl FromRequestParts<AppState> for Viewer {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
         let format = Format::of(&parts.headers);
-        // The layer inserts this only for a finished login; without it the
-        // session has no password login at all.
-        let second_factor = parts
-            .extensions
-            .get::<SecondFactor>()
-            .cloned()
-            .ok_or_else(|| Failure::not_logged_in(format))?;
+        // The layer marks only a finished login so; without it the session
+        // has no password login at all.
+        let second_factor =
+            SecondFactor::of(&parts.extensions).ok_or_else(|| Failure::not_logged_in(format))?;
         let user = state
             .users
             .get(second_factor.user().as_str())

@@ -242,6 +242,16 @@ impl EnrollmentStore for SqliteStore {
         .await
     }
 
+    /// From the status cache when its copy is fresh (other connections
+    /// checked within `max_staleness`, as `status` would answer); else, and
+    /// without the cache, not at hand.
+    fn status_now(&self, user: &UserId) -> tower_totp::store::StatusLookup {
+        match self.status_cache().and_then(|cache| cache.fresh(user)) {
+            Some(status) => tower_totp::store::StatusLookup::Found(status),
+            None => tower_totp::store::StatusLookup::NotAtHand,
+        }
+    }
+
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
         let user = user.clone();
         self.run(move |conn| Ok(read_authenticators(conn, &user)?))

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use tower_totp::UserId;
-//! use tower_totp::store::{EnrollmentStore, MemoryStore};
+//! use tower_totp::store::{EnrollmentStore, MemoryStore, StatusLookup};
 //! use tower_totp_testkit::store::{Op, TestStore};
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -16,6 +16,13 @@
 //! store.fail(Op::Status);
 //! assert!(store.status(&alice).await.is_err());
 //! assert_eq!(store.count(Op::Status), 2, "a failed call counts too");
+//!
+//! // The synchronous lookup has no error to give: switched off, it is
+//! // not at hand, and the caller's `status` fails.
+//! assert_eq!(store.status_now(&alice), StatusLookup::NotAtHand);
+//! store.restore(Op::Status);
+//! assert!(matches!(store.status_now(&alice), StatusLookup::Found(_)));
+//! assert_eq!(store.count(Op::StatusNow), 2);
 //! # });
 //! ```
 
@@ -41,6 +48,7 @@ use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 #[allow(missing_docs)] // Each is the trait method of the same name.
 pub enum Op {
     Status,
+    StatusNow,
     Authenticators,
     PutPending,
     Pending,
@@ -63,8 +71,9 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in the traits' order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::Status,
+        Self::StatusNow,
         Self::Authenticators,
         Self::PutPending,
         Self::Pending,
@@ -89,6 +98,7 @@ impl Op {
     pub fn name(self) -> &'static str {
         match self {
             Self::Status => "status",
+            Self::StatusNow => "status_now",
             Self::Authenticators => "authenticators",
             Self::PutPending => "put_pending",
             Self::Pending => "pending",
@@ -199,6 +209,16 @@ impl<S> TestStore<S> {
         lock(&self.switches.log).clear();
     }
 
+    /// Count and log a call of `op`; whether it is switched off (the
+    /// whole store, or `op` or `also` alone).
+    fn enter_now(&self, op: Op, also: Op) -> bool {
+        let s = &self.switches;
+        s.counts[op as usize].fetch_add(1, Ordering::SeqCst);
+        lock(&s.log).push(op);
+        let failing = lock(&s.failing);
+        s.down.load(Ordering::SeqCst) || failing.contains(&op) || failing.contains(&also)
+    }
+
     /// Count and log a call of `op`; its error if `op` is switched off.
     async fn enter(&self, op: Op) -> Result<(), StoreError> {
         let s = &self.switches;
@@ -227,6 +247,20 @@ impl<S: EnrollmentStore> EnrollmentStore for TestStore<S> {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
         self.enter(Op::Status).await?;
         self.inner.status(user).await
+    }
+
+    /// Counted as [`Op::StatusNow`]. Switched off (the whole store,
+    /// [`Op::StatusNow`] or [`Op::Status`]) it answers `NotAtHand`, so the
+    /// caller awaits `status`, which then fails: a synchronous lookup has no
+    /// error to give. Not at hand either while the store yields
+    /// ([`TestStore::set_yielding`]): a synchronous call cannot yield, and
+    /// requests should still interleave at their status.
+    fn status_now(&self, user: &UserId) -> tower_totp::store::StatusLookup {
+        let off = self.enter_now(Op::StatusNow, Op::Status);
+        if off || self.switches.yielding.load(Ordering::SeqCst) {
+            return tower_totp::store::StatusLookup::NotAtHand;
+        }
+        self.inner.status_now(user)
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {

@@ -105,14 +105,14 @@ fn listen_address() -> Result<String, BoxError> {
 }
 
 /// Behind `TotpLayer`: the layer says who got through, and how.
-async fn home(factor: Option<Extension<SecondFactor>>) -> Response {
+async fn home(factor: Option<SecondFactor>) -> Response {
     let who = match factor {
         // No password login: the application's own auth decides.
         None => return Redirect::to("/login").into_response(),
-        Some(Extension(SecondFactor::Verified(v))) => {
+        Some(SecondFactor::Verified(v)) => {
             format!("{} (second step by {:?})", v.user, v.method)
         }
-        Some(Extension(other)) => format!("{} (no second factor required)", other.user()),
+        Some(other) => format!("{} (no second factor required)", other.user()),
     };
     Html(format!(
         "<!doctype html><title>Example</title><h1>Home</h1><p>Hello, {who}.</p>\

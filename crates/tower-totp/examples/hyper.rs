@@ -171,7 +171,7 @@ fn see_other(to: &'static str) -> Response<Body> {
 
 /// The application's own pages: they read what the layer found.
 fn application_page(req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let who = match req.extensions().get::<SecondFactor>() {
+    let who = match SecondFactor::of(req.extensions()) {
         // No password login: the application's own auth decides.
         None => {
             let mut res = Response::new(Full::default());

@@ -16,7 +16,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
 use tower_totp::clock::{ManualClock, UnixTime};
-use tower_totp::http::{Refusal, RefusalReason, StaticDirectory, TotpAuth, TotpVerified};
+use tower_totp::http::{
+    Refusal, RefusalReason, SecondFactor, StaticDirectory, TotpAuth, TotpVerified,
+};
 use tower_totp::policy::PolicySettings;
 use tower_totp::{ConfirmAs, TotpConfig, TwoFactor, UserId, UserInfo, UserKind};
 use tower_totp_testkit::phone::Phone;
@@ -39,6 +41,14 @@ async fn maybe(v: Option<TotpVerified>) -> String {
     match v {
         Some(v) => format!("verified {}", v.user.as_str()),
         None => "not verified".into(),
+    }
+}
+
+async fn factor(f: Option<SecondFactor>) -> String {
+    match f {
+        None => "no login".into(),
+        Some(SecondFactor::Verified(v)) => format!("verified {}", v.user.as_str()),
+        Some(other) => format!("not required {}", other.user().as_str()),
     }
 }
 
@@ -66,11 +76,13 @@ fn app() -> App {
     let guarded = Router::new()
         .route("/needs", get(needs))
         .route("/maybe", get(maybe))
+        .route("/factor", get(factor))
         .layer(auth.layer());
     // A setup mistake: the same handlers without the layer.
     let bare = Router::new()
         .route("/bare/needs", get(needs))
-        .route("/bare/maybe", get(maybe));
+        .route("/bare/maybe", get(maybe))
+        .route("/bare/factor", get(factor));
     let router = Router::new()
         .route("/login", post(login))
         .with_state(auth.clone())
@@ -336,7 +348,7 @@ async fn a_missing_layer_is_named_and_never_passes() {
     app.second_step(&mut jar, &phone.code()).await;
     // Verified, yet the handlers outside the layer refuse: they cannot
     // know it, and say why.
-    for path in ["/bare/needs", "/bare/maybe"] {
+    for path in ["/bare/needs", "/bare/maybe", "/bare/factor"] {
         let r = app.get(&mut jar, path, JSON).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
         assert_eq!(r.problem()["reason"], "missing_totp_layer");
@@ -355,4 +367,29 @@ async fn a_missing_layer_is_named_and_never_passes() {
                 .starts_with("text/html")
         );
     }
+}
+
+/// `Option<SecondFactor>` reads what the layer found on each path: no
+/// login, 2FA not applying, a verified session.
+#[tokio::test]
+async fn the_second_factor_extractor_reads_every_path() {
+    let app = app();
+    let ann = app.user("ann", true);
+    let phone = app.enroll(&ann).await;
+    let (mut nobody, mut verified) = (Jar::default(), Jar::default());
+    let r = app.get(&mut nobody, "/factor", JSON).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "no login"));
+    app.login(&mut verified, &ann).await;
+    app.second_step(&mut verified, &phone.code()).await;
+    let r = app.get(&mut verified, "/factor", JSON).await;
+    assert_eq!(r.body, "verified ann");
+    app.auth.policy().set(PolicySettings {
+        enabled: false,
+        ..app.auth.policy().get()
+    });
+    let bob = app.user("bob", false);
+    let mut not_required = Jar::default();
+    app.login(&mut not_required, &bob).await;
+    let r = app.get(&mut not_required, "/factor", JSON).await;
+    assert_eq!(r.body, "not required bob");
 }

@@ -31,6 +31,7 @@ mock! {
     #[async_trait]
     impl EnrollmentStore for Store {
         async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError>;
+        fn status_now(&self, user: &UserId) -> tower_totp::store::StatusLookup;
         async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError>;
         async fn put_pending(&self, user: &UserId, pending: PendingEnrollment, limits: PendingLimits) -> Result<PutPending, StoreError>;
         async fn pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<Option<PendingEnrollment>, StoreError>;

@@ -106,7 +106,7 @@ fn json_reply(status: StatusCode, value: &Value) -> Response<Body> {
 /// `totp_verified` (the user of the [`TotpVerified`] extension).
 pub fn hello<B>(req: &Request<B>) -> Response<Full<Bytes>> {
     let verified = req.extensions().get::<TotpVerified>();
-    let factor = match req.extensions().get::<SecondFactor>() {
+    let factor = match SecondFactor::of(req.extensions()).as_ref() {
         None => json!({ "factor": "none" }),
         Some(SecondFactor::NotRequired { user, .. }) => {
             json!({ "factor": "not_required", "user": user.as_str() })

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::guarded::Guarded;
 use crate::clock::UnixTime;
 use crate::user::UserId;
 
@@ -42,7 +43,8 @@ impl StepMethod {
 }
 
 /// The second step is done: inserted into the request extensions of every
-/// request the layer lets through for a verified session.
+/// request the layer lets through for a verified session (the only value
+/// the layer inserts there).
 ///
 /// Plain hyper services read it with
 /// `req.extensions().get::<TotpVerified>()`; axum handlers take it as an
@@ -57,8 +59,32 @@ pub struct TotpVerified {
     pub verified_at: UnixTime,
 }
 
-/// The second factor for this request: inserted for every
-/// password-authenticated request the layer lets through.
+/// The second factor of a password-authenticated request the layer let
+/// through: read it with [`SecondFactor::of`] (or, with the `axum` feature,
+/// take `Option<SecondFactor>` as an extractor).
+///
+/// It is not in the extensions as such: the layer inserts one value per
+/// request, [`TotpVerified`] for a verified session and a private mark
+/// otherwise (why: `docs/performance.md`, bench `layer`), and
+/// [`SecondFactor::of`] reads either.
+///
+/// ```
+/// use http::Extensions;
+/// use tower_totp::UserId;
+/// use tower_totp::clock::UnixTime;
+/// use tower_totp::http::{SecondFactor, StepMethod, TotpVerified};
+///
+/// let mut ext = Extensions::new();
+/// assert_eq!(SecondFactor::of(&ext), None, "no password login");
+/// ext.insert(TotpVerified {
+///     user: UserId::new("alice"),
+///     method: StepMethod::Totp,
+///     verified_at: UnixTime::from_secs(1_700_000_000),
+/// });
+/// let factor = SecondFactor::of(&ext).unwrap();
+/// assert!(matches!(factor, SecondFactor::Verified(_)));
+/// assert_eq!(factor.user().as_str(), "alice");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SecondFactor {
@@ -80,6 +106,17 @@ pub enum SecondFactor {
 }
 
 impl SecondFactor {
+    /// The second factor the layer found for the request with these
+    /// extensions: [`SecondFactor::Verified`] when it holds a
+    /// [`TotpVerified`], [`SecondFactor::NotRequired`] when 2FA does not
+    /// apply, `None` without a password login (or without the layer).
+    pub fn of(extensions: &http::Extensions) -> Option<Self> {
+        if let Some(verified) = extensions.get::<TotpVerified>() {
+            return Some(Self::Verified(verified.clone()));
+        }
+        extensions.get::<Guarded>()?.factor().cloned()
+    }
+
     /// The user, whichever way they got through.
     pub fn user(&self) -> &UserId {
         match self {

@@ -1,5 +1,5 @@
-//! The axum extractors for [`TotpVerified`] and `Option<TotpVerified>`
-//! (feature `axum`).
+//! The axum extractors for [`TotpVerified`], `Option<TotpVerified>` and
+//! `Option<SecondFactor>` (feature `axum`).
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
@@ -58,7 +58,7 @@ fn step_done(parts: &Parts) -> Option<TotpVerified> {
     if let Some(verified) = parts.extensions.get::<TotpVerified>() {
         return Some(verified.clone());
     }
-    match parts.extensions.get::<SecondFactor>()? {
+    match parts.extensions.get::<Guarded>()?.factor()? {
         SecondFactor::Verified(v) => Some(v.clone()),
         SecondFactor::NotRequired {
             user,
@@ -86,7 +86,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TotpVerified {
         let Some(guarded) = parts.extensions.get::<Guarded>() else {
             return Err(TotpRejection::missing_layer(format));
         };
-        let (reason, next) = match parts.extensions.get::<SecondFactor>() {
+        let (reason, next) = match guarded.factor() {
             None => (RefusalReason::LoginRequired, Next::Login),
             Some(SecondFactor::NotRequired { enrolled: true, .. }) => {
                 (RefusalReason::StepUpRequired, Next::Totp)
@@ -119,6 +119,24 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for TotpVerified {
         }
         if parts.extensions.get::<Guarded>().is_some() {
             return Ok(None);
+        }
+        Err(TotpRejection::missing_layer(Format::of(&parts.headers)))
+    }
+}
+
+/// `Option<SecondFactor>`: what [`SecondFactor::of`] reads, `None` without
+/// a password login; the rejection only when the route is not inside
+/// [`TotpLayer`](super::TotpLayer), which would make `None` a lie.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SecondFactor {
+    type Rejection = TotpRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let ext = &parts.extensions;
+        if ext.get::<TotpVerified>().is_some() || ext.get::<Guarded>().is_some() {
+            return Ok(Self::of(ext));
         }
         Err(TotpRejection::missing_layer(Format::of(&parts.headers)))
     }

@@ -14,20 +14,25 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::TotpBody;
-use super::extensions::SecondFactor;
+use super::extensions::TotpVerified;
 use super::guarded::Guarded;
 
 /// What the layer decided for one request.
 pub(crate) enum LayerDecision {
-    /// Let it through, with what to put into the extensions.
-    Pass {
-        /// The second factor, for a password login.
-        factor: Option<SecondFactor>,
-        /// The mark for a request without a verified second step.
-        guarded: Option<Guarded>,
-    },
+    /// Let it through, with the one value to put into the extensions.
+    Pass(Mark),
     /// Answer this instead; the inner service never sees the request.
     Refuse(Response<Full<Bytes>>),
+}
+
+/// What a request the layer lets through carries: one value, so that the
+/// extensions' table (tower-cookies' and tower-sessions' values are already
+/// there) does not grow (`docs/performance.md`, bench `layer`).
+pub(crate) enum Mark {
+    /// The second step is done.
+    Verified(TotpVerified),
+    /// No password login, or 2FA does not apply.
+    Guarded(Guarded),
 }
 
 /// The decision, and the request handed back: the decision owns the request
@@ -122,22 +127,20 @@ where
                         LayerDecision::Refuse(res) => {
                             return Poll::Ready(Ok(res.map(TotpBody::refusal)));
                         }
-                        LayerDecision::Pass { factor, guarded } => {
+                        LayerDecision::Pass(mark) => {
                             // Taken exactly once: the state changes right after.
                             let Some(mut svc) = inner.take() else {
                                 unreachable!("ResponseFuture polled after completion");
                             };
-                            // Each insert costs a hash-table slot; the
-                            // verified path makes two (`benches/benches/layer.rs`).
                             let ext = req.extensions_mut();
-                            if let Some(guarded) = guarded {
-                                ext.insert(guarded);
-                            }
-                            if let Some(factor) = factor {
-                                if let SecondFactor::Verified(v) = &factor {
-                                    ext.insert(v.clone());
+                            // Nothing was there before: no old value to drop.
+                            match mark {
+                                Mark::Verified(verified) => {
+                                    ext.insert(verified);
                                 }
-                                ext.insert(factor);
+                                Mark::Guarded(guarded) => {
+                                    ext.insert(guarded);
+                                }
                             }
                             let future = svc.call(req);
                             this.state.set(State::Calling { future });

@@ -1,10 +1,12 @@
 //! [`Guarded`]: the mark [`Totp`](super::Totp) leaves on a request it lets
-//! through without a password login (and, for the axum extractor, without
-//! a verified second step), so that what runs inside can tell "the layer
-//! ran" from "no layer around me" and fail closed on the second, and can
-//! refuse the way the layer would.
+//! through without a verified second step (no password login, or 2FA does
+//! not apply), so that what runs inside can tell "the layer ran" from "no
+//! layer around me" and fail closed on the second, can read the
+//! [`SecondFactor`] of a user to whom 2FA does not apply, and can refuse the
+//! way the layer would.
 
 use super::auth::TotpAuth;
+use super::extensions::SecondFactor;
 #[cfg(feature = "axum")]
 use super::{
     negotiate::Format,
@@ -12,25 +14,36 @@ use super::{
     respond::FullResponse,
 };
 
-/// In the extensions of every request the layer passes without a password
-/// login, and (feature `axum`, for the extractor) of those to which 2FA
-/// does not apply. A verified request carries
-/// [`TotpVerified`](super::TotpVerified) instead: one insert fewer on the
-/// hot path. With the `axum` feature it holds the handle, for the
-/// extractor's refusals.
+/// In the extensions of every request the layer passes without a verified
+/// second step; a verified request carries
+/// [`TotpVerified`](super::TotpVerified) instead. One value per request:
+/// each insert costs a boxed value and a hash-table slot, and the fourth
+/// entry (after tower-cookies' and tower-sessions') grows the table
+/// (`docs/performance.md`, bench `layer`). With the `axum` feature it holds
+/// the handle, for the extractor's refusals.
 #[derive(Clone, Debug)]
 pub(crate) struct Guarded {
     #[cfg(feature = "axum")]
     auth: TotpAuth,
+    /// [`SecondFactor::NotRequired`] for a password login to which 2FA
+    /// does not apply; `None` without a password login.
+    factor: Option<SecondFactor>,
 }
 
 impl Guarded {
     #[cfg_attr(not(feature = "axum"), allow(unused_variables))]
-    pub(crate) fn new(auth: &TotpAuth) -> Self {
+    pub(crate) fn new(auth: &TotpAuth, factor: Option<SecondFactor>) -> Self {
         Self {
             #[cfg(feature = "axum")]
             auth: auth.clone(),
+            factor,
         }
+    }
+
+    /// The second factor of a password login to which 2FA does not apply;
+    /// `None` without a password login.
+    pub(crate) fn factor(&self) -> Option<&SecondFactor> {
+        self.factor.as_ref()
     }
 
     /// The layer's refusal for `reason`, pointing to `next`, for a client

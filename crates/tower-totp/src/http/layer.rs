@@ -14,13 +14,14 @@ use super::auth::TotpAuth;
 use super::body::TotpBody;
 use super::directory::UserLookup;
 use super::extensions::{SecondFactor, StepMethod, TotpVerified};
-use super::future::{LayerDecision, ResponseFuture};
+use super::future::{LayerDecision, Mark, ResponseFuture};
 use super::guarded::Guarded;
 use super::negotiate::Format;
 use super::refusal::{Next, Refusal, RefusalReason};
 use super::session::SessionState;
 use crate::clock::UnixTime;
 use crate::policy::Requirement;
+use crate::store::StatusLookup;
 use crate::user::UserId;
 
 impl TotpAuth {
@@ -104,20 +105,10 @@ where
             // is `Sync`, the request body need not be.
             let headers = req.headers();
             let decision = match decide(&auth, &session, headers).await {
-                Ok(Some(factor @ SecondFactor::Verified(_))) => LayerDecision::Pass {
-                    factor: Some(factor),
-                    guarded: None,
-                },
-                // `StepUp` reads the factor alone; the extractor (feature
-                // `axum`) refuses with the handle in `Guarded`.
-                Ok(Some(factor)) => LayerDecision::Pass {
-                    guarded: cfg!(feature = "axum").then(|| Guarded::new(&auth)),
-                    factor: Some(factor),
-                },
-                Ok(None) => LayerDecision::Pass {
-                    factor: None,
-                    guarded: Some(Guarded::new(&auth)),
-                },
+                Ok(Some(SecondFactor::Verified(verified))) => {
+                    LayerDecision::Pass(Mark::Verified(verified))
+                }
+                Ok(factor) => LayerDecision::Pass(Mark::Guarded(Guarded::new(&auth, factor))),
                 Err(refusal) => LayerDecision::Refuse(auth.refuse(refusal, Format::of(headers))),
             };
             (decision, req)
@@ -169,10 +160,15 @@ async fn decide(
         return Err(end_login(session, RefusalReason::NotLoggedIn).await);
     };
     let engine = auth.engine();
-    let status = engine
-        .status(&state.user)
-        .await
-        .map_err(|_| unavailable())?;
+    // From memory when the store has it at hand (no boxed future), else
+    // one round trip.
+    let status = match engine.store().status_now(&state.user) {
+        StatusLookup::Found(status) => status,
+        StatusLookup::NotAtHand => engine
+            .status(&state.user)
+            .await
+            .map_err(|_| unavailable())?,
+    };
     if state.ended_by(&status) {
         // An administrator reset the user: every earlier login is over.
         return Err(end_login(session, RefusalReason::NotLoggedIn).await);

@@ -10,7 +10,7 @@
 //! | Session | Outcome |
 //! |---|---|
 //! | no password login | passed through untouched (the application's own auth decides) |
-//! | 2FA not required by the policy | passed through with [`SecondFactor::NotRequired`] |
+//! | 2FA not required by the policy | passed through with [`SecondFactor::NotRequired`] (read with [`SecondFactor::of`]) |
 //! | second step done, same enrollment epoch | passed through with [`TotpVerified`] |
 //! | required, no authenticator | refused, `next: enroll` (only the endpoints are reachable) |
 //! | enrolled, not verified | refused, `next: totp` |

@@ -99,10 +99,11 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let now = self.auth.engine().now();
         let ext = req.extensions();
-        let factor = ext.get::<SecondFactor>();
-        // `TotpLayer` puts a `SecondFactor` or `Guarded` (or both) into
-        // every request it lets through.
-        let refusal = if factor.is_none() && ext.get::<Guarded>().is_none() {
+        // `TotpLayer` puts a `TotpVerified` or a `Guarded` into every
+        // request it lets through.
+        let verified = ext.get::<TotpVerified>();
+        let guarded = ext.get::<Guarded>();
+        let refusal = if verified.is_none() && guarded.is_none() {
             // Outside `TotpLayer` (or without it) nothing says whether the
             // second step was done: fail closed rather than let all through.
             Some(Refusal::new(RefusalReason::MissingTotpLayer, None))
@@ -110,21 +111,20 @@ where
             let fresh = |method: StepMethod, at: UnixTime| {
                 method != StepMethod::RememberedDevice && now.duration_since(at) <= self.max_age
             };
-            let stale = match factor {
-                Some(SecondFactor::Verified(TotpVerified {
-                    verified_at,
-                    method,
-                    ..
-                })) => !fresh(*method, *verified_at),
+            let stale = match (verified, guarded.and_then(Guarded::factor)) {
+                (Some(v), _) => !fresh(v.method, v.verified_at),
                 // 2FA does not apply, but the user has an authenticator: a
                 // code is still asked for (the second screen takes it), so
                 // that switching the policy off does not also switch off
                 // the step-up that guards the switches.
-                Some(SecondFactor::NotRequired {
-                    enrolled: true,
-                    last_step,
-                    ..
-                }) => !last_step.is_some_and(|(method, at)| fresh(method, at)),
+                (
+                    None,
+                    Some(SecondFactor::NotRequired {
+                        enrolled: true,
+                        last_step,
+                        ..
+                    }),
+                ) => !last_step.is_some_and(|(method, at)| fresh(method, at)),
                 // No authenticator to step up to, or no password login (the
                 // application's own auth decides).
                 _ => false,

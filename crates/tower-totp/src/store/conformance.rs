@@ -81,6 +81,7 @@ macro_rules! store_conformance_tests {
             begin_verification_charges_like_begin_attempt,
             begin_verification_charges_nothing_it_cannot_check,
             begin_confirmation_reads_and_charges_like_pending,
+            status_at_hand_is_the_status,
         );
         // The races: the store shared by RACERS tasks.
         $crate::store_conformance_tests!(@races [$(let $guard = $setup;)?] $make;
@@ -1716,4 +1717,38 @@ pub async fn concurrent_confirmations_are_all_charged<S: TotpStore>(store: Arc<S
         policy.free_attempts() + 1,
         "concurrent_confirmations_are_all_charged"
     );
+}
+
+/// `status_now`, when it answers, answers what `status` does: for a new
+/// user, after an activation, a revocation and a reset (a copy that missed
+/// one of them would let a revoked or reset login through).
+pub async fn status_at_hand_is_the_status(store: impl TotpStore) {
+    async fn check(store: &impl TotpStore, u: &UserId, when: &str) -> UserStatus {
+        // `status` first: a store with a cache may fill it then.
+        let status = store.status(u).await.expect("status");
+        if let super::StatusLookup::Found(now) = store.status_now(u) {
+            assert_eq!(now, status, "status_now {when}");
+        }
+        status
+    }
+    let u = user("zoe");
+    let new = check(&store, &u, "of a new user").await;
+    assert!(!new.enrolled);
+    let a = enroll(&store, &u, "a", 1).await;
+    let enrolled = check(&store, &u, "after an activation").await;
+    assert!(enrolled.enrolled && enrolled.epoch > new.epoch);
+    assert_eq!(
+        store.revoke(&u, &a).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
+    let revoked = check(&store, &u, "after a revocation").await;
+    assert!(!revoked.enrolled && revoked.epoch > enrolled.epoch);
+    enroll(&store, &u, "b", 1).await;
+    check(&store, &u, "after a second activation").await;
+    store
+        .reset(&u, UnixTime::from_secs(9_000))
+        .await
+        .expect("reset");
+    let reset = check(&store, &u, "after a reset").await;
+    assert_eq!(reset.sessions_ended_at, Some(UnixTime::from_secs(9_000)));
 }

@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use super::{
     Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
     EnrollmentStore, PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, RecoveryStore,
-    ResealOutcome, ResyncCandidate, RevokeOutcome, StepStore, StoreError, SyncState, ThrottleStore,
-    UserStatus, VerificationStart,
+    ResealOutcome, ResyncCandidate, RevokeOutcome, StatusLookup, StepStore, StoreError, SyncState,
+    ThrottleStore, UserStatus, VerificationStart,
 };
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -27,7 +27,12 @@ const SHARDS: usize = 32;
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
     shards: Arc<[Mutex<HashMap<UserId, UserRecord>>]>,
-    hasher: RandomState,
+    /// Picks a user's shard. Not SipHash: it runs on every call, and the
+    /// shard's map hashes the id again with its own SipHash anyway. Ids
+    /// chosen to collide here (the seed is random, so they must first be
+    /// found) only put users behind the same one of 32 locks; no map ever
+    /// probes longer for it (`docs/performance.md`, bench `layer`).
+    shard_hasher: foldhash::fast::RandomState,
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +106,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shard_hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -133,7 +138,7 @@ impl MemoryStore {
     }
 
     fn shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, UserRecord>> {
-        let index = self.hasher.hash_one(user) as usize % SHARDS;
+        let index = self.shard_hasher.hash_one(user) as usize % SHARDS;
         lock(&self.shards[index])
     }
 
@@ -215,10 +220,22 @@ fn find<'a>(record: &'a mut UserRecord, id: &AuthenticatorId) -> Option<&'a mut 
     record.authenticators.iter_mut().find(|a| &a.id == id)
 }
 
+impl MemoryStore {
+    /// The user's status (a missing record is epoch 0, nothing enrolled).
+    fn status_of(&self, user: &UserId) -> UserStatus {
+        self.read_user(user, UserRecord::status).unwrap_or_default()
+    }
+}
+
 #[async_trait]
 impl EnrollmentStore for MemoryStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        Ok(self.read_user(user, UserRecord::status).unwrap_or_default())
+        Ok(self.status_of(user))
+    }
+
+    /// Always at hand: the same lock and lookup as `status`.
+    fn status_now(&self, user: &UserId) -> StatusLookup {
+        StatusLookup::Found(self.status_of(user))
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {

@@ -33,6 +33,7 @@
 pub mod conformance;
 mod memory;
 mod records;
+mod status_lookup;
 
 use async_trait::async_trait;
 
@@ -42,6 +43,7 @@ pub use records::{
     PendingEnrollment, PendingLimits, PutPending, RecoveryOutcome, ResealOutcome, ResyncCandidate,
     RevokeOutcome, SyncState, UserStatus, VerificationStart,
 };
+pub use status_lookup::StatusLookup;
 
 use crate::clock::UnixTime;
 use crate::recovery::RecoveryHash;
@@ -89,6 +91,17 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
     /// The epoch and whether any authenticator is active: what the layer
     /// asks on every request, so it must be one cheap round trip.
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError>;
+
+    /// The same answer as [`status`](Self::status) when the store has it at
+    /// hand without waiting (process memory, a fresh cached copy), for the
+    /// layer's check on every guarded request; [`StatusLookup::NotAtHand`]
+    /// otherwise, and the layer then awaits `status`. Never a guess: a copy
+    /// that may miss a revocation or reset is not at hand.
+    ///
+    /// A synchronous call saves the layer a boxed future per request
+    /// (`docs/performance.md`, bench `layer`). A store that must ask its
+    /// backend answers `NotAtHand`.
+    fn status_now(&self, user: &UserId) -> StatusLookup;
 
     /// The user's active authenticators with their sync state.
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError>;
