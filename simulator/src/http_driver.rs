@@ -2,7 +2,9 @@
 //! a deployed one runs: the same-origin check
 //! ([`TotpAuth::same_origin`], a `SameOriginLayer::new()`: unsafe requests
 //! from another origin refused with 403 `cross_origin`) outside,
-//! tower-sessions' `SessionManagerLayer` (its memory store) inside it,
+//! tower-sessions' `SessionManagerLayer` inside it (over
+//! [`ShardedSessions`], the simulator's in-memory session store, which
+//! threads share without queueing on one lock),
 //! and inside those the test kit's reference application
 //! ([`tower_totp_testkit::app`]): a password login, the `/2fa` endpoints
 //! and `TotpLayer` around the protected routes. Real `http::Request`s go
@@ -54,8 +56,8 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
+use tower_sessions::SessionStore as _;
 use tower_sessions::session::Id;
-use tower_sessions::{MemoryStore as SessionStore, SessionStore as _};
 use tower_totp::clock::ManualClock;
 use tower_totp::http::{Next, TotpAuth, TotpBody, UserDirectory};
 use tower_totp::store::StoreError;
@@ -66,6 +68,7 @@ use crate::driver::{
     Account, Driver, DriverError, Enrolled, Outcome, Refusal, WebAnswer, WebRequest,
 };
 use crate::engine_driver::{SeededSecrets, simulated_engine, stored_sync};
+use crate::sessions::ShardedSessions;
 use crate::wire::{
     CodeAnswer, Jar, code_answer, code_body, enrolled_from_json, login_body, next_of, protocol,
     set_cookie_pair,
@@ -98,10 +101,11 @@ pub type StackBody = app::Body;
 #[derive(Debug, Clone)]
 pub struct HttpDriver {
     stack: Stack,
-    sessions: SessionStore,
+    sessions: ShardedSessions,
     auth: TotpAuth,
     secrets: Option<SeededSecrets>,
     confirm_access: bool,
+    read_back: bool,
     /// The session of each enrollment between [`Driver::enroll`] and
     /// [`Driver::confirm`], and its pending id when the driver knows it
     /// (seeded secrets).
@@ -137,7 +141,7 @@ impl HttpDriver {
     /// (and code collisions) differ from run to run.
     pub fn from_engine(tfa: TwoFactor) -> Self {
         let auth = TotpAuth::builder(tfa, FleetDirectory).build();
-        let sessions = SessionStore::default();
+        let sessions = ShardedSessions::default();
         let app = app::Stack::new()
             .session_store(sessions.clone())
             .password_check(password_is_right)
@@ -156,6 +160,7 @@ impl HttpDriver {
             auth,
             secrets: None,
             confirm_access: false,
+            read_back: true,
             enrolling: Arc::default(),
         }
     }
@@ -166,6 +171,18 @@ impl HttpDriver {
     #[must_use]
     pub fn confirm_access(mut self, on: bool) -> Self {
         self.confirm_access = on;
+        self
+    }
+
+    /// After each accepted code, read the learned offset and the matched
+    /// step back from the engine's store (on by default: a run's drift
+    /// figures need them). Off, an accepted login reports neither, as over a
+    /// real network, and costs one store lookup less: the login benchmark
+    /// ([`LoginBench`](crate::bench::LoginBench)) turns it off, since the
+    /// lookup is the simulator's, not the login's.
+    #[must_use]
+    pub fn read_back(mut self, on: bool) -> Self {
+        self.read_back = on;
         self
     }
 
@@ -275,7 +292,14 @@ impl HttpDriver {
                         return Err(protocol("hello", p.status, &b));
                     }
                 }
-                self.accepted(&account.id).await
+                if self.read_back {
+                    self.accepted(&account.id).await
+                } else {
+                    Ok(Outcome::Accepted {
+                        learned_offset: None,
+                        step: None,
+                    })
+                }
             }
             Ok(CodeAnswer::Refused(r)) => Ok(Outcome::Rejected(r)),
             Ok(CodeAnswer::Throttled(retry_after)) => Ok(Outcome::Throttled { retry_after }),

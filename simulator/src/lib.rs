@@ -63,6 +63,7 @@ pub mod plot;
 pub mod run;
 pub mod scenario;
 mod scenario_error;
+pub mod sessions;
 pub mod sim;
 pub mod stats;
 pub mod surfer;

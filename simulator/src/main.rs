@@ -49,6 +49,10 @@ enum Command {
         /// Also GET a protected route after each login (a third request).
         #[arg(long)]
         confirm_access: bool,
+        /// OS threads logging in at once, each with its own share of the
+        /// users, all through the one shared stack.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
 }
 
@@ -185,12 +189,17 @@ fn main_inner() -> Result<(), BoxError> {
             logins,
             users,
             confirm_access,
+            threads,
         } => {
-            let mut bench = LoginBench::new(users)?.confirm_access(confirm_access);
+            let mut bench = LoginBench::new(users)?
+                .confirm_access(confirm_access)
+                .threads(threads)?;
             let took = bench.logins(logins)?;
             let rate = logins as f64 / took.as_secs_f64().max(1e-9);
+            let threads = bench.logins_by_thread().len();
             println!(
-                "{logins} full logins in {:.3} s: {rate:.0} logins/s ({:.2} µs each)",
+                "{logins} full logins on {threads} thread{} in {:.3} s: {rate:.0} logins/s ({:.2} µs of wall-clock time each)",
+                if threads == 1 { "" } else { "s" },
                 took.as_secs_f64(),
                 1e6 / rate
             );

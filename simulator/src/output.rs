@@ -133,6 +133,13 @@ pub fn headline(r: &Report) -> Vec<(&'static str, String)> {
         ("drift_mae_s", drift),
         ("wall_s", format!("{:.3}", r.wall_s)),
         ("logins_per_s", format!("{:.0}", r.logins_per_s)),
+        (
+            "peak_memory_mib",
+            r.peak_memory_bytes.map_or_else(
+                || "n/a".to_owned(),
+                |b| format!("{:.1}", b as f64 / (1024.0 * 1024.0)),
+            ),
+        ),
     ]
 }
 

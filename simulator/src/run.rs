@@ -299,6 +299,7 @@ pub fn report(model: &Model, s: &Stats, threads: usize, wall: Duration) -> Repor
         } else {
             0.0
         },
+        peak_memory_bytes: crate::stats::peak_memory_bytes(),
         enrolled: s.enrolled,
         enroll_failures: s.enroll_failures,
         attempts: s.attempts,

@@ -285,6 +285,11 @@ pub struct Report {
     /// Full logins (password step + code step: every driver login call, by
     /// users and attackers) per wall-clock second.
     pub logins_per_s: f64,
+    /// The process's peak resident memory (`VmHWM` in `/proc/self/status`)
+    /// when the run ended, in bytes: what a run of this size needs. Null
+    /// where there is no `/proc` (not Linux). It covers the whole process,
+    /// so a program that runs several runs sees the largest so far.
+    pub peak_memory_bytes: Option<u64>,
     /// Users enrolled.
     pub enrolled: u64,
     /// Users whose enrollment failed.
@@ -312,6 +317,26 @@ pub struct Report {
     pub by_offset: Vec<OffsetRow>,
 }
 
+/// The process's peak resident set size (`VmHWM`), in bytes; `None`
+/// where `/proc/self/status` does not exist or does not say.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` text, in bytes.
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
 /// One row of [`Report::by_offset`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OffsetRow {
@@ -328,4 +353,24 @@ pub struct OffsetRow {
 /// `n / d`, or 0 when `d` is 0.
 pub fn ratio(n: u64, d: u64) -> f64 {
     if d == 0 { 0.0 } else { n as f64 / d as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_memory_is_read_from_vm_hwm_in_bytes() {
+        let status = "Name:\ttotp-sim\nVmPeak:\t  9999 kB\nVmHWM:\t   1536 kB\nVmRSS:\t 1024 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(1536 * 1024));
+        assert_eq!(parse_vm_hwm("VmRSS:\t 1024 kB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t lots kB\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_memory_bytes().is_some_and(|b| b > 0));
+        }
+    }
 }

@@ -62,6 +62,7 @@ fn figures(r: &Report) -> Report {
         wall_s: 0.0,
         logins_per_s: 0.0,
         threads: 0,
+        peak_memory_bytes: None,
         ..r.clone()
     }
 }

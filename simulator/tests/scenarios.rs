@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use totp_sim::dist::Dist;
-use totp_sim::output::{PLOTS, write_run};
+use totp_sim::output::{PLOTS, summary_table, write_run};
 use totp_sim::run::{RunOptions, run};
 use totp_sim::scenario::{BruteForce, Replay, Scenario};
 use totp_sim::sweep::{SweepSpec, sweep};
@@ -192,10 +192,14 @@ fn a_run_writes_the_report_the_plots_and_the_page() {
         "drift_mae_s",
         "wall_s",
         "logins_per_s",
+        "peak_memory_bytes",
     ] {
         assert!(json[key].is_number(), "{key} in {json}");
     }
     assert_eq!(json["logins"], out.report.logins);
+    // The whole process's peak: at least what this run's fleet needed.
+    assert!(json["peak_memory_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(summary_table(&out.report).contains("peak_memory_mib"));
 
     let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
     for (file, _) in PLOTS {

@@ -1,8 +1,9 @@
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use hashbrown::HashTable;
 
 use super::{
     Activated, Activation, Authenticator, AuthenticatorId, ConfirmationStart, ConsumeOutcome,
@@ -16,8 +17,17 @@ use crate::seal::SealedSecret;
 use crate::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 use crate::user::UserId;
 
+mod record;
+
+use record::{PackedUser, Unpacked, recovery_prefix};
+
 /// Shards keep threads verifying different users off each other's lock.
 const SHARDS: usize = 32;
+/// Which bits of a user's hash pick the shard: above those the table's
+/// buckets use (the low bits, 2^19 buckets at ten million users) and below
+/// its seven control bits (the top ones), so neither loses entropy within a
+/// shard.
+const SHARD_SHIFT: u32 = 40;
 
 /// The embedded default store: everything in process memory, gone at exit.
 ///
@@ -26,23 +36,20 @@ const SHARDS: usize = 32;
 /// every operation atomic.
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
-    shards: Arc<[Mutex<HashMap<UserId, UserRecord>>]>,
-    /// Picks a user's shard. Not SipHash: it runs on every call, and the
-    /// shard's map hashes the id again with its own SipHash anyway. Ids
-    /// chosen to collide here (the seed is random, so they must first be
-    /// found) only put users behind the same one of 32 locks; no map ever
-    /// probes longer for it (`docs/performance.md`, bench `layer`).
-    shard_hasher: foldhash::fast::RandomState,
+    shards: Arc<[Mutex<Shard>]>,
+    hasher: RandomState,
 }
 
+/// One shard's users. Each record is one allocation holding its own key
+/// (`record.rs`; bytes per user: `docs/performance.md`, tool `scale`), so
+/// the table holds nothing but a pointer and a length per user.
 #[derive(Debug, Default)]
-struct UserRecord {
-    epoch: u64,
-    authenticators: Vec<Authenticator>,
-    recovery: Vec<RecoveryHash>,
-    throttle: ThrottleState,
-    /// Boxed: few users have any of it (bytes per user: `docs/performance.md`, tool `scale`).
-    rare: Option<Box<Rare>>,
+struct Shard {
+    users: HashTable<PackedUser>,
+    /// What few users have: pending enrollments, the time of a reset. A
+    /// user's record says whether it has an entry here, so the common
+    /// user costs no second lookup.
+    rare: HashMap<UserId, Rare>,
 }
 
 /// The parts of a user's record that most users do not have.
@@ -54,44 +61,64 @@ struct Rare {
     sessions_ended_at: Option<UnixTime>,
 }
 
-impl UserRecord {
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.sessions_ended_at.is_none()
+    }
+}
+
+/// A damaged packed record: a bug, never a user's doing; the store fails
+/// closed on it.
+#[derive(Debug, thiserror::Error)]
+#[error("a memory store record does not unpack")]
+struct Damaged;
+
+fn damaged() -> StoreError {
+    StoreError::corrupt(Damaged)
+}
+
+/// The user's record and their rare state, under the shard's lock.
+struct UserRecord<'a> {
+    user: &'a UserId,
+    packed: &'a mut PackedUser,
+    rare: &'a mut HashMap<UserId, Rare>,
+}
+
+impl UserRecord<'_> {
+    fn rare(&self) -> Option<&Rare> {
+        if self.packed.has_rare() {
+            self.rare.get(self.user)
+        } else {
+            None
+        }
+    }
+
     fn pending(&self) -> &[PendingEnrollment] {
-        self.rare.as_ref().map_or(&[], |r| &r.pending)
+        self.rare().map_or(&[], |r| &r.pending)
     }
 
     fn rare_mut(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(Box::default)
+        self.packed.set_has_rare(true);
+        self.rare.entry(self.user.clone()).or_default()
     }
 
-    fn status(&self) -> UserStatus {
-        UserStatus {
-            epoch: self.epoch,
-            enrolled: !self.authenticators.is_empty(),
-            sessions_ended_at: self.rare.as_ref().and_then(|x| x.sessions_ended_at),
-        }
-    }
-
-    /// Whether nothing but throttle state is here, and that may be forgotten.
-    fn holds_only_forgettable_throttle(&self, now: UnixTime, policy: &ThrottlePolicy) -> bool {
-        self.epoch == 0
-            && self.authenticators.is_empty()
-            && self.recovery.is_empty()
-            && self
-                .rare
-                .as_ref()
-                .is_none_or(|r| r.pending.is_empty() && r.sessions_ended_at.is_none())
-            && self.throttle.is_forgettable(now, policy)
-    }
-
-    /// Free the box once it holds nothing.
+    /// Forget the rare state once it holds nothing.
     fn tidy(&mut self) {
-        if self
-            .rare
-            .as_ref()
-            .is_some_and(|r| r.pending.is_empty() && r.sessions_ended_at.is_none())
-        {
-            self.rare = None;
+        if self.rare().is_some_and(Rare::is_empty) {
+            self.rare.remove(self.user);
         }
+        if self.packed.has_rare() && !self.rare.contains_key(self.user) {
+            self.packed.set_has_rare(false);
+        }
+    }
+
+    /// Take the record apart, change it with `f`, pack it again: for the
+    /// rare changes that resize it.
+    fn repack<T>(&mut self, f: impl FnOnce(&mut Unpacked) -> T) -> Result<T, StoreError> {
+        let mut unpacked = self.packed.unpack().ok_or_else(damaged)?;
+        let out = f(&mut unpacked);
+        *self.packed = unpacked.pack(self.user.as_str().as_bytes());
+        Ok(out)
     }
 }
 
@@ -105,14 +132,14 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            shard_hasher: foldhash::fast::RandomState::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: RandomState::new(),
         }
     }
 
     /// How many users have any state.
     pub fn user_count(&self) -> usize {
-        self.shards.iter().map(|s| lock(s).len()).sum()
+        self.shards.iter().map(|s| lock(s).users.len()).sum()
     }
 
     /// Forget the users whose record holds only throttle state (epoch 0,
@@ -129,28 +156,66 @@ impl MemoryStore {
         self.shards
             .iter()
             .map(|shard| {
-                let mut users = lock(shard);
-                let before = users.len();
-                users.retain(|_, r| !r.holds_only_forgettable_throttle(now, policy));
-                before - users.len()
+                let mut shard = lock(shard);
+                let before = shard.users.len();
+                shard.users.retain(|r| {
+                    let forgettable = r.epoch() == 0
+                        && !r.has_rare()
+                        && r.authenticator_count() == 0
+                        && r.recovery_count() == 0
+                        && r.throttle().is_forgettable(now, policy);
+                    !forgettable
+                });
+                before - shard.users.len()
             })
             .sum()
     }
 
-    fn shard(&self, user: &UserId) -> MutexGuard<'_, HashMap<UserId, UserRecord>> {
-        let index = self.shard_hasher.hash_one(user) as usize % SHARDS;
-        lock(&self.shards[index])
+    /// The user's hash: its middle bits pick the shard, the whole of it
+    /// finds the record in the shard's table (one SipHash per call).
+    fn hash(&self, user: &UserId) -> u64 {
+        self.hasher.hash_one(user.as_str().as_bytes())
+    }
+
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
+        lock(&self.shards[(hash >> SHARD_SHIFT) as usize % SHARDS])
     }
 
     /// Run `f` on the user's record, creating it if needed.
-    fn with_user<T>(&self, user: &UserId, f: impl FnOnce(&mut UserRecord) -> T) -> T {
-        let mut shard = self.shard(user);
-        f(shard.entry(user.clone()).or_default())
+    fn with_user<T>(&self, user: &UserId, f: impl FnOnce(&mut UserRecord<'_>) -> T) -> T {
+        let hash = self.hash(user);
+        let key = user.as_str().as_bytes();
+        let mut guard = self.shard(hash);
+        let shard = &mut *guard;
+        let packed = shard
+            .users
+            .entry(hash, |r| r.key() == key, |r| self.hasher.hash_one(r.key()))
+            .or_insert_with(|| PackedUser::new(key))
+            .into_mut();
+        f(&mut UserRecord {
+            user,
+            packed,
+            rare: &mut shard.rare,
+        })
     }
 
     /// Run `f` on the user's record if it exists.
-    fn read_user<T>(&self, user: &UserId, f: impl FnOnce(&UserRecord) -> T) -> Option<T> {
-        self.shard(user).get(user).map(f)
+    fn read_user<T>(&self, user: &UserId, f: impl FnOnce(&UserRecord<'_>) -> T) -> Option<T> {
+        self.write_user(user, |r| f(r))
+    }
+
+    /// Run `f` on the user's record if it exists, without creating one.
+    fn write_user<T>(&self, user: &UserId, f: impl FnOnce(&mut UserRecord<'_>) -> T) -> Option<T> {
+        let hash = self.hash(user);
+        let key = user.as_str().as_bytes();
+        let mut guard = self.shard(hash);
+        let shard = &mut *guard;
+        let packed = shard.users.find_mut(hash, |r| r.key() == key)?;
+        Some(f(&mut UserRecord {
+            user,
+            packed,
+            rare: &mut shard.rare,
+        }))
     }
 }
 
@@ -161,70 +226,83 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+impl MemoryStore {
+    /// The user's status (a missing record is epoch 0, nothing enrolled).
+    fn status_of(&self, user: &UserId) -> UserStatus {
+        self.read_user(user, status_of_record).unwrap_or_default()
+    }
+}
+
+/// What [`EnrollmentStore::status`] answers for this record.
+fn status_of_record(r: &UserRecord<'_>) -> UserStatus {
+    UserStatus {
+        epoch: r.packed.epoch(),
+        enrolled: r.packed.authenticator_count() > 0,
+        sessions_ended_at: r.rare().and_then(|x| x.sessions_ended_at),
+    }
+}
+
+/// [`ThrottleState::begin`] on the record's throttle, under its lock.
+fn charge(r: &mut UserRecord<'_>, now: UnixTime, policy: &ThrottlePolicy) -> Attempt {
+    let mut throttle = r.packed.throttle();
+    let attempt = throttle.begin(now, policy);
+    r.packed.set_throttle(throttle);
+    attempt
+}
+
 /// [`EnrollmentStore::activate_pending`] on one record, under its lock.
-fn activate(r: &mut UserRecord, activation: &Activation) -> Activated {
+fn activate(r: &mut UserRecord<'_>, activation: &Activation) -> Result<Activated, StoreError> {
     let Some(at) = r
         .pending()
         .iter()
         .position(|p| p.id == activation.pending_id)
     else {
-        return Activated::NoPending;
+        return Ok(Activated::NoPending);
     };
-    let had_any = !r.authenticators.is_empty();
+    let had_any = r.packed.authenticator_count() > 0;
     if activation.first_only && had_any {
-        return Activated::AlreadyEnrolled;
+        return Ok(Activated::AlreadyEnrolled);
     }
     let replaces = r.pending()[at].replaces.clone();
     let staying = r
-        .authenticators
+        .packed
+        .authenticators()
+        .ok_or_else(damaged)?
         .iter()
         .filter(|a| Some(&a.id) != replaces.as_ref())
         .count();
     if staying >= activation.max_authenticators {
-        return Activated::TooMany;
+        return Ok(Activated::TooMany);
     }
     let pending = r.rare_mut().pending.swap_remove(at);
     r.tidy();
-    if let Some(old) = &replaces {
-        r.authenticators.retain(|a| &a.id != old);
-    }
-    // Exactly one more slot (bytes per user: `docs/performance.md`, tool `scale`).
-    r.authenticators.reserve_exact(1);
-    r.authenticators.push(Authenticator {
-        id: pending.id,
-        name: pending.name,
-        secret: pending.secret,
-        params: pending.params,
-        created_at: activation.now,
-        sync: SyncState {
-            last_step: Some(activation.step),
-            offset: activation.offset,
-            resync: None,
-        },
-    });
-    r.epoch += 1;
-    r.throttle = ThrottleState::default();
-    let recovery_issued = !had_any || r.recovery.is_empty();
-    if recovery_issued {
-        let mut hashes = activation.recovery.clone();
-        hashes.shrink_to_fit();
-        r.recovery = hashes;
-    }
-    Activated::Done {
-        epoch: r.epoch,
-        recovery_issued,
-    }
-}
-
-fn find<'a>(record: &'a mut UserRecord, id: &AuthenticatorId) -> Option<&'a mut Authenticator> {
-    record.authenticators.iter_mut().find(|a| &a.id == id)
-}
-
-impl MemoryStore {
-    /// The user's status (a missing record is epoch 0, nothing enrolled).
-    fn status_of(&self, user: &UserId) -> UserStatus {
-        self.read_user(user, UserRecord::status).unwrap_or_default()
-    }
+    r.repack(|u| {
+        if let Some(old) = &replaces {
+            u.authenticators.retain(|a| &a.id != old);
+        }
+        u.authenticators.push(Authenticator {
+            id: pending.id,
+            name: pending.name,
+            secret: pending.secret,
+            params: pending.params,
+            created_at: activation.now,
+            sync: SyncState {
+                last_step: Some(activation.step),
+                offset: activation.offset,
+                resync: None,
+            },
+        });
+        u.epoch += 1;
+        u.throttle = ThrottleState::default();
+        let recovery_issued = !had_any || u.recovery.is_empty();
+        if recovery_issued {
+            u.recovery = activation.recovery.iter().map(recovery_prefix).collect();
+        }
+        Activated::Done {
+            epoch: u.epoch,
+            recovery_issued,
+        }
+    })
 }
 
 #[async_trait]
@@ -239,9 +317,8 @@ impl EnrollmentStore for MemoryStore {
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
-        Ok(self
-            .read_user(user, |r| r.authenticators.clone())
-            .unwrap_or_default())
+        self.read_user(user, |r| r.packed.authenticators().ok_or_else(damaged))
+            .unwrap_or(Ok(Vec::new()))
     }
 
     async fn put_pending(
@@ -285,28 +362,28 @@ impl EnrollmentStore for MemoryStore {
     ) -> Result<ConfirmationStart, StoreError> {
         // One lock for the read and the charge. No record is made for a
         // user who has none: such a user has no pending enrollment either.
-        let mut shard = self.shard(user);
-        let Some(r) = shard.get_mut(user) else {
-            return Ok(ConfirmationStart {
+        Ok(self
+            .write_user(user, |r| {
+                let pending = r.pending().iter().find(|p| &p.id == id).cloned();
+                let attempt = pending
+                    .as_ref()
+                    .filter(|p| Some(p.params.digits()) == digits)
+                    .map(|_| charge(r, now, policy));
+                ConfirmationStart { pending, attempt }
+            })
+            .unwrap_or(ConfirmationStart {
                 pending: None,
                 attempt: None,
-            });
-        };
-        let pending = r.pending().iter().find(|p| &p.id == id).cloned();
-        let attempt = pending
-            .as_ref()
-            .filter(|p| Some(p.params.digits()) == digits)
-            .map(|_| r.throttle.begin(now, policy));
-        Ok(ConfirmationStart { pending, attempt })
+            }))
     }
 
     async fn remove_pending(&self, user: &UserId, id: &AuthenticatorId) -> Result<(), StoreError> {
-        if let Some(r) = self.shard(user).get_mut(user)
-            && let Some(rare) = &mut r.rare
-        {
-            rare.pending.retain(|p| &p.id != id);
-            r.tidy();
-        }
+        self.write_user(user, |r| {
+            if r.rare().is_some() {
+                r.rare_mut().pending.retain(|p| &p.id != id);
+                r.tidy();
+            }
+        });
         Ok(())
     }
 
@@ -315,7 +392,7 @@ impl EnrollmentStore for MemoryStore {
         user: &UserId,
         activation: &Activation,
     ) -> Result<Activated, StoreError> {
-        Ok(self.with_user(user, |r| activate(r, activation)))
+        self.with_user(user, |r| activate(r, activation))
     }
 
     async fn revoke(
@@ -323,18 +400,20 @@ impl EnrollmentStore for MemoryStore {
         user: &UserId,
         id: &AuthenticatorId,
     ) -> Result<RevokeOutcome, StoreError> {
-        Ok(self.with_user(user, |r| {
-            let before = r.authenticators.len();
-            r.authenticators.retain(|a| &a.id != id);
-            if r.authenticators.len() == before {
-                return RevokeOutcome::NotFound;
-            }
-            r.epoch += 1;
-            if r.authenticators.is_empty() {
-                r.recovery = Vec::new();
-            }
-            RevokeOutcome::Revoked
-        }))
+        self.with_user(user, |r| {
+            r.repack(|u| {
+                let before = u.authenticators.len();
+                u.authenticators.retain(|a| &a.id != id);
+                if u.authenticators.len() == before {
+                    return RevokeOutcome::NotFound;
+                }
+                u.epoch += 1;
+                if u.authenticators.is_empty() {
+                    u.recovery = Vec::new();
+                }
+                RevokeOutcome::Revoked
+            })
+        })
     }
 
     async fn reseal(
@@ -343,27 +422,32 @@ impl EnrollmentStore for MemoryStore {
         id: &AuthenticatorId,
         secret: SealedSecret,
     ) -> Result<ResealOutcome, StoreError> {
-        Ok(self.with_user(user, |r| match find(r, id) {
-            Some(a) => {
-                a.secret = secret;
-                ResealOutcome::Resealed
-            }
-            None => ResealOutcome::NotFound,
-        }))
+        self.with_user(user, |r| {
+            r.repack(
+                |u| match u.authenticators.iter_mut().find(|a| &a.id == id) {
+                    Some(a) => {
+                        a.secret = secret;
+                        ResealOutcome::Resealed
+                    }
+                    None => ResealOutcome::NotFound,
+                },
+            )
+        })
     }
 
     async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         self.with_user(user, |r| {
-            r.authenticators = Vec::new();
-
-            r.recovery = Vec::new();
-            r.epoch += 1;
-            r.rare = Some(Box::new(Rare {
+            *r.rare_mut() = Rare {
                 pending: Vec::new(),
                 sessions_ended_at: Some(now),
-            }));
-        });
-        Ok(())
+            };
+            r.repack(|u| {
+                u.authenticators = Vec::new();
+                u.recovery = Vec::new();
+                u.epoch += 1;
+                u.has_rare = true;
+            })
+        })
     }
 }
 
@@ -378,24 +462,23 @@ impl StepStore for MemoryStore {
     ) -> Result<VerificationStart, StoreError> {
         // One lock for the reads and the charge. No record is made for a
         // user who has none: such a user has no authenticator to charge for.
-        let mut shard = self.shard(user);
-        let Some(r) = shard.get_mut(user) else {
-            return Ok(VerificationStart {
-                status: UserStatus::default(),
-                authenticators: Vec::new(),
-                attempt: None,
-            });
-        };
-        let attempt = r
-            .authenticators
-            .iter()
-            .any(|a| Some(a.params.digits()) == digits)
-            .then(|| r.throttle.begin(now, policy));
-        Ok(VerificationStart {
-            status: r.status(),
-            authenticators: r.authenticators.clone(),
-            attempt,
+        self.write_user(user, |r| {
+            let authenticators = r.packed.authenticators().ok_or_else(damaged)?;
+            let attempt = authenticators
+                .iter()
+                .any(|a| Some(a.params.digits()) == digits)
+                .then(|| charge(r, now, policy));
+            Ok(VerificationStart {
+                status: status_of_record(r),
+                authenticators,
+                attempt,
+            })
         })
+        .unwrap_or(Ok(VerificationStart {
+            status: UserStatus::default(),
+            authenticators: Vec::new(),
+            attempt: None,
+        }))
     }
 
     async fn consume_step(
@@ -407,21 +490,25 @@ impl StepStore for MemoryStore {
     ) -> Result<ConsumeOutcome, StoreError> {
         // One lock for the compare-and-set and the throttle reset: no other
         // call sees the step spent with the failures still counted.
-        Ok(self.with_user(user, |r| match find(r, id) {
-            None => ConsumeOutcome::NotFound,
-            Some(a) if a.sync.last_step.is_some_and(|last| step <= last) => {
-                ConsumeOutcome::Replayed
-            }
-            Some(a) => {
-                a.sync = SyncState {
-                    last_step: Some(step),
-                    offset,
-                    resync: None,
-                };
-                r.throttle = ThrottleState::default();
-                ConsumeOutcome::Consumed
-            }
-        }))
+        Ok(self
+            .write_user(user, |r| {
+                let outcome = r.packed.update_sync(id, |sync| {
+                    if sync.is_used(step) {
+                        return ConsumeOutcome::Replayed;
+                    }
+                    *sync = SyncState {
+                        last_step: Some(step),
+                        offset,
+                        resync: None,
+                    };
+                    ConsumeOutcome::Consumed
+                });
+                if outcome == Some(ConsumeOutcome::Consumed) {
+                    r.packed.set_throttle(ThrottleState::default());
+                }
+                outcome.unwrap_or(ConsumeOutcome::NotFound)
+            })
+            .unwrap_or(ConsumeOutcome::NotFound))
     }
 
     async fn record_miss(
@@ -431,12 +518,11 @@ impl StepStore for MemoryStore {
     ) -> Result<(), StoreError> {
         // The same lock and lookup either way; the write itself is a few
         // instructions. (No record is made for a user who has none.)
-        if let Some(r) = self.shard(user).get_mut(user)
-            && let Some((id, c)) = candidate
-            && let Some(a) = find(r, &id)
-        {
-            a.sync.resync = Some(c);
-        }
+        self.write_user(user, |r| {
+            if let Some((id, c)) = candidate {
+                r.packed.update_sync(&id, |sync| sync.resync = Some(c));
+            }
+        });
         Ok(())
     }
 }
@@ -449,16 +535,18 @@ impl ThrottleStore for MemoryStore {
         now: UnixTime,
         policy: &ThrottlePolicy,
     ) -> Result<Attempt, StoreError> {
-        Ok(self.with_user(user, |r| r.throttle.begin(now, policy)))
+        Ok(self.with_user(user, |r| charge(r, now, policy)))
     }
 
     async fn clear_throttle(&self, user: &UserId) -> Result<(), StoreError> {
-        self.with_user(user, |r| r.throttle = ThrottleState::default());
+        self.with_user(user, |r| r.packed.set_throttle(ThrottleState::default()));
         Ok(())
     }
 
     async fn throttle_state(&self, user: &UserId) -> Result<ThrottleState, StoreError> {
-        Ok(self.read_user(user, |r| r.throttle).unwrap_or_default())
+        Ok(self
+            .read_user(user, |r| r.packed.throttle())
+            .unwrap_or_default())
     }
 }
 
@@ -467,12 +555,11 @@ impl RecoveryStore for MemoryStore {
     async fn replace_recovery_codes(
         &self,
         user: &UserId,
-        mut hashes: Vec<RecoveryHash>,
+        hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
-        // Kept long: no spare capacity (`docs/performance.md`, tool `scale`).
-        hashes.shrink_to_fit();
-        self.with_user(user, |r| r.recovery = hashes);
-        Ok(())
+        // 128 bits of each hash (`record.rs`, `docs/security.md`).
+        let prefixes = hashes.iter().map(recovery_prefix).collect();
+        self.with_user(user, |r| r.repack(|u| u.recovery = prefixes))
     }
 
     async fn consume_recovery_code(
@@ -480,26 +567,22 @@ impl RecoveryStore for MemoryStore {
         user: &UserId,
         hash: &RecoveryHash,
     ) -> Result<RecoveryOutcome, StoreError> {
-        Ok(self.with_user(user, |r| {
-            // Compare against every stored hash, constant-time, before removing.
-            let mut found = None;
-            for (i, stored) in r.recovery.iter().enumerate() {
-                if stored.ct_eq(hash) {
-                    found = Some(i);
-                }
-            }
-            match found {
-                Some(i) => {
-                    r.recovery.swap_remove(i);
+        self.with_user(user, |r| {
+            // Compared against every stored hash, constant-time, before removing.
+            match r.packed.find_recovery(hash) {
+                Some(i) => r.repack(|u| {
+                    u.recovery.swap_remove(i);
                     RecoveryOutcome::Consumed
-                }
-                None => RecoveryOutcome::NoMatch,
+                }),
+                None => Ok(RecoveryOutcome::NoMatch),
             }
-        }))
+        })
     }
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<usize, StoreError> {
-        Ok(self.read_user(user, |r| r.recovery.len()).unwrap_or(0))
+        Ok(self
+            .read_user(user, |r| r.packed.recovery_count())
+            .unwrap_or(0))
     }
 }
 
@@ -544,10 +627,10 @@ mod tests {
         );
         assert_eq!(store.prune_idle_throttles(prune_at, &policy), 300);
         assert_eq!(store.user_count(), 4);
-        let attempts = |u: &UserId| store.read_user(u, |r| r.throttle.attempts);
+        let attempts = |u: &UserId| store.read_user(u, |r| r.packed.throttle().attempts);
         assert_eq!(attempts(&with_codes), Some(1));
         assert_eq!(attempts(&recent), Some(1));
         assert_eq!(attempts(&locked), Some(4));
-        assert_eq!(store.read_user(&was_reset, |r| r.epoch), Some(1));
+        assert_eq!(store.read_user(&was_reset, |r| r.packed.epoch()), Some(1));
     }
 }
