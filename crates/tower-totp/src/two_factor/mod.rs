@@ -34,8 +34,8 @@ use key_cache::KeyCache;
 pub use authenticators::AuthenticatorInfo;
 pub use builder::TwoFactorBuilder;
 pub use enrollment::{ConfirmAs, Confirmation};
-pub use login::CodeCheck;
 pub use key_cache::{KeyCacheConfig, KeyCacheStats};
+pub use login::CodeCheck;
 pub use recovery::RecoveryVerdict;
 
 /// The verification engine. Cheap to clone; clones share everything.
