@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::guarded::Guarded;
+use super::guarded::{Guarded, layer_verified};
 use crate::clock::UnixTime;
 use crate::user::UserId;
 
@@ -111,7 +111,7 @@ impl SecondFactor {
     /// [`TotpVerified`], [`SecondFactor::NotRequired`] when 2FA does not
     /// apply, `None` without a password login (or without the layer).
     pub fn of(extensions: &http::Extensions) -> Option<Self> {
-        if let Some(verified) = extensions.get::<TotpVerified>() {
+        if let Some(verified) = layer_verified(extensions) {
             return Some(Self::Verified(verified.clone()));
         }
         extensions.get::<Guarded>()?.factor().cloned()

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use super::extensions::{SecondFactor, TotpVerified};
-use super::guarded::Guarded;
+use super::guarded::{Guarded, layer_verified};
 use super::negotiate::Format;
 use super::refusal::{Next, Refusal, RefusalReason};
 use super::respond::{FullResponse, default_refusal};
@@ -55,7 +55,7 @@ impl IntoResponse for TotpRejection {
 /// session did all the same (a code on the second screen, which a refusal
 /// below sends the user to).
 fn step_done(parts: &Parts) -> Option<TotpVerified> {
-    if let Some(verified) = parts.extensions.get::<TotpVerified>() {
+    if let Some(verified) = layer_verified(&parts.extensions) {
         return Some(verified.clone());
     }
     match parts.extensions.get::<Guarded>()?.factor()? {

@@ -58,3 +58,16 @@ impl Guarded {
         self.auth.refuse(Refusal::new(reason, next), format)
     }
 }
+
+/// The layer's [`TotpVerified`](super::TotpVerified) for these extensions:
+/// `None` when a [`Guarded`] mark is there, because then the layer let the
+/// request through *without* a verified step, and a `TotpVerified` beside
+/// it was put there by someone else (application code before the layer, a
+/// reused request) and must not outvote the layer's own decision. The
+/// layer inserts exactly one of the two on every request it passes.
+pub(crate) fn layer_verified(extensions: &http::Extensions) -> Option<&super::TotpVerified> {
+    if extensions.get::<Guarded>().is_some() {
+        return None;
+    }
+    extensions.get::<super::TotpVerified>()
+}

@@ -10,9 +10,9 @@ use tower_service::Service;
 
 use super::auth::TotpAuth;
 use super::body::TotpBody;
-use super::extensions::{SecondFactor, StepMethod, TotpVerified};
+use super::extensions::{SecondFactor, StepMethod};
 use super::future::ResponseFuture;
-use super::guarded::Guarded;
+use super::guarded::{Guarded, layer_verified};
 use super::negotiate::Format;
 use super::refusal::{Next, Refusal, RefusalReason};
 use crate::clock::UnixTime;
@@ -101,7 +101,7 @@ where
         let ext = req.extensions();
         // `TotpLayer` puts a `TotpVerified` or a `Guarded` into every
         // request it lets through.
-        let verified = ext.get::<TotpVerified>();
+        let verified = layer_verified(ext);
         let guarded = ext.get::<Guarded>();
         let refusal = if verified.is_none() && guarded.is_none() {
             // Outside `TotpLayer` (or without it) nothing says whether the
@@ -135,5 +135,84 @@ where
             return ResponseFuture::calling(self.inner.call(req));
         };
         ResponseFuture::refused(self.auth.refuse(refusal, Format::of(req.headers())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::StatusCode;
+    use http_body_util::Full;
+    use tower::{ServiceExt as _, service_fn};
+
+    use super::*;
+    use crate::http::StaticDirectory;
+    use crate::http::extensions::TotpVerified;
+    use crate::user::UserId;
+    use crate::{TotpConfig, TwoFactor};
+
+    fn auth() -> TotpAuth {
+        let engine = TwoFactor::builder(TotpConfig::new("Acme").unwrap())
+            .build()
+            .unwrap();
+        TotpAuth::builder(engine, StaticDirectory::default()).build()
+    }
+
+    /// What `StepUp` answers for a request carrying `extensions`' marks.
+    async fn status_with(auth: &TotpAuth, guarded: Option<Guarded>, forged: bool) -> StatusCode {
+        let inner = service_fn(|_req: Request<Full<Bytes>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        });
+        let mut req = Request::new(Full::default());
+        if let Some(g) = guarded {
+            req.extensions_mut().insert(g);
+        }
+        if forged {
+            // Put there by someone else than the layer, before it.
+            req.extensions_mut().insert(TotpVerified {
+                user: UserId::new("ada"),
+                method: StepMethod::Totp,
+                verified_at: auth.engine().now(),
+            });
+        }
+        auth.step_up(Duration::from_secs(60))
+            .layer(inner)
+            .oneshot(req)
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// The layer passed the request without a verified step (2FA does not
+    /// apply, the user has an authenticator, no code in this session): a
+    /// `TotpVerified` beside its mark does not outvote it.
+    #[tokio::test]
+    async fn a_totp_verified_beside_the_layers_mark_does_not_count() {
+        let auth = auth();
+        let not_required = || {
+            Some(Guarded::new(
+                &auth,
+                Some(SecondFactor::NotRequired {
+                    user: UserId::new("ada"),
+                    enrolled: true,
+                    last_step: None,
+                }),
+            ))
+        };
+        assert_eq!(
+            status_with(&auth, not_required(), false).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status_with(&auth, not_required(), true).await,
+            StatusCode::UNAUTHORIZED,
+            "a forged TotpVerified passed the step-up"
+        );
+        // The layer's own verified pass carries no mark: it counts.
+        assert_eq!(status_with(&auth, None, true).await, StatusCode::OK);
     }
 }

@@ -228,18 +228,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl MemoryStore {
     /// The user's status (a missing record is epoch 0, nothing enrolled).
-    fn status_of(&self, user: &UserId) -> UserStatus {
-        self.read_user(user, status_of_record).unwrap_or_default()
+    /// A damaged record is an error, never "not enrolled": that could let
+    /// an enrolled user in with the password alone.
+    fn status_of(&self, user: &UserId) -> Result<UserStatus, StoreError> {
+        self.read_user(user, status_of_record)
+            .unwrap_or(Ok(UserStatus::default()))
     }
 }
 
 /// What [`EnrollmentStore::status`] answers for this record.
-fn status_of_record(r: &UserRecord<'_>) -> UserStatus {
-    UserStatus {
+fn status_of_record(r: &UserRecord<'_>) -> Result<UserStatus, StoreError> {
+    Ok(UserStatus {
         epoch: r.packed.epoch(),
-        enrolled: r.packed.authenticator_count() > 0,
+        enrolled: r.packed.checked_authenticator_count().ok_or_else(damaged)? > 0,
         sessions_ended_at: r.rare().and_then(|x| x.sessions_ended_at),
-    }
+    })
 }
 
 /// [`ThrottleState::begin`] on the record's throttle, under its lock.
@@ -308,12 +311,16 @@ fn activate(r: &mut UserRecord<'_>, activation: &Activation) -> Result<Activated
 #[async_trait]
 impl EnrollmentStore for MemoryStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
-        Ok(self.status_of(user))
+        self.status_of(user)
     }
 
-    /// Always at hand: the same lock and lookup as `status`.
+    /// At hand but for a damaged record, whose error the awaited `status`
+    /// then reports (the layer fails closed on it).
     fn status_now(&self, user: &UserId) -> StatusLookup {
-        StatusLookup::Found(self.status_of(user))
+        match self.status_of(user) {
+            Ok(status) => StatusLookup::Found(status),
+            Err(_) => StatusLookup::NotAtHand,
+        }
     }
 
     async fn authenticators(&self, user: &UserId) -> Result<Vec<Authenticator>, StoreError> {
@@ -469,7 +476,7 @@ impl StepStore for MemoryStore {
                 .any(|a| Some(a.params.digits()) == digits)
                 .then(|| charge(r, now, policy));
             Ok(VerificationStart {
-                status: status_of_record(r),
+                status: status_of_record(r)?,
                 authenticators,
                 attempt,
             })
@@ -591,6 +598,27 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// A record that does not unpack is an error everywhere the status is
+    /// read, never "not enrolled" (which would let an enrolled user in
+    /// with the password alone where 2FA applies only to the enrolled).
+    #[tokio::test]
+    async fn a_damaged_record_fails_closed() {
+        let store = MemoryStore::new();
+        let u = UserId::new("dana");
+        let now = UnixTime::from_secs(1_700_000_000);
+        let policy = ThrottlePolicy::default();
+        store.begin_attempt(&u, now, &policy).await.unwrap();
+        store.write_user(&u, |r| *r.packed = r.packed.cut_after_key());
+        assert!(store.status(&u).await.is_err());
+        assert_eq!(store.status_now(&u), StatusLookup::NotAtHand);
+        assert!(
+            store
+                .begin_verification(&u, now, &policy, Some(6))
+                .await
+                .is_err()
+        );
+    }
 
     #[tokio::test]
     async fn idle_throttle_only_records_are_pruned_and_nothing_else() {

@@ -95,8 +95,12 @@ pub trait EnrollmentStore: Send + Sync + std::fmt::Debug + 'static {
     /// The same answer as [`status`](Self::status) when the store has it at
     /// hand without waiting (process memory, a fresh cached copy), for the
     /// layer's check on every guarded request; [`StatusLookup::NotAtHand`]
-    /// otherwise, and the layer then awaits `status`. Never a guess: a copy
-    /// that may miss a revocation or reset is not at hand.
+    /// otherwise, and the layer then awaits `status`. Never a weaker answer
+    /// than `status` gives: a copy is at hand only within the same
+    /// freshness bound `status` itself answers from (the SQLite store's
+    /// status cache: its own writes at once, other connections' within its
+    /// `max_staleness`), and a damaged record is not at hand (its error
+    /// comes from `status`).
     ///
     /// A synchronous call saves the layer a boxed future per request
     /// (`docs/performance.md`, bench `layer`). A store that must ask its

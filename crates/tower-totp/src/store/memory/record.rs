@@ -125,14 +125,17 @@ impl PackedUser {
         }
     }
 
-    /// How many authenticators the user has (0 for a damaged record,
-    /// which reads as not enrolled nowhere it matters: see
-    /// [`PackedUser::authenticators`]).
+    /// How many authenticators the user has (0 for a damaged record; the
+    /// status reads [`checked_authenticator_count`](Self::checked_authenticator_count)
+    /// instead, so that a damaged record never reads as not enrolled).
     pub(super) fn authenticator_count(&self) -> usize {
-        let Some((_, rest)) = self.key_and_rest() else {
-            return 0;
-        };
-        Reader::new(rest).len().unwrap_or(0)
+        self.checked_authenticator_count().unwrap_or(0)
+    }
+
+    /// How many authenticators the user has; `None` if the record is damaged.
+    pub(super) fn checked_authenticator_count(&self) -> Option<usize> {
+        let (_, rest) = self.key_and_rest()?;
+        Reader::new(rest).len()
     }
 
     /// The user's authenticators, in order; `None` if the record is damaged.
@@ -232,6 +235,13 @@ impl PackedUser {
     }
 
     /// The key, and the bytes after it.
+    /// This record cut after its user id: damaged, for the store's tests.
+    #[cfg(test)]
+    pub(super) fn cut_after_key(&self) -> Self {
+        let rest = self.key_and_rest().map_or(0, |(_, rest)| rest.len());
+        Self(self.0[..self.0.len() - rest].into())
+    }
+
     fn key_and_rest(&self) -> Option<(&[u8], &[u8])> {
         let mut r = Reader::new(self.0.get(KEY..)?);
         let key = r.text()?;
