@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use tower_totp::clock::Clock as _;
 use tower_totp::throttle::ThrottleState;
 
-/// Codes that are not codes: wrong length, digits of other scripts,
-/// letters, signs, invisible characters. Refused as malformed before the
+/// Codes that are not codes: wrong length (in any script), letters,
+/// signs, invisible characters. Refused as malformed before the
 /// throttle is asked, so nothing is charged.
 fn malformed_codes() -> Vec<String> {
     let mut codes: Vec<String> = [
@@ -34,17 +34,16 @@ fn malformed_codes() -> Vec<String> {
         "1234567",
         "12345678901",
         "1234567890123456789012345678901234567890",
-        // Arabic-Indic, Extended Arabic-Indic, Devanagari, Bengali, Thai
-        "٣٣٣٣٣٣",
-        "١٢٣٤٥٦",
-        "۱۲۳۴۵۶",
-        "१२३४५६",
-        "১২৩৪৫৬",
-        "๑๒๓๔๕๖",
+        // Digits of other scripts are digits, but five of them, or with a
+        // thousands separator, are not a code
+        "٣٣٣٣٣",
+        "१२३४५",
+        "١٢٣٬٤٥٦",
+        "١٢٣٤٥a",
         // Full-width, but five of them (full width is fine, the length not)
         "１２３４５",
-        // One foreign digit among ASCII ones
-        "12345٦",
+        // Six digits, one of them a fraction
+        "12345½",
         "abcdef",
         "12345a",
         "+123456",
@@ -56,7 +55,7 @@ fn malformed_codes() -> Vec<String> {
         "123456\n",
         "123\u{0}456",
         "123456\u{301}",
-        "١٢٣ ٤٥٦",
+        "١٢٣ ٤٥",
         "true",
         "null",
     ]
@@ -155,6 +154,55 @@ async fn malformed_codes_are_refused_and_not_charged() {
             .await;
     }
     assert_eq!(w.sessions().await, sessions, "a session moved");
+}
+
+/// A code typed in the digits of a phone set to Arabic, Persian, Hindi,
+/// Bengali or Thai is the code (every Unicode decimal digit is read as its
+/// value), and logs in; the same code again is a replay whatever script it
+/// comes in.
+#[tokio::test]
+async fn codes_in_other_scripts_log_in() {
+    let w = world().await;
+    let t = &w.t;
+    // The zero of Arabic-Indic, Extended Arabic-Indic (Persian),
+    // Devanagari, Bengali and Thai digits.
+    for zero in [0x0660, 0x06F0, 0x0966, 0x09E6, 0x0E50] {
+        t.clock.advance(Duration::from_secs(30));
+        let code = code_at(&w.secret, &t.clock, 0);
+        let typed = in_script(&code, zero);
+        let mut c = login(t, "jsmith", "totp").await;
+        let ok = c.post_json("/2fa", json!({ "code": typed })).await;
+        assert_eq!(ok.status, StatusCode::OK, "U+{zero:04X}: {}", ok.text());
+
+        let mut again = login(t, "jsmith", "totp").await;
+        let replay = again
+            .post_json("/2fa", json!({ "code": full_width(&code) }))
+            .await;
+        assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{}", replay.text());
+        assert_eq!(reason(&replay), "replayed");
+    }
+    // Mixed scripts, with a no-break space, through the second screen's form.
+    t.clock.advance(Duration::from_secs(30));
+    let code = code_at(&w.secret, &t.clock, 0);
+    let (arabic, devanagari) = code.split_at(3);
+    let typed = format!(
+        "{}\u{a0}{}",
+        in_script(arabic, 0x0660),
+        in_script(devanagari, 0x0966)
+    );
+    let mut c = login(t, "jsmith", "totp").await;
+    let a = c.submit("/2fa", &[("code", typed.as_str())]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    assert!(!a.location().starts_with("/2fa"), "{}", a.location());
+    let me = c.get("/api/me").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+}
+
+/// `code`'s ASCII digits as the digits of the script whose zero is `zero`.
+fn in_script(code: &str, zero: u32) -> String {
+    code.chars()
+        .map(|c| char::from_u32(zero + c.to_digit(10).unwrap()).unwrap())
+        .collect()
 }
 
 /// Time limits: the pending second step (5 minutes), the pending
@@ -279,7 +327,7 @@ async fn well_formed_guesses_are_charged_exactly() {
             429,
             "throttled",
         ),
-        (json!({ "code": "٣٣٣٣٣٣" }), 401, "malformed"),
+        (json!({ "code": "٣٣٣٣٣" }), 401, "malformed"),
     ] {
         let a = w
             .refused_as(&guess(body), StatusCode::from_u16(status).unwrap(), why)

@@ -2,6 +2,7 @@ use std::fmt;
 
 use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use super::params::DIGITS;
 
@@ -58,7 +59,11 @@ pub struct Malformed {
 /// 1. Unicode NFKC normalisation, so full-width digits (`１２３`) and
 ///    full-width spaces from East-Asian keyboards become ASCII;
 /// 2. remove spaces, tabs and `-`;
-/// 3. what is left must be exactly `digits` ASCII digits.
+/// 3. what is left must be exactly `digits` decimal digits: any character
+///    of Unicode general category `Nd`, each read as its value, scripts
+///    mixed or not (`٣٤٥٦٧٨` Arabic-Indic, `۳۴۵۶۷۸` Persian, `३४५६७८`
+///    Devanagari are `345678`, which phones set to those locales type into
+///    a numeric field).
 ///
 /// Anything else is [`Malformed`], and so is every input when `digits` is
 /// over 9 (a code's value is a `u32`); no input makes this panic.
@@ -68,7 +73,10 @@ pub struct Malformed {
 ///
 /// assert_eq!(parse_code("123 456", 6).unwrap().value(), 123456);
 /// assert_eq!(parse_code("１２３-４５６", 6).unwrap().value(), 123456);
+/// assert_eq!(parse_code("٣٤٥ ٦٧٨", 6).unwrap().value(), 345678);
+/// assert_eq!(parse_code("12३४५६", 6).unwrap().value(), 123456);
 /// assert!(parse_code("12345", 6).is_err());
+/// assert!(parse_code("12345½", 6).is_err());
 /// ```
 ///
 /// # Errors
@@ -127,20 +135,46 @@ fn scan_chars(chars: impl Iterator<Item = char>, max: u8) -> Option<Code> {
     for c in chars {
         match c {
             ' ' | '\t' | '-' => {}
-            '0'..='9' => {
+            _ => {
+                let digit = decimal_value(c)?;
                 count = count.saturating_add(1);
                 if count > max {
                     return None;
                 }
-                value = value * 10 + (c as u32 - '0' as u32);
+                value = value * 10 + digit;
             }
-            _ => return None,
         }
     }
     Some(Code {
         value,
         digits: count,
     })
+}
+
+/// The value of a decimal digit (general category `Nd`), `None` for any
+/// other character.
+///
+/// Unicode encodes every set of decimal digits as ten contiguous code
+/// points, zero to nine, and promises to keep doing so (its stability
+/// policy for `Numeric_Type=Decimal`). So a digit's value is its distance
+/// from the start of the run of `Nd` characters it sits in, modulo ten
+/// (runs can touch, as the five sets of mathematical digits do). That needs
+/// the category table the crate already has, not a second table of values.
+fn decimal_value(c: char) -> Option<u32> {
+    if c.is_ascii_digit() {
+        return Some(c as u32 - '0' as u32);
+    }
+    if c.general_category() != GeneralCategory::DecimalNumber {
+        return None;
+    }
+    let mut run_start = c as u32;
+    while let Some(before) = run_start.checked_sub(1).and_then(char::from_u32) {
+        if before.general_category() != GeneralCategory::DecimalNumber {
+            break;
+        }
+        run_start -= 1;
+    }
+    Some((c as u32 - run_start) % 10)
 }
 
 #[cfg(test)]
@@ -159,6 +193,10 @@ mod tests {
             "１２３\u{3000}４５６",
             "123\u{a0}456",
             "１２３－４５６",
+            "١٢٣٤٥٦",
+            "۱۲۳ ۴۵۶",
+            "१२३-४५६",
+            "1٢3۴5६",
         ] {
             assert_eq!(parse_code(ok, 6).map(|c| c.value()), Ok(123456), "{ok:?}");
         }
@@ -174,7 +212,10 @@ mod tests {
             "1234567",
             "12345a",
             "123_456",
-            "١٢٣٤٥٦",
+            "١٢٣٤٥",
+            "12345½",
+            "12345Ⅵ",
+            "١٢٣٬٤٥٦",
             "12.3456",
             "+123456",
             "123456\n",
