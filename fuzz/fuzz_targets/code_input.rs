@@ -1,7 +1,8 @@
 //! `parse_code`, the input rule for typed codes: never panics, and what it
 //! accepts is exactly what the documented rule accepts, with the same value
 //! (digits of every script read from the Unicode Character Database's
-//! table, not from the crate the library reads).
+//! table, `crates/tower-totp/tests/data/ucd.rs`, not from the crate the
+//! library reads).
 //!
 //! Input: the first byte chooses the number of digits (`byte % 11`, so 0 to
 //! 10: the engine only uses 6 to 8, but the function is public); the rest,
@@ -9,47 +10,13 @@
 
 #![no_main]
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+#[path = "../../crates/tower-totp/tests/data/ucd.rs"]
+mod ucd;
 
 use libfuzzer_sys::fuzz_target;
 use tower_totp::code::parse_code;
+use ucd::ucd;
 use unicode_normalization::UnicodeNormalization;
-
-/// The Unicode Character Database's decimal digits (`Nd`) and values, and
-/// the code points its version leaves unassigned: the table of
-/// `crates/tower-totp/tests/unicode_digits.rs`, independent of the crate
-/// the library reads.
-struct Table {
-    digits: HashMap<char, u64>,
-    unassigned: Vec<(u32, u32)>,
-}
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let text = include_str!("../../crates/tower-totp/tests/data/unicode_nd_digits.txt");
-        let hex = |s: &str| u32::from_str_radix(s, 16).unwrap();
-        let mut table = Table {
-            digits: HashMap::new(),
-            unassigned: Vec::new(),
-        };
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let mut fields = line.split(' ');
-            match (fields.next(), fields.next(), fields.next()) {
-                (Some("unassigned"), Some(first), Some(last)) => {
-                    table.unassigned.push((hex(first), hex(last)));
-                }
-                (Some(cp), Some(value), None) => {
-                    let c = char::from_u32(hex(cp)).unwrap();
-                    table.digits.insert(c, value.parse().unwrap());
-                }
-                _ => panic!("a line of the table: {line:?}"),
-            }
-        }
-        table
-    })
-}
 
 /// The rule as documented on `parse_code`, written out again: inputs over
 /// 256 bytes, and more than 9 digits, are refused; NFKC; spaces, tabs and
@@ -61,18 +28,12 @@ fn documented_rule(input: &str, digits: u8) -> Result<Option<Vec<u64>>, char> {
     if input.len() > 256 || digits > 9 {
         return Ok(None);
     }
-    let table = table();
+    let table = ucd();
     let mut kept = Vec::new();
     for c in input.nfkc().filter(|c| !matches!(c, ' ' | '\t' | '-')) {
         match table.digits.get(&c) {
-            Some(&value) => kept.push(value),
-            None if table
-                .unassigned
-                .iter()
-                .any(|&(a, b)| (a..=b).contains(&(c as u32))) =>
-            {
-                return Err(c);
-            }
+            Some(&value) => kept.push(u64::from(value)),
+            None if table.unassigned(c) => return Err(c),
             None => return Ok(None),
         }
     }

@@ -13,8 +13,8 @@ mod common;
 use std::time::Duration;
 
 use common::bad_input::{
-    Probe, Snapshot, World, assert_refusal, code_at, full_width, login, reason, send, world,
-    wrong_code,
+    Probe, Snapshot, World, assert_refusal, code_at, full_width, in_script, login, reason, send,
+    world, wrong_code,
 };
 use http::{Method, StatusCode, header};
 use serde_json::{Value, json};
@@ -196,13 +196,6 @@ async fn codes_in_other_scripts_log_in() {
     assert!(!a.location().starts_with("/2fa"), "{}", a.location());
     let me = c.get("/api/me").await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text());
-}
-
-/// `code`'s ASCII digits as the digits of the script whose zero is `zero`.
-fn in_script(code: &str, zero: u32) -> String {
-    code.chars()
-        .map(|c| char::from_u32(zero + c.to_digit(10).unwrap()).unwrap())
-        .collect()
 }
 
 /// Time limits: the pending second step (5 minutes), the pending

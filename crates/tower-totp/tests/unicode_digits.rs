@@ -7,56 +7,22 @@
 //! category from the `unicode-properties` crate, so a wrong value or a
 //! missing script in either shows here.
 
+#[path = "data/ucd.rs"]
+mod ucd;
+
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tower_totp::code::{parse_code, parse_typed_code};
+use ucd::ucd;
 use unicode_normalization::UnicodeNormalization;
-
-/// The code points the table's Unicode version leaves unassigned.
-fn unassigned() -> &'static Vec<(u32, u32)> {
-    static RANGES: OnceLock<Vec<(u32, u32)>> = OnceLock::new();
-    RANGES.get_or_init(|| {
-        include_str!("data/unicode_nd_digits.txt")
-            .lines()
-            .filter_map(|line| line.strip_prefix("unassigned "))
-            .map(|range| {
-                let (first, last) = range.split_once(' ').expect("first and last");
-                let hex = |s: &str| u32::from_str_radix(s, 16).expect("hex code point");
-                (hex(first), hex(last))
-            })
-            .collect()
-    })
-}
-
-fn unassigned_in_table(c: char) -> bool {
-    let cp = c as u32;
-    unassigned()
-        .iter()
-        .any(|&(first, last)| (first..=last).contains(&cp))
-}
 
 /// Every `Nd` character of the table, with its value.
 fn nd_digits() -> &'static BTreeMap<char, u32> {
-    static TABLE: OnceLock<BTreeMap<char, u32>> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let table: BTreeMap<char, u32> = include_str!("data/unicode_nd_digits.txt")
-            .lines()
-            .filter(|line| !line.starts_with('#') && !line.starts_with("unassigned "))
-            .map(|line| {
-                let (cp, value) = line.split_once(' ').expect("code point and value");
-                let cp = u32::from_str_radix(cp, 16).expect("hex code point");
-                (
-                    char::from_u32(cp).expect("a scalar value"),
-                    value.parse().expect("a digit value"),
-                )
-            })
-            .collect();
-        assert!(table.len() > 600, "the table covers every script");
-        table
-    })
+    let digits = &ucd().digits;
+    assert!(digits.len() > 600, "the table covers every script");
+    digits
 }
 
 fn digit_list() -> Vec<(char, u32)> {
@@ -125,7 +91,7 @@ fn nothing_else_is_a_digit() {
             (Ok(value), Some(expected)) => assert_eq!(value, expected, "U+{:04X}", c as u32),
             (Err(_), _) => {}
             (Ok(_), None) => assert!(
-                unassigned_in_table(c),
+                ucd().unassigned(c),
                 "U+{:04X} is not a decimal digit, yet it was read as one",
                 c as u32
             ),

@@ -395,8 +395,14 @@ pub fn wrong_code(secret: &str, clock: &ManualClock) -> String {
 }
 
 pub fn full_width(code: &str) -> String {
+    in_script(code, 0xFF10)
+}
+
+/// `code`'s ASCII digits as the digits of the script whose zero is `zero`
+/// (`0xFF10` full-width, `0x0660` Arabic-Indic, `0x0966` Devanagari...).
+pub fn in_script(code: &str, zero: u32) -> String {
     code.chars()
-        .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
+        .map(|c| char::from_u32(zero + c.to_digit(10).unwrap()).unwrap())
         .collect()
 }
 
