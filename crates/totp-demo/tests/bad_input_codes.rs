@@ -198,6 +198,50 @@ async fn codes_in_other_scripts_log_in() {
     assert_eq!(me.status, StatusCode::OK, "{}", me.text());
 }
 
+/// One code, one login, however it is spelled: two sessions of the same
+/// user wait at the second step at once, and the code of the step goes to
+/// both in two spellings (ASCII, full-width, Arabic-Indic, Devanagari), in
+/// every order of every pair. The first is accepted, the second is a
+/// replay, and the second session stays at the second step.
+#[tokio::test]
+async fn one_code_in_two_scripts_logs_in_one_session() {
+    let w = world().await;
+    let t = &w.t;
+    let spellings: [fn(&str) -> String; 4] = [
+        |code| code.to_owned(),
+        full_width,
+        |code| in_script(code, 0x0660),
+        |code| in_script(code, 0x0966),
+    ];
+    for (first, second) in (0..4).flat_map(|a| (0..4).filter(move |&b| b != a).map(move |b| (a, b)))
+    {
+        t.clock.advance(Duration::from_secs(30));
+        let code = code_at(&w.secret, &t.clock, 0);
+        let mut a = login(t, "jsmith", "totp").await;
+        let mut b = login(t, "jsmith", "totp").await;
+        let ok = a
+            .post_json("/2fa", json!({ "code": spellings[first](&code) }))
+            .await;
+        assert_eq!(
+            ok.status,
+            StatusCode::OK,
+            "{first} then {second}: {}",
+            ok.text()
+        );
+        let replay = b
+            .post_json("/2fa", json!({ "code": spellings[second](&code) }))
+            .await;
+        assert_eq!(
+            (replay.status, reason(&replay)),
+            (StatusCode::UNAUTHORIZED, "replayed".to_owned()),
+            "{first} then {second}: {}",
+            replay.text()
+        );
+        assert_eq!(a.get("/api/me").await.status, StatusCode::OK);
+        assert_eq!(b.get("/api/me").await.status, StatusCode::UNAUTHORIZED);
+    }
+}
+
 /// Time limits: the pending second step (5 minutes), the pending
 /// enrollment (15 minutes) and the recent step (5 minutes).
 #[tokio::test]
