@@ -411,6 +411,8 @@ or one of your recovery codes.</p></div>\
 <img class=\"qr\" id=\"qr\" src=\"{png}\" alt=\"QR code that adds {issuer} to an authenticator app\" width=\"240\" height=\"240\">\
 <p>Cannot scan it? Add the account by hand with this key (time-based): \
 <span class=\"key\" id=\"manual-key\">{key}</span> · <a href=\"{svg}\">QR code as SVG</a></p>\
+<p><label for=\"key-copy\">Or copy the key as one string</label> \
+<input type=\"text\" class=\"key\" id=\"key-copy\" value=\"{copy}\" readonly autocomplete=\"off\" spellcheck=\"false\"></p>\
 <form method=\"post\" action=\"{action}\">\
 <div class=\"field\"><label for=\"code\">Two Factor Authorization Code</label>\
 <input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
@@ -423,6 +425,7 @@ required maxlength=\"64\" aria-describedby=\"code-help\">\
             png = escape(p.qr_png_url),
             issuer = escape(p.issuer),
             key = escape(p.manual_key),
+            copy = escape(p.key),
             svg = escape(p.qr_svg_url),
             action = escape(p.action),
             digits = p.digits,

@@ -434,6 +434,13 @@ async fn flow(s: Session) {
         .filter(|c| !c.is_whitespace())
         .collect();
     assert_eq!(manual, *phone.secret.to_base32());
+    // And as one string to copy whole, in a read-only field.
+    let copy = s.client.find(Locator::Css("#key-copy")).await.unwrap();
+    assert_eq!(
+        copy.prop("value").await.unwrap().as_deref(),
+        Some(phone.secret.to_base32().as_str())
+    );
+    assert!(copy.attr("readonly").await.unwrap().is_some());
 
     let (code, enrolled_step) = phone.fresh_code(None).await;
     s.fill("#code", &code).await;

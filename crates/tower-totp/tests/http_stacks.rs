@@ -120,7 +120,20 @@ async fn the_layer_may_wrap_the_endpoints_too() {
         .next()
         .unwrap()
         .replace(' ', "");
-    let phone = Phone::from_base32(&key, &app.clock);
+    // The same key as one string, to copy whole: in a read-only field.
+    let copy = page
+        .split("id=\"key-copy\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert_eq!(copy, key);
+    assert!(
+        page.contains(&format!("value=\"{copy}\" readonly")),
+        "{page}"
+    );
+    let phone = Phone::from_base32(copy, &app.clock);
     let (status, _, page) = send(
         "POST",
         "/2fa/enroll",

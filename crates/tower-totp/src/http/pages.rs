@@ -38,6 +38,10 @@ pub struct EnrollPage<'a> {
     pub qr_svg_url: &'a str,
     /// The secret grouped for typing by hand. Shown only on this page.
     pub manual_key: &'a str,
+    /// The same secret as one string (base32, no spaces), for copying into
+    /// an app's key field: a grouped key pasted whole is refused by some
+    /// apps. Shown only on this page.
+    pub key: &'a str,
     /// The issuer shown in the app.
     pub issuer: &'a str,
     /// An error from the last attempt.
@@ -186,6 +190,8 @@ autofocus required maxlength=\"64\" aria-describedby=\"code-help\">\
 then type the code it shows.</p>{error}\
 <img class=\"qr\" id=\"qr\" src=\"{png}\" alt=\"QR code to add {issuer} to an authenticator app\" width=\"240\" height=\"240\">\
 <p>Cannot scan? Enter this key by hand (time-based): <span class=\"key\" id=\"manual-key\">{key}</span></p>\
+<p><label for=\"key-copy\">Or copy the key as one string</label> \
+<input type=\"text\" class=\"key\" id=\"key-copy\" value=\"{copy}\" readonly autocomplete=\"off\" spellcheck=\"false\"></p>\
 <p><a href=\"{svg}\">QR code as SVG</a></p>\
 <form method=\"post\" action=\"{action}\">\
 <label for=\"code\">Two Factor Authorization Code</label>\
@@ -198,6 +204,7 @@ then type the code it shows.</p>{error}\
             svg = escape(p.qr_svg_url),
             issuer = escape(p.issuer),
             key = escape(p.manual_key),
+            copy = escape(p.key),
             action = escape(p.action),
             digits = p.digits,
         );

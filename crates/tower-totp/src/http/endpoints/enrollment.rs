@@ -193,6 +193,7 @@ fn page_html(ctx: &Ctx, e: &Enrollment, error: Option<&str>) -> String {
         qr_png_url: &qr_url(ctx, QrImage::Png),
         qr_svg_url: &qr_url(ctx, QrImage::Svg),
         manual_key: &e.secret_for_manual_entry(),
+        key: &e.secret().to_base32(),
         issuer: ctx.auth.engine().config().issuer(),
         error,
         digits: ctx.digits(),
