@@ -18,6 +18,7 @@ use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer, SessionStore};
 use tower_totp_redis::RedisSessionStore;
 
+use crate::db::pg_sessions::PgSessionStore;
 use crate::live::{self, Live};
 use crate::respond::{Failure, Format};
 use crate::state::AppState;
@@ -44,9 +45,12 @@ pub(crate) enum Sessions {
     Memory,
     /// In Redis, shared by every instance on the same server and prefix.
     Redis(RedisSessionStore),
+    /// In PostgreSQL, shared by every instance on the same database.
+    Postgres(PgSessionStore),
 }
 
-/// One instance, or one of several sharing Redis and the SQLite file.
+/// One instance, or one of several sharing Redis and the SQLite file, or
+/// PostgreSQL.
 #[derive(Debug)]
 pub(crate) struct Wiring {
     pub(crate) sessions: Sessions,
@@ -106,17 +110,21 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         .fallback(not_found)
         .with_state(state);
     // In memory, a restart logs everybody out, which a single demo can
-    // afford (users, switches and authenticators are in SQLite). In Redis,
-    // every instance sees every session: a login started on one finishes
-    // on another, a logout anywhere is a logout everywhere.
+    // afford (users, switches and authenticators are in SQLite). In Redis
+    // or PostgreSQL, every instance sees every session: a login started on
+    // one finishes on another, a logout anywhere is a logout everywhere.
     let with_sessions = match wiring.sessions {
         Sessions::Memory => {
             with_sessions.layer(session_layer(MemoryStore::default(), wiring.secure_cookie))
         }
-        // Redis can fail to save a session after a handler answered, and
-        // tower-sessions then answers a bare 500: the guard outside it makes
-        // that a 503 problem or page. (The memory store cannot fail.)
+        // Redis or PostgreSQL can fail to save a session after a handler
+        // answered, and tower-sessions then answers a bare 500: the guard
+        // outside it makes that a 503 problem or page. (The memory store
+        // cannot fail.)
         Sessions::Redis(store) => with_sessions
+            .layer(session_layer(store, wiring.secure_cookie))
+            .layer(guard),
+        Sessions::Postgres(store) => with_sessions
             .layer(session_layer(store, wiring.secure_cookie))
             .layer(guard),
     };

@@ -8,9 +8,17 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DemoError {
-    /// The demo's own tables failed.
+    /// The demo's own tables failed (SQLite).
     #[error("database error")]
     Database(#[source] rusqlite::Error),
+    /// PostgreSQL could not be reached at start-up, or the demo's tables
+    /// or sessions in it failed.
+    #[error("PostgreSQL error")]
+    Postgres(#[source] sqlx::Error),
+    /// Two places were given for the same data (`--postgres` and
+    /// `--redis`), or a database needs [`app_async`](crate::app_async).
+    #[error("{0}")]
+    Setup(&'static str),
     /// The TOTP store failed to open.
     #[error("the TOTP store failed")]
     Store(#[source] tower_totp::store::StoreError),
