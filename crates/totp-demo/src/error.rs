@@ -61,6 +61,16 @@ pub enum DemoError {
         /// Where the key was looked for.
         key: PathBuf,
     },
+    /// The PostgreSQL database has the demo's users but the key file is
+    /// missing (as [`DemoError::KeyMissing`]).
+    #[error(
+        "the PostgreSQL database has the demo's users but the key file {key} is missing; \
+         restore the key file (or pass --key-file), or start with a new database"
+    )]
+    KeyMissingPostgres {
+        /// Where the key was looked for.
+        key: PathBuf,
+    },
     /// The operating system's random source failed.
     #[error("no random key could be made")]
     Random(#[source] tower_totp::seal::SealError),

@@ -95,7 +95,9 @@ use tower_totp_sqlite::SqliteStore;
 
 pub use app::{BODY_LIMIT, SESSION_COOKIE};
 pub use error::DemoError;
-pub use keyfile::{create_key, default_key_path, open_or_create_key, read_key};
+pub use keyfile::{
+    create_key, default_key_path, open_or_create_key, open_or_create_key_for_postgres, read_key,
+};
 pub use pages::DemoPages;
 pub use remember::{DeviceKey, REMEMBER_FOR};
 pub use settings::Settings;

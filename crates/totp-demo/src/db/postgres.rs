@@ -311,6 +311,22 @@ impl Db {
     }
 }
 
+/// Whether the demo's user table exists in `pool`'s database and has a
+/// row (before [`Db::open`]: it creates nothing).
+pub(crate) async fn has_users(pool: &PgPool) -> Result<bool, DemoError> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('totp_demo.users')::text")
+        .fetch_one(pool)
+        .await
+        .map_err(DemoError::Postgres)?;
+    if table.is_none() {
+        return Ok(false);
+    }
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM totp_demo.users)")
+        .fetch_one(pool)
+        .await
+        .map_err(DemoError::Postgres)
+}
+
 /// Insert `rows` in one statement (`conflict`: what to do with a name that
 /// is there already; empty: fail).
 async fn insert_users(
