@@ -131,30 +131,40 @@ pub async fn connect_redis(url: &str) -> Result<RedisStore, DemoError> {
 /// the sessions are in `totp_demo`).
 pub const POSTGRES_TOTP_SCHEMA: &str = "totp_demo_totp";
 
-/// How long a request waits for a free PostgreSQL connection (or for a new
-/// one while the server is down) before it answers 503.
-pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long [`connect_postgres`] waits for its first connection.
+pub const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many PostgreSQL connections one instance opens at most.
 pub const POSTGRES_MAX_CONNECTIONS: u32 = 16;
 
 /// Connect to the PostgreSQL at `url` (`postgres://user@host:port/db`) for
 /// [`Database::Postgres`]: one pool for the demo's tables, the TOTP store
-/// and the sessions, which waits [`POSTGRES_ACQUIRE_TIMEOUT`] at most for a
-/// connection and replaces broken ones by itself (so a restarted server is
-/// used again without restarting the demo).
+/// and the sessions, with the store's settings
+/// ([`tower_totp_postgres::pool_options`]: a request waits
+/// [`tower_totp_postgres::ACQUIRE_TIMEOUT`] at most for a connection, then
+/// answers 503). The pool replaces broken connections by itself, so a
+/// restarted server is used again without restarting the demo.
 ///
 /// # Errors
 ///
-/// [`DemoError::Postgres`] if the URL does not parse or the server does
-/// not answer.
+/// [`DemoError::Postgres`] if the URL does not parse or the first
+/// connection fails (with the server's reason: a pool that cannot connect
+/// would only say it timed out), [`DemoError::Setup`] if the server does
+/// not answer within [`POSTGRES_CONNECT_TIMEOUT`].
 pub async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, DemoError> {
-    sqlx::postgres::PgPoolOptions::new()
+    use sqlx::Connection as _;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(DemoError::Postgres)?;
+    let first = tokio::time::timeout(
+        POSTGRES_CONNECT_TIMEOUT,
+        sqlx::PgConnection::connect_with(&options),
+    )
+    .await
+    .map_err(|_| DemoError::Setup("PostgreSQL did not answer within 5 s"))?
+    .map_err(DemoError::Postgres)?;
+    first.close().await.map_err(DemoError::Postgres)?;
+    Ok(tower_totp_postgres::pool_options()
         .max_connections(POSTGRES_MAX_CONNECTIONS)
-        .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
-        .connect(url)
-        .await
-        .map_err(DemoError::Postgres)
+        .connect_lazy_with(options))
 }
 
 /// Where the demo keeps its data.
@@ -425,8 +435,10 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
         }
         (Database::Postgres(pool), None) => {
             let db = db::postgres::Db::open(pool.clone()).await?;
-            let store = tower_totp::store::MemoryStore::new(); // TODO(pg): PostgresStore
-            let _ = POSTGRES_TOTP_SCHEMA;
+            let store = tower_totp_postgres::PostgresStore::new(pool.clone())
+                .with_schema(POSTGRES_TOTP_SCHEMA)
+                .map_err(|_| DemoError::Setup("the TOTP schema name is not plain"))?;
+            store.migrate().await.map_err(DemoError::Store)?;
             let sessions = db::pg_sessions::PgSessionStore::new(pool.clone());
             (
                 engine.store(store),

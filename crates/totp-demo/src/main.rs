@@ -113,9 +113,9 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let mut config = DemoConfig::new(database, Keyring::new(1, key.clone()))
-    .device_key(DeviceKey::derive(&key))
-    .demo_password(flags.demo_password.clone())
-    .secure_cookie(flags.secure_cookie);
+        .device_key(DeviceKey::derive(&key))
+        .demo_password(flags.demo_password.clone())
+        .secure_cookie(flags.secure_cookie);
     if let Some(redis) = redis {
         config = config.redis(redis);
     }

@@ -20,6 +20,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
@@ -111,6 +112,26 @@ impl PostgresServer {
             }
         }
         Err(last)
+    }
+
+    /// One server for the tests of a test binary that run at the same
+    /// time: started by the first caller, stopped when the last caller
+    /// drops its handle (a test binary ends only after its tests, so none
+    /// outlives it; a static server would never be dropped). Give each test
+    /// its own database or schema on it.
+    ///
+    /// # Panics
+    ///
+    /// As [`PostgresServer::start`].
+    pub fn shared() -> Arc<Self> {
+        static SHARED: Mutex<Weak<PostgresServer>> = Mutex::new(Weak::new());
+        let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = shared.upgrade() {
+            return server;
+        }
+        let server = Arc::new(Self::start());
+        *shared = Arc::downgrade(&server);
+        server
     }
 
     /// The port it listens on (on 127.0.0.1).
