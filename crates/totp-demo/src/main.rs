@@ -15,7 +15,7 @@ use tower_totp::seal::Keyring;
 use tracing_subscriber::EnvFilter;
 
 /// The reference web client of tower-totp: password login, TOTP second
-/// step, admin switches; data in one SQLite file.
+/// step, admin switches; data in one SQLite file (or in PostgreSQL).
 #[derive(Debug, Parser)]
 #[command(name = "totp-demo", version)]
 struct Flags {

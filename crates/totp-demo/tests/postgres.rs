@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Answer, Client, START};
 use http::StatusCode;
@@ -138,8 +138,12 @@ async fn postgres_stopped_answers_503_and_recovers() {
 
     server.stop();
     // Guarded routes, the second step (a right code), the login and the
-    // admin changes: 503 for all, nothing let through.
+    // admin changes: 503 for all, nothing let through; each within the
+    // pool's bounded wait for a connection (one second), not hanging.
+    let asked = Instant::now();
     assert_unavailable(&admin.get("/api/me").await, "a verified session");
+    let waited = asked.elapsed();
+    assert!(waited < Duration::from_secs(3), "the 503 took {waited:?}");
     assert_unavailable(&admin.get("/admin/settings").await, "the admin page");
     assert_unavailable(
         &admin
