@@ -83,7 +83,10 @@
 //! The pool is the service's, so its settings are too: [`pool_options`]
 //! gives sqlx's defaults with the acquire timeout bounded to
 //! [`ACQUIRE_TIMEOUT`] (one second; sqlx's own default is 30 s, which a
-//! request should not wait). A refused connection fails at once. sqlx has
+//! request should not wait). While the server refuses connections (down,
+//! restarting), sqlx retries the connection with back-off until that
+//! timeout, so a call then fails after one second, and one made during a
+//! quick restart may still succeed. sqlx has
 //! no per-query timeout, so a server that accepts connections but does not
 //! answer (frozen, or a network that drops packets) is bounded by the
 //! caller: wrap store calls in a timeout (the demo's `--store-timeout-ms`).
@@ -163,6 +166,10 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
+    /// The schema version this release creates (the newest row of the
+    /// schema's `schema_migrations`).
+    pub const SCHEMA_VERSION: i64 = schema::LATEST;
+
     /// A store on `pool` (the service's own, say), in the schema
     /// [`DEFAULT_SCHEMA`]. Run [`migrate`](Self::migrate) before the first
     /// call.

@@ -15,7 +15,7 @@
 //! in two schemas of one database (and the service's own migrations) would
 //! share it and mix their versions. Hence our own small runner.
 
-use sqlx::PgPool;
+use sqlx::{Executor as _, PgPool};
 use tower_totp::store::StoreError;
 
 use crate::codec::db_error;
@@ -130,16 +130,16 @@ async fn apply_next(pool: &PgPool, schema: &Schema) -> Result<bool, StoreError> 
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-    sqlx::raw_sql(&schema.sql(
+    // Several statements without parameters: the simple query protocol
+    // (a `&str` as the query) runs them all.
+    let setup = schema.sql(
         "CREATE SCHEMA IF NOT EXISTS {schema};
          CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
              version    BIGINT      NOT NULL PRIMARY KEY,
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
          );",
-    ))
-    .execute(&mut *tx)
-    .await
-    .map_err(db_error)?;
+    );
+    tx.execute(setup.as_str()).await.map_err(db_error)?;
     let found: i64 = sqlx::query_scalar(
         &schema.sql("SELECT COALESCE(max(version), 0) FROM {schema}.schema_migrations"),
     )
@@ -158,10 +158,8 @@ async fn apply_next(pool: &PgPool, schema: &Schema) -> Result<bool, StoreError> 
         tx.commit().await.map_err(db_error)?;
         return Ok(false);
     };
-    sqlx::raw_sql(&schema.sql(sql))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+    let migration = schema.sql(sql);
+    tx.execute(migration.as_str()).await.map_err(db_error)?;
     sqlx::query(&schema.sql("INSERT INTO {schema}.schema_migrations (version) VALUES ($1)"))
         .bind(found + 1)
         .execute(&mut *tx)
