@@ -15,6 +15,9 @@ pub enum DemoError {
     /// or sessions in it failed.
     #[error("PostgreSQL error")]
     Postgres(#[source] sqlx::Error),
+    /// PostgreSQL did not answer in time (the request answers 503).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
     /// Two places were given for the same data (`--postgres` and
     /// `--redis`), or a database needs [`app_async`](crate::app_async).
     #[error("{0}")]

@@ -1,18 +1,23 @@
 //! The demo on PostgreSQL (a real server on a free port, from the testkit):
 //! two instances built by `app_async` on one database and one sealing key,
 //! each with its own pool as two processes would have, driven in process
-//! with a shared manual clock; and one instance whose server is stopped
-//! under it and started again.
+//! with a shared manual clock; one instance whose server is stopped under
+//! it and started again; and one whose server goes silent (a relay holds
+//! the bytes, as a cut network would) and comes back.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Answer, Client, START};
 use http::StatusCode;
 use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use totp_demo::{Database, Demo, DemoConfig, PasswordCost, app_async, connect_postgres};
 use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::seal::{Keyring, SealingKey};
@@ -192,5 +197,114 @@ async fn postgres_stopped_answers_503_and_recovers() {
     );
     let verified = waiting.send_code(&secret, &clock).await;
     assert_eq!(verified.status, StatusCode::OK, "{}", verified.text());
+    assert_eq!(Client::new(&demo).login("jsmith", "demo").await, "enroll");
+}
+
+/// A TCP relay to PostgreSQL on loopback that can hold every byte in both
+/// directions (a network gone silent: no reset, no refusal, just nothing)
+/// and let them go again. Stops with the test's runtime.
+struct Relay {
+    addr: SocketAddr,
+    held: watch::Sender<bool>,
+}
+
+impl Relay {
+    async fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (held, watching) = watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                    continue;
+                };
+                let (client_in, client_out) = client.into_split();
+                let (server_in, server_out) = server.into_split();
+                tokio::spawn(pump(client_in, server_out, watching.clone()));
+                tokio::spawn(pump(server_in, client_out, watching.clone()));
+            }
+        });
+        Self { addr, held }
+    }
+
+    fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@{}/{database}", self.addr)
+    }
+
+    fn hold(&self, on: bool) {
+        self.held.send_replace(on);
+    }
+}
+
+/// Copy `from` to `to`, each chunk waiting while the relay holds.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut held: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if held.wait_for(|held| !*held).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+#[tokio::test]
+async fn postgres_gone_silent_answers_503_in_bounded_time_and_recovers() {
+    let server = PostgresServer::start();
+    server.create_database("demo");
+    let relay = Relay::start(server.port()).await;
+    let key = SealingKey::generate().unwrap();
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let demo = instance(&relay.url("demo"), &key, &clock).await;
+    let mut admin = Client::new(&demo);
+    admin.login_and_sync("admin", &clock).await;
+
+    relay.hold(true);
+    for (what, path) in [
+        ("a verified session", "/api/me"),
+        ("the admin page", "/admin/settings"),
+    ] {
+        let asked = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(10), admin.get(path))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no answer within 10 s"));
+        assert_unavailable(&answer, what);
+        let waited = asked.elapsed();
+        // The demo's bound on a call (2 s), with room for a slow machine.
+        assert!(
+            waited < Duration::from_secs(4),
+            "{what}: the 503 took {waited:?}"
+        );
+    }
+    let asked = Instant::now();
+    assert_unavailable(
+        &Client::new(&demo).try_login("jsmith", "demo").await,
+        "a login",
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    relay.hold(false);
+    let mut back = None;
+    for _ in 0..50 {
+        let me = admin.get("/api/me").await;
+        if me.status != StatusCode::SERVICE_UNAVAILABLE {
+            back = Some(me);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let me = back.expect("the demo serves again once PostgreSQL answers");
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
     assert_eq!(Client::new(&demo).login("jsmith", "demo").await, "enroll");
 }

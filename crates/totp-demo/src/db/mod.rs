@@ -45,7 +45,9 @@ pub(crate) struct SettingsPatch {
     pub(crate) external_users: Option<bool>,
 }
 
-/// The demo's tables in one of the two databases. Clones share the
+/// The demo's tables in one of the two databases. PostgreSQL calls made
+/// while serving are bounded ([`postgres::CALL_TIMEOUT`]); SQLite's wait on
+/// the local file is bounded by its busy timeout. Clones share the
 /// connection (SQLite) or the pool (PostgreSQL).
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
@@ -113,7 +115,7 @@ impl Db {
     ) -> Result<bool, DemoError> {
         match self {
             Self::Sqlite(db) => db.set_require_2fa(username, require).await,
-            Self::Postgres(db) => db.set_require_2fa(&username, require).await,
+            Self::Postgres(db) => postgres::bounded(db.set_require_2fa(&username, require)).await,
         }
     }
 
@@ -121,7 +123,7 @@ impl Db {
     pub(crate) async fn save_settings(&self, s: PolicySettings) -> Result<(), DemoError> {
         match self {
             Self::Sqlite(db) => db.save_settings(s).await,
-            Self::Postgres(db) => db.save_settings(s).await,
+            Self::Postgres(db) => postgres::bounded(db.save_settings(s)).await,
         }
     }
 
@@ -133,7 +135,7 @@ impl Db {
     ) -> Result<PolicySettings, DemoError> {
         match self {
             Self::Sqlite(db) => db.patch_settings(patch).await,
-            Self::Postgres(db) => db.patch_settings(patch).await,
+            Self::Postgres(db) => postgres::bounded(db.patch_settings(patch)).await,
         }
     }
 
@@ -148,7 +150,7 @@ impl Db {
     ) -> Result<bool, DemoError> {
         match self {
             Self::Sqlite(db) => db.if_changed(apply).await,
-            Self::Postgres(db) => db.if_changed(apply).await,
+            Self::Postgres(db) => postgres::bounded(db.if_changed(apply)).await,
         }
     }
 }

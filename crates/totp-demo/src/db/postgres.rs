@@ -15,7 +15,9 @@
 //! database that cannot answer it fails the request closed (503), the same
 //! as every other store failure.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tower_totp::policy::PolicySettings;
@@ -23,6 +25,26 @@ use tower_totp::policy::PolicySettings;
 use super::{SettingsPatch, Snapshot, UserRecord, kind_from_sql, kind_to_sql};
 use crate::error::DemoError;
 use crate::users::User;
+
+/// The longest a request waits on one of these calls (the pool's wait for
+/// a connection, [`tower_totp_postgres::ACQUIRE_TIMEOUT`], included). The
+/// pool's acquire, which pings the connection first, already fails a call
+/// that starts while the server is silent (a cut network: no reset, no
+/// answer); it cannot bound a query already past it when the network goes
+/// quiet, which would hang the request until TCP gives up. This bound does
+/// (without the ping, `tests/postgres.rs`'s silent-server test shows it).
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `call`, or [`DemoError::TimedOut`] after [`CALL_TIMEOUT`]. Dropping a
+/// query half way is safe: sqlx drains or closes that connection before it
+/// is used again.
+pub(crate) async fn bounded<T>(
+    call: impl Future<Output = Result<T, DemoError>>,
+) -> Result<T, DemoError> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or(Err(DemoError::TimedOut(CALL_TIMEOUT)))
+}
 
 /// Any one key, the same for every instance: [`Db::open`] holds this
 /// advisory lock while it creates the tables, because two `CREATE ... IF
