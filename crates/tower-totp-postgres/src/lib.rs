@@ -43,21 +43,25 @@
 //! Every operation is one statement, or one transaction that first locks
 //! the user's row (`SELECT ... FOR UPDATE`, so operations on one user
 //! queue, and each later statement of the transaction sees every write
-//! committed before the lock): never a read in one round trip and a write
-//! decided on it in another.
+//! committed before the lock); a statement that writes after a read locks
+//! the row in the same statement. Never a read in one round trip and a
+//! write decided on it in another.
 //!
-//! - One statement each: `consume_step` (the compare-and-set
-//!   `last_step < $step`, with the throttle reset, in one `UPDATE` chain),
-//!   `record_miss`, `consume_recovery_code` (one `DELETE` of one row),
-//!   `remove_pending`, `reseal`, `clear_throttle` and the reads.
-//! - One transaction each: `begin_verification` (the status, the
-//!   authenticators and the throttle charge: with `consume_step` or
-//!   `record_miss`, a code is two store operations),
-//!   `begin_confirmation`, `begin_attempt`, `put_pending` (prune, count,
-//!   add), `activate_pending` (the `first_only` and cap checks, the
-//!   activation, the epoch, the throttle reset and the recovery codes when
-//!   due), `revoke` (with the recovery codes of the last authenticator),
-//!   `reset` and `replace_recovery_codes`.
+//! - One statement each, one round trip: `begin_verification` (the
+//!   status, the authenticators and, under the user's row lock taken in
+//!   the same statement, the throttle charge; the lockout ends it may set
+//!   are computed in Rust beforehand, so the 64-bit time arithmetic never
+//!   happens in SQL), `consume_step` (the compare-and-set
+//!   `last_step < $step` with the throttle reset), so an accepted code
+//!   costs two round trips; `record_miss`, `consume_recovery_code` (one
+//!   `DELETE` of one row), `remove_pending`, `reseal`, `clear_throttle`
+//!   and the reads.
+//! - One transaction each: `begin_confirmation`, `begin_attempt`,
+//!   `put_pending` (prune, count, add), `activate_pending` (the
+//!   `first_only` and cap checks, the activation, the epoch, the throttle
+//!   reset and the recovery codes when due), `revoke` (with the recovery
+//!   codes of the last authenticator), `reset` and
+//!   `replace_recovery_codes`.
 //!
 //! The isolation level is READ COMMITTED, PostgreSQL's default: the locks
 //! do the ordering, so no transaction fails with a serialization error

@@ -30,7 +30,7 @@ use crate::codec::{
 };
 
 /// The columns of `users` an operation reads under the user's lock.
-const USER_COLUMNS: &str = "epoch, sessions_ended_at, throttle_attempts, throttle_locked_until";
+const USER_COLUMNS: &str = "throttle_attempts, throttle_locked_until";
 
 /// The columns of an authenticator, as [`authenticator`] reads them.
 const AUTHENTICATOR_COLUMNS: &str = "id, name, secret, algorithm, digits, period, created_at,
@@ -39,21 +39,38 @@ const AUTHENTICATOR_COLUMNS: &str = "id, name, secret, algorithm, digits, period
 /// The columns of a pending enrollment, as [`pending_enrollment`] reads them.
 const PENDING_COLUMNS: &str = "id, name, secret, algorithm, digits, period, created_at, replaces";
 
-/// The user's row, read under its lock.
-struct UserRow {
-    epoch: u64,
-    sessions_ended_at: Option<UnixTime>,
-    throttle: ThrottleState,
+/// `columns` (comma-separated) each prefixed with `alias.`.
+fn qualified(alias: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-impl UserRow {
-    fn from_row(row: &PgRow) -> Result<Self, StoreError> {
-        Ok(Self {
-            epoch: get_u64(row, "epoch")?,
-            sessions_ended_at: get_opt_u64(row, "sessions_ended_at")?.map(UnixTime::from_millis),
-            throttle: throttle_state(row)?,
-        })
+/// `delay_after` is constant beyond 63 doublings.
+const MAX_RAMP: u32 = 64;
+
+/// Every lockout end [`ThrottleState::begin`] could set at `now`, encoded
+/// for SQL: index 0 for attempt counts up to the free attempts, index `j`
+/// for `free + j`, the last for every larger count (the delay stops
+/// growing there). The statement picks one by the count it reads under the
+/// lock, so the 64-bit time arithmetic stays in Rust (the Redis store's
+/// scripts do the same).
+fn ramp(now: UnixTime, policy: &ThrottlePolicy) -> Vec<i64> {
+    let until = |delay| u64_to_sql(now.saturating_add(delay).as_millis());
+    let mut steps = vec![until(std::time::Duration::ZERO)];
+    for j in 1..=MAX_RAMP {
+        let Some(n) = policy.free_attempts().checked_add(j) else {
+            break;
+        };
+        let delay = policy.delay_after(n);
+        steps.push(until(delay));
+        if delay >= policy.max_delay() || n == u32::MAX {
+            break;
+        }
     }
+    steps
 }
 
 fn throttle_state(row: &PgRow) -> Result<ThrottleState, StoreError> {
@@ -103,14 +120,14 @@ impl PostgresStore {
         self.pool.begin().await.map_err(db_error)
     }
 
-    /// Lock the user's row and read it; `None` if the user has none (then
-    /// the user has no authenticators, pending enrollments or codes either:
-    /// their rows refer to it).
+    /// Lock the user's row and read its throttle state; `None` if the user
+    /// has no row (then no authenticators, pending enrollments or codes
+    /// either: their rows refer to it).
     async fn lock_user(
         &self,
         conn: &mut PgConnection,
         user: &UserId,
-    ) -> Result<Option<UserRow>, StoreError> {
+    ) -> Result<Option<ThrottleState>, StoreError> {
         let row = sqlx::query(&self.sql(&format!(
             "SELECT {USER_COLUMNS} FROM {{schema}}.users WHERE user_id = $1 FOR UPDATE"
         )))
@@ -118,17 +135,17 @@ impl PostgresStore {
         .fetch_optional(conn)
         .await
         .map_err(db_error)?;
-        row.as_ref().map(UserRow::from_row).transpose()
+        row.as_ref().map(throttle_state).transpose()
     }
 
     /// Make the user's row if missing (epoch 0, no throttle state), lock it
-    /// and read it, in one statement: `ON CONFLICT DO UPDATE` locks the row
-    /// it finds and returns its latest version.
+    /// and read its throttle state, in one statement: `ON CONFLICT DO
+    /// UPDATE` locks the row it finds and returns its latest version.
     async fn ensure_user(
         &self,
         conn: &mut PgConnection,
         user: &UserId,
-    ) -> Result<UserRow, StoreError> {
+    ) -> Result<ThrottleState, StoreError> {
         let row = sqlx::query(&self.sql(&format!(
             "INSERT INTO {{schema}}.users (user_id, epoch, throttle_attempts, throttle_locked_until)
              VALUES ($1, $2, 0, $2)
@@ -140,7 +157,7 @@ impl PostgresStore {
         .fetch_one(conn)
         .await
         .map_err(db_error)?;
-        UserRow::from_row(&row)
+        throttle_state(&row)
     }
 
     /// [`ThrottleState::begin`] on `state`, the user's locked row, written
@@ -436,7 +453,7 @@ impl EnrollmentStore for PostgresStore {
         digits: Option<u8>,
     ) -> Result<ConfirmationStart, StoreError> {
         let mut tx = self.begin().await?;
-        let Some(row) = self.lock_user(&mut tx, user).await? else {
+        let Some(throttle) = self.lock_user(&mut tx, user).await? else {
             // No row, so no pending enrollment to charge for.
             return Ok(ConfirmationStart {
                 pending: None,
@@ -445,10 +462,9 @@ impl EnrollmentStore for PostgresStore {
         };
         let pending = self.read_pending(&mut tx, user, id).await?;
         let attempt = match &pending {
-            Some(p) if Some(p.params.digits()) == digits => Some(
-                self.charge(&mut tx, user, row.throttle, now, policy)
-                    .await?,
-            ),
+            Some(p) if Some(p.params.digits()) == digits => {
+                Some(self.charge(&mut tx, user, throttle, now, policy).await?)
+            }
             _ => None,
         };
         tx.commit().await.map_err(db_error)?;
@@ -572,8 +588,61 @@ impl StepStore for PostgresStore {
         policy: &ThrottlePolicy,
         digits: Option<u8>,
     ) -> Result<VerificationStart, StoreError> {
-        let mut tx = self.begin().await?;
-        let Some(row) = self.lock_user(&mut tx, user).await? else {
+        // One statement, one round trip. `owner` locks the user's row and
+        // reads its throttle state as the lock found it (the newest
+        // committed); `charged` applies `ThrottleState::begin` to it when
+        // an authenticator has the code's digit count: the attempt count
+        // saturates at u32::MAX, and the lockout end comes from `ramp`,
+        // precomputed here for every attempt count (`throttle` module).
+        // Concurrent calls queue on the lock, so each charge sees the one
+        // before it. The status and the authenticators are the statement's
+        // snapshot, taken before the lock: at worst a write older than
+        // this call by the lock wait is missed, and what is decided on
+        // them is decided again by `consume_step`'s compare-and-set.
+        let ramp = ramp(now, policy);
+        let rows = sqlx::query(&self.sql(&format!(
+            "WITH owner AS (
+                 SELECT user_id, throttle_attempts, throttle_locked_until
+                 FROM {{schema}}.users WHERE user_id = $1 FOR UPDATE
+             ), chargeable AS (
+                 SELECT EXISTS (
+                     SELECT 1 FROM {{schema}}.authenticators WHERE user_id = $1 AND digits = $3
+                 ) AS yes
+             ), next AS (
+                 SELECT user_id, throttle_locked_until,
+                        LEAST(throttle_attempts + 1, 4294967295) AS attempts
+                 FROM owner
+             ), charged AS (
+                 UPDATE {{schema}}.users u SET
+                     throttle_attempts = n.attempts,
+                     throttle_locked_until = ($4::bigint[])[
+                         CASE WHEN n.attempts <= $5 THEN 1
+                              ELSE LEAST(n.attempts - $5, cardinality($4::bigint[]) - 1) + 1
+                         END]
+                 FROM next n, chargeable c
+                 WHERE u.user_id = n.user_id AND c.yes AND n.throttle_locked_until <= $2
+                 RETURNING 1
+             )
+             SELECT s.epoch, s.sessions_ended_at, o.throttle_locked_until,
+                    c.yes AS chargeable, EXISTS (SELECT 1 FROM charged) AS charged,
+                    a.id IS NOT NULL AS has_authenticator,
+                    {}
+             FROM owner o
+             CROSS JOIN chargeable c
+             JOIN {{schema}}.users s ON s.user_id = o.user_id
+             LEFT JOIN {{schema}}.authenticators a ON a.user_id = o.user_id
+             ORDER BY a.created_at, a.id COLLATE \"C\"",
+            qualified("a", AUTHENTICATOR_COLUMNS),
+        )))
+        .bind(user.as_str())
+        .bind(u64_to_sql(now.as_millis()))
+        .bind(digits.map(i16::from))
+        .bind(ramp)
+        .bind(i64::from(policy.free_attempts()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let Some(first) = rows.first() else {
             // No row: not enrolled, nothing to charge.
             return Ok(VerificationStart {
                 status: UserStatus::default(),
@@ -581,26 +650,27 @@ impl StepStore for PostgresStore {
                 attempt: None,
             });
         };
-        // Read after the lock: the authenticators are those of the status
-        // the charge was made under, newer than any write before it.
-        let authenticators = self.read_authenticators(&mut tx, user).await?;
+        let mut authenticators = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if get(row, "has_authenticator")? {
+                authenticators.push(authenticator(row)?);
+            }
+        }
         let status = UserStatus {
-            epoch: row.epoch,
+            epoch: get_u64(first, "epoch")?,
             enrolled: !authenticators.is_empty(),
-            sessions_ended_at: row.sessions_ended_at,
+            sessions_ended_at: get_opt_u64(first, "sessions_ended_at")?.map(UnixTime::from_millis),
         };
-        let attempt = if authenticators
-            .iter()
-            .any(|a| Some(a.params.digits()) == digits)
-        {
-            Some(
-                self.charge(&mut tx, user, row.throttle, now, policy)
-                    .await?,
-            )
-        } else {
+        let attempt = if !get::<bool>(first, "chargeable")? {
             None
+        } else if get(first, "charged")? {
+            Some(Attempt::Allowed)
+        } else {
+            let until = UnixTime::from_millis(get_u64(first, "throttle_locked_until")?);
+            Some(Attempt::Locked {
+                retry_after: until.duration_since(now),
+            })
         };
-        tx.commit().await.map_err(db_error)?;
         Ok(VerificationStart {
             status,
             authenticators,
@@ -708,10 +778,8 @@ impl ThrottleStore for PostgresStore {
         // Read, apply the pure transition, write: under the user's lock, so
         // concurrent attempts queue up and each sees the one before it.
         let mut tx = self.begin().await?;
-        let row = self.ensure_user(&mut tx, user).await?;
-        let attempt = self
-            .charge(&mut tx, user, row.throttle, now, policy)
-            .await?;
+        let throttle = self.ensure_user(&mut tx, user).await?;
+        let attempt = self.charge(&mut tx, user, throttle, now, policy).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(attempt)
     }
@@ -800,5 +868,60 @@ impl RecoveryStore for PostgresStore {
         .await
         .map_err(db_error)?;
         Ok(usize::try_from(count).map_err(|_| Invalid("recovery code count"))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::codec::u64_from_sql;
+
+    /// The index `begin_verification`'s statement picks for a stored
+    /// attempt count, in Rust.
+    fn pick(ramp: &[i64], stored: u32, free: u32) -> i64 {
+        let attempts = i64::from(stored) + 1;
+        let attempts = attempts.min(4_294_967_295);
+        let len = i64::try_from(ramp.len()).unwrap_or(i64::MAX);
+        let index = if attempts <= i64::from(free) {
+            0
+        } else {
+            (attempts - i64::from(free)).min(len - 1)
+        };
+        ramp[usize::try_from(index).unwrap_or(usize::MAX)]
+    }
+
+    #[test]
+    fn the_ramp_gives_what_throttle_state_begin_sets() {
+        let policies = [
+            ThrottlePolicy::default(),
+            ThrottlePolicy::new(0, Duration::from_millis(1), Duration::from_secs(3600))
+                .unwrap_or_default(),
+            ThrottlePolicy::new(u32::MAX - 2, Duration::from_secs(1), Duration::from_secs(2))
+                .unwrap_or_default(),
+        ];
+        for policy in policies {
+            for now in [
+                UnixTime::from_secs(1_000),
+                UnixTime::from_millis(u64::MAX - 5),
+            ] {
+                let ramp = ramp(now, &policy);
+                let counts = (0..200).chain([u32::MAX - 3, u32::MAX - 2, u32::MAX - 1, u32::MAX]);
+                for stored in counts {
+                    let mut state = ThrottleState {
+                        attempts: stored,
+                        locked_until: UnixTime::EPOCH,
+                    };
+                    assert_eq!(state.begin(now, &policy), Attempt::Allowed);
+                    let picked = pick(&ramp, stored, policy.free_attempts());
+                    assert_eq!(
+                        u64_from_sql(picked),
+                        state.locked_until.as_millis(),
+                        "{policy:?} after {stored}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -20,15 +20,28 @@ pub fn fresh_schema() -> String {
     )
 }
 
+/// Connections per pool.
+const CONNECTIONS: u32 = 8;
+
 /// A pool on `url`, as the crate recommends, with a longer wait for a
 /// connection: 32 racing tasks share 8 connections on a busy machine.
+///
+/// All 8 connections are open before it is returned: a pool opens them
+/// one by one as calls wait, and racing tasks would then mostly run one
+/// after another on the first connection, racing nothing.
 pub async fn pool(url: &str) -> PgPool {
-    tower_totp_postgres::pool_options()
-        .max_connections(8)
+    let pool = tower_totp_postgres::pool_options()
+        .max_connections(CONNECTIONS)
         .acquire_timeout(Duration::from_secs(30))
         .connect(url)
         .await
-        .expect("a pool on the test server")
+        .expect("a pool on the test server");
+    let mut open = Vec::new();
+    for _ in 0..CONNECTIONS {
+        open.push(pool.acquire().await.expect("a connection"));
+    }
+    drop(open);
+    pool
 }
 
 /// A migrated store in a fresh schema of the server's `postgres` database.
