@@ -43,7 +43,11 @@ async fn a_code_a_step_away_answers_how_far_the_clock_is() {
         assert_eq!(r.status(), StatusCode::OK, "{name}: {}", r.text());
         let v = r.json();
         assert_eq!(v["next"], "done", "{name}");
-        assert_eq!(v.get("clock_hint_s").and_then(|s| s.as_i64()), hint, "{name}: {v}");
+        assert_eq!(
+            v.get("clock_hint_s").and_then(|s| s.as_i64()),
+            hint,
+            "{name}: {v}"
+        );
     }
 }
 
@@ -70,7 +74,11 @@ async fn the_first_code_of_an_enrollment_answers_it_too() {
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text());
     let v = r.json();
     assert_eq!(v["clock_hint_s"], 30, "{v}");
-    assert!(v["recovery_codes"].as_array().is_some_and(|c| !c.is_empty()));
+    assert!(
+        v["recovery_codes"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    );
 }
 
 /// A near miss (the code two steps ahead, just outside the default
@@ -126,12 +134,18 @@ async fn browsers_get_the_redirect_without_it() {
     let mut b = app.browser();
     b.login(&user).await;
     let refused = b
-        .post_form("/2fa", &format!("method=totp&code={}", phone.code_at_offset(2)))
+        .post_form(
+            "/2fa",
+            &format!("method=totp&code={}", phone.code_at_offset(2)),
+        )
         .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(!refused.text().contains("clock"), "{}", refused.text());
     let r = b
-        .post_form("/2fa", &format!("method=totp&code={}", phone.code_at_offset(1)))
+        .post_form(
+            "/2fa",
+            &format!("method=totp&code={}", phone.code_at_offset(1)),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text());
     assert!(!r.text().contains("clock"));

@@ -123,6 +123,9 @@ mod tests {
     fn extreme_offsets_saturate() {
         let hint = ClockHint::from_offset(i64::MIN, 3600).unwrap();
         assert_eq!(hint.seconds(), i64::MIN);
-        assert!(hint.to_string().contains(&i64::MIN.unsigned_abs().to_string()));
+        assert!(
+            hint.to_string()
+                .contains(&i64::MIN.unsigned_abs().to_string())
+        );
     }
 }
