@@ -1,8 +1,9 @@
-//! The clock hint over HTTP: an accepted code a step or more from the
-//! server's step answers `clock_hint_s` (the second step and the
-//! enrollment's first code); an on-time code does not; no refusal ever
-//! carries one, and a code just outside the window is refused exactly as a
-//! random wrong code is, so a guesser learns nothing from a near miss.
+//! The clock hint over HTTP: an accepted code a step fast (or, by the
+//! default rule, two slow) answers `clock_hint_s` (the second step and the
+//! enrollment's first code); an on-time code, or one a step behind (the
+//! typing time, by the default rule), does not; no refusal ever carries
+//! one, and a code just outside the window is refused exactly as a random
+//! wrong code is, so a guesser learns nothing from a near miss.
 //!
 //! In process, over the test kit's reference app with a manual clock. The
 //! landing page that shows a browser the hint is the application's: the
@@ -16,6 +17,7 @@ use http::StatusCode;
 use serde_json::json;
 use tower_totp::UserKind;
 use tower_totp::code::{Algorithm, CodeParams};
+use tower_totp::http::ClockHintRule;
 use tower_totp_testkit::app::{App, Reply, assert_problem};
 use tower_totp_testkit::phone::Phone;
 
@@ -31,15 +33,10 @@ async fn second_step(app: &App, name: &str, phone_offset: i64) -> Reply {
     c.submit(&phone.code_at_offset(phone_offset)).await
 }
 
-#[tokio::test]
-async fn a_code_a_step_away_answers_how_far_the_clock_is() {
-    let app = App::new();
-    for (name, offset, hint) in [
-        ("fast", 1, Some(30)),
-        ("slow", -1, Some(-30)),
-        ("on-time", 0, None),
-    ] {
-        let r = second_step(&app, name, offset).await;
+/// Each case a new user: `(name, phone offset in steps, hint)`.
+async fn assert_hints(app: &App, cases: &[(&str, i64, Option<i64>)]) {
+    for &(name, offset, hint) in cases {
+        let r = second_step(app, name, offset).await;
         assert_eq!(r.status(), StatusCode::OK, "{name}: {}", r.text());
         let v = r.json();
         assert_eq!(v["next"], "done", "{name}");
@@ -52,12 +49,63 @@ async fn a_code_a_step_away_answers_how_far_the_clock_is() {
 }
 
 #[tokio::test]
+async fn a_code_a_step_ahead_answers_how_far_the_clock_is() {
+    let app = App::new();
+    assert_hints(
+        &app,
+        &[
+            ("fast", 1, Some(30)),
+            ("on-time", 0, None),
+            ("behind", -1, None),
+        ],
+    )
+    .await;
+}
+
+/// Two steps behind is outside a new device's window: the first login a
+/// step behind teaches the server the offset, the next is two behind.
+#[tokio::test]
+async fn a_phone_two_steps_slow_is_told_once_the_server_learned_it() {
+    let app = App::new();
+    let user = app.user("slow", UserKind::Internal, true);
+    let phone = app.enroll_directly(&user).await;
+    app.advance(Duration::from_secs(3 * 30));
+    let mut c = app.client();
+    c.login(&user).await;
+    let first = c.submit(&phone.code_at_offset(-1)).await;
+    assert_eq!(first.status(), StatusCode::OK, "{}", first.text());
+    assert!(
+        first.json().get("clock_hint_s").is_none(),
+        "{}",
+        first.text()
+    );
+    app.advance(Duration::from_secs(3 * 30));
+    let mut c = app.client();
+    c.login(&user).await;
+    let second = c.submit(&phone.code_at_offset(-2)).await;
+    assert_eq!(second.status(), StatusCode::OK, "{}", second.text());
+    assert_eq!(second.json()["clock_hint_s"], -60, "{}", second.text());
+}
+
+#[tokio::test]
+async fn the_rule_is_the_applications_to_choose() {
+    let every = App::setup()
+        .auth(|b| b.clock_hint(ClockHintRule::every_step()))
+        .build();
+    assert_hints(&every, &[("fast", 1, Some(30)), ("slow", -1, Some(-30))]).await;
+    let never = App::setup()
+        .auth(|b| b.clock_hint(ClockHintRule::never()))
+        .build();
+    assert_hints(&never, &[("fast", 1, None), ("slow", -1, None)]).await;
+}
+
+#[tokio::test]
 async fn the_hint_is_in_seconds_of_the_configured_step() {
     let app = App::setup()
         .config(|c| c.with_params(CodeParams::new(Algorithm::Sha1, 6, 60).unwrap()))
         .build();
-    let r = second_step(&app, "minute", -1).await;
-    assert_eq!(r.json()["clock_hint_s"], -60, "{}", r.text());
+    let r = second_step(&app, "minute", 1).await;
+    assert_eq!(r.json()["clock_hint_s"], 60, "{}", r.text());
 }
 
 #[tokio::test]

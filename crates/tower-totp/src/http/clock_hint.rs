@@ -95,6 +95,91 @@ impl ClockHint {
     }
 }
 
+/// When an accepted code's offset earns a [`ClockHint`]: how many steps
+/// fast, and how many slow, a code must be.
+///
+/// A code that matched a later step than the server's comes from a phone
+/// that is fast: the time the user takes to type it only makes a code
+/// older. A code one step *behind* is, most of the time, no sign of a slow
+/// phone: a code read in the last seconds of its step and typed in the
+/// next is one step behind on a phone that keeps perfect time. The
+/// simulator measured it (`docs/simulator.md`, "The clock hint"): with a
+/// median of 6 s between reading and sending, 21% of the logins of phones
+/// within half a second of true time match one step behind, and every one
+/// of a thousand users would be told within a month that their phone is
+/// 30 s slow. Two steps behind needs a phone at least a step minus the
+/// typing time slow. So the default hints at one step fast or two slow;
+/// [`ClockHintRule::every_step`] hints at any step away.
+///
+/// ```
+/// use tower_totp::http::ClockHintRule;
+///
+/// let rule = ClockHintRule::default();
+/// assert_eq!(rule.hint(1, 30).map(|h| h.seconds()), Some(30));
+/// assert_eq!(rule.hint(-1, 30), None);
+/// assert_eq!(rule.hint(-2, 30).map(|h| h.seconds()), Some(-60));
+/// assert_eq!(ClockHintRule::every_step().hint(-1, 30).map(|h| h.seconds()), Some(-30));
+/// assert_eq!(ClockHintRule::never().hint(5, 30), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClockHintRule {
+    fast_steps: u32,
+    slow_steps: u32,
+}
+
+impl ClockHintRule {
+    /// Hint when a code is `fast_steps` or more steps ahead of the
+    /// server's, or `slow_steps` or more behind; 0 never hints that way.
+    pub const fn new(fast_steps: u32, slow_steps: u32) -> Self {
+        Self {
+            fast_steps,
+            slow_steps,
+        }
+    }
+
+    /// Steps fast a code must be for a hint (0: never).
+    pub const fn fast_steps(&self) -> u32 {
+        self.fast_steps
+    }
+
+    /// Steps slow a code must be for a hint (0: never).
+    pub const fn slow_steps(&self) -> u32 {
+        self.slow_steps
+    }
+
+    /// Hint at any code a step or more from the server's, either way.
+    pub const fn every_step() -> Self {
+        Self::new(1, 1)
+    }
+
+    /// Never hint.
+    pub const fn never() -> Self {
+        Self::new(0, 0)
+    }
+
+    /// The hint an accepted code `offset_steps` from the server's step
+    /// earns, with steps of `period_secs`.
+    pub fn hint(&self, offset_steps: i64, period_secs: u32) -> Option<ClockHint> {
+        let earned = match offset_steps {
+            0 => false,
+            ahead if ahead > 0 => {
+                self.fast_steps > 0 && ahead.unsigned_abs() >= u64::from(self.fast_steps)
+            }
+            behind => self.slow_steps > 0 && behind.unsigned_abs() >= u64::from(self.slow_steps),
+        };
+        earned
+            .then(|| ClockHint::from_offset(offset_steps, period_secs))
+            .flatten()
+    }
+}
+
+impl Default for ClockHintRule {
+    /// A step fast, or two steps slow (see the type's documentation).
+    fn default() -> Self {
+        Self::new(1, 2)
+    }
+}
+
 impl fmt::Display for ClockHint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let way = if self.is_fast() { "fast" } else { "slow" };
@@ -117,6 +202,19 @@ mod tests {
         assert_eq!(hint.seconds(), -60);
         assert!(!hint.is_fast());
         assert!(hint.to_string().contains("about 60 s slow"));
+    }
+
+    #[test]
+    fn rules_count_steps_either_way() {
+        let rule = ClockHintRule::new(2, 3);
+        let seconds = |offset| rule.hint(offset, 30).map(|h| h.seconds());
+        assert_eq!(seconds(1), None);
+        assert_eq!(seconds(2), Some(60));
+        assert_eq!(seconds(-2), None);
+        assert_eq!(seconds(-3), Some(-90));
+        assert_eq!(seconds(i64::MIN), Some(i64::MIN));
+        assert_eq!(ClockHintRule::new(0, 1).hint(9, 30), None);
+        assert_eq!(ClockHintRule::new(1, 0).hint(-9, 30), None);
     }
 
     #[test]

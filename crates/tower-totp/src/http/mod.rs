@@ -94,7 +94,7 @@ mod step_up;
 
 pub use auth::{RefusalResponder, TotpAuth, TotpAuthBuilder};
 pub use body::TotpBody;
-pub use clock_hint::ClockHint;
+pub use clock_hint::{ClockHint, ClockHintRule};
 pub use directory::{StaticDirectory, UnknownUser, UserDirectory, UserLookup};
 pub use endpoints::Endpoints;
 pub use extensions::{SecondFactor, StepMethod, TotpVerified};

@@ -211,7 +211,7 @@ impl Ctx {
     /// hint an earlier code left. Only ever called for an accepted code.
     pub(super) async fn clock_hint(&self, offset: i64) -> Result<serde_json::Value, Fail> {
         let period = self.auth.engine().config().params().period();
-        let hint = ClockHint::from_offset(offset, period);
+        let hint = self.auth.clock_hint_rule().hint(offset, period);
         let for_page = hint.filter(|_| self.format.is_html());
         ClockHint::keep(for_page, &self.session)
             .await
