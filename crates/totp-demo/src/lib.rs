@@ -242,7 +242,9 @@ impl DemoConfig {
     /// has not answered within `timeout` (default [`STORE_TIMEOUT`]): the
     /// request then gets a 503 `store_unavailable`, and `GET /health`
     /// answers 503 too. A guarded request waits about this long at most
-    /// for a store that is down or cut off.
+    /// for a store that is down or cut off. The bound is a Tokio timer: the
+    /// runtime needs its time driver (`#[tokio::main]` and `enable_all`
+    /// have it).
     #[must_use]
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
