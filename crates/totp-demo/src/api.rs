@@ -97,7 +97,16 @@ pub(crate) async fn health(
     match state.health.check(&state.auth).await {
         Ok(()) => respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
         Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
+            // The causes too (a timeout, a refused connection): what an
+            // operator looks for. Store errors carry no secrets.
+            let mut causes = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                causes.push_str(": ");
+                causes.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::warn!(error = %e, causes, "health check failed");
             respond::Failure::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
