@@ -47,6 +47,7 @@ mod api;
 mod app;
 mod db;
 mod error;
+mod health;
 mod home;
 mod idle_throttles;
 mod keyfile;
@@ -58,6 +59,7 @@ mod remember;
 mod respond;
 mod settings;
 mod state;
+mod store_timeout;
 mod users;
 mod viewer;
 
@@ -79,6 +81,7 @@ pub use keyfile::{create_key, default_key_path, open_or_create_key, read_key};
 pub use pages::DemoPages;
 pub use remember::{DeviceKey, REMEMBER_FOR};
 pub use settings::Settings;
+pub use store_timeout::STORE_TIMEOUT;
 pub use users::{PasswordCost, User, Users};
 
 /// The issuer name shown in authenticator apps.
@@ -138,6 +141,9 @@ pub struct DemoConfig {
     /// one, so remembered devices are forgotten at restart and other
     /// instances do not know them).
     pub device_key: Option<DeviceKey>,
+    /// The bound on every call to the TOTP store and the session store
+    /// (see [`DemoConfig::store_timeout`]).
+    pub store_timeout: Duration,
     /// Serve `GET /api/me` without `TotpLayer`, for a load run's
     /// baseline (see [`DemoConfig::load_baseline`]).
     #[cfg(feature = "load-baseline")]
@@ -161,6 +167,7 @@ impl DemoConfig {
             clock: None,
             redis: None,
             device_key: None,
+            store_timeout: STORE_TIMEOUT,
             #[cfg(feature = "load-baseline")]
             load_baseline: false,
             #[cfg(feature = "load-baseline")]
@@ -228,6 +235,19 @@ impl DemoConfig {
     #[must_use]
     pub fn device_key(mut self, key: DeviceKey) -> Self {
         self.device_key = Some(key);
+        self
+    }
+
+    /// Fail every call to the TOTP store and to the session store that
+    /// has not answered within `timeout` (default [`STORE_TIMEOUT`]): the
+    /// request then gets a 503 `store_unavailable`, and `GET /health`
+    /// answers 503 too. A guarded request waits about this long at most
+    /// for a store that is down or cut off. The bound is a Tokio timer: the
+    /// runtime needs its time driver (`#[tokio::main]` and `enable_all`
+    /// have it).
+    #[must_use]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 
@@ -330,10 +350,15 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
     // The TOTP store and the sessions: Redis if given, else the database
     // (opened first: it creates the file) and memory.
     // The SQLite store is also kept to prune (Redis expires by itself).
+    // Every call of either bounded by the store timeout.
     let (engine, sessions, prunable) = match config.redis {
         Some(redis) => {
             let sessions = redis.session_store().with_prefix(REDIS_SESSION_PREFIX);
-            (engine.store(redis), app::Sessions::Redis(sessions), None)
+            (
+                engine.store(store_timeout::Bounded::new(redis, config.store_timeout)),
+                app::Sessions::Redis(store_timeout::Bounded::new(sessions, config.store_timeout)),
+                None,
+            )
         }
         None => {
             let store = match &config.database {
@@ -349,7 +374,10 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
             // once; the bound only covers someone editing the file by hand.
             .with_status_cache(STATUS_STALENESS);
             (
-                engine.store(store.clone()),
+                engine.store(store_timeout::Bounded::new(
+                    store.clone(),
+                    config.store_timeout,
+                )),
                 app::Sessions::Memory,
                 Some(store),
             )
@@ -391,6 +419,7 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         users: users.clone(),
         settings: settings.clone(),
         idle_throttles,
+        health: health::Health::new(db.clone(), config.store_timeout),
     });
     let live = shared.then(|| live::Live {
         db,
