@@ -22,6 +22,7 @@ use crate::db::pg_sessions::PgSessionStore;
 use crate::live::{self, Live};
 use crate::respond::{Failure, Format};
 use crate::state::AppState;
+use crate::store_timeout::Bounded;
 use crate::{admin, api, home, login};
 
 /// The largest request body any route reads.
@@ -43,10 +44,12 @@ const SESSION_IDLE_HOURS: i64 = 8;
 pub(crate) enum Sessions {
     /// In this process: a restart logs everybody out.
     Memory,
-    /// In Redis, shared by every instance on the same server and prefix.
-    Redis(RedisSessionStore),
-    /// In PostgreSQL, shared by every instance on the same database.
-    Postgres(PgSessionStore),
+    /// In Redis, shared by every instance on the same server and prefix;
+    /// each call bounded by the store timeout.
+    Redis(Bounded<RedisSessionStore>),
+    /// In PostgreSQL, shared by every instance on the same database; each
+    /// call bounded by the store timeout.
+    Postgres(Bounded<PgSessionStore>),
 }
 
 /// One instance, or one of several sharing Redis and the SQLite file, or
@@ -91,6 +94,8 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         )
         .route_layer(state.auth.layer());
 
+    // Outside the sessions: a load balancer's probe needs none.
+    let health = get(api::health).with_state(state.clone());
     let guard = state.auth.session_guard();
     let same_origin = state.auth.same_origin();
     let with_sessions = Router::new();
@@ -141,7 +146,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     // read (the handlers answer that). Every route answers a method it
     // does not take with a 405 problem or page, not axum's empty one.
     Router::new()
-        .route("/health", get(api::health))
+        .route("/health", health)
         .merge(with_sessions)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

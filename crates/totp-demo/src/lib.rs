@@ -66,6 +66,7 @@ mod api;
 mod app;
 mod db;
 mod error;
+mod health;
 mod home;
 mod idle_throttles;
 mod keyfile;
@@ -77,6 +78,7 @@ mod remember;
 mod respond;
 mod settings;
 mod state;
+mod store_timeout;
 mod users;
 mod viewer;
 
@@ -101,6 +103,7 @@ pub use keyfile::{
 pub use pages::DemoPages;
 pub use remember::{DeviceKey, REMEMBER_FOR};
 pub use settings::Settings;
+pub use store_timeout::STORE_TIMEOUT;
 pub use users::{PasswordCost, User, Users};
 
 /// The issuer name shown in authenticator apps.
@@ -205,6 +208,9 @@ pub struct DemoConfig {
     /// one, so remembered devices are forgotten at restart and other
     /// instances do not know them).
     pub device_key: Option<DeviceKey>,
+    /// The bound on every call to the TOTP store and the session store
+    /// (see [`DemoConfig::store_timeout`]).
+    pub store_timeout: Duration,
     /// Serve `GET /api/me` without `TotpLayer`, for a load run's
     /// baseline (see [`DemoConfig::load_baseline`]).
     #[cfg(feature = "load-baseline")]
@@ -228,6 +234,7 @@ impl DemoConfig {
             clock: None,
             redis: None,
             device_key: None,
+            store_timeout: STORE_TIMEOUT,
             #[cfg(feature = "load-baseline")]
             load_baseline: false,
             #[cfg(feature = "load-baseline")]
@@ -295,6 +302,19 @@ impl DemoConfig {
     #[must_use]
     pub fn device_key(mut self, key: DeviceKey) -> Self {
         self.device_key = Some(key);
+        self
+    }
+
+    /// Fail every call to the TOTP store and to the session store that
+    /// has not answered within `timeout` (default [`STORE_TIMEOUT`]): the
+    /// request then gets a 503 `store_unavailable`, and `GET /health`
+    /// answers 503 too. A guarded request waits about this long at most
+    /// for a store that is down or cut off. The bound is a Tokio timer: the
+    /// runtime needs its time driver (`#[tokio::main]` and `enable_all`
+    /// have it).
+    #[must_use]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 
@@ -427,6 +447,7 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
     // The TOTP store and the sessions: PostgreSQL, or Redis if given, else
     // the SQLite database (opened first: it creates the file) and memory.
     // The SQLite store is also kept to prune (Redis expires by itself).
+    // Every call of either bounded by the store timeout.
     let (engine, sessions, prunable, db) = match (&config.database, config.redis) {
         (Database::Postgres(_), Some(_)) => {
             return Err(DemoError::Setup(
@@ -434,15 +455,18 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
             ));
         }
         (Database::Postgres(pool), None) => {
-            let db = db::postgres::Db::open(pool.clone()).await?;
+            let db = db::postgres::Db::open(pool.clone(), config.store_timeout).await?;
             let store = tower_totp_postgres::PostgresStore::new(pool.clone())
                 .with_schema(POSTGRES_TOTP_SCHEMA)
                 .map_err(|_| DemoError::Setup("the TOTP schema name is not plain"))?;
             store.migrate().await.map_err(DemoError::Store)?;
             let sessions = db::pg_sessions::PgSessionStore::new(pool.clone());
             (
-                engine.store(store),
-                app::Sessions::Postgres(sessions),
+                engine.store(store_timeout::Bounded::new(store, config.store_timeout)),
+                app::Sessions::Postgres(store_timeout::Bounded::new(
+                    sessions,
+                    config.store_timeout,
+                )),
                 None,
                 db::Db::Postgres(db),
             )
@@ -451,8 +475,8 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
             let sessions = redis.session_store().with_prefix(REDIS_SESSION_PREFIX);
             let db = open_sqlite(&config.database)?;
             (
-                engine.store(redis),
-                app::Sessions::Redis(sessions),
+                engine.store(store_timeout::Bounded::new(redis, config.store_timeout)),
+                app::Sessions::Redis(store_timeout::Bounded::new(sessions, config.store_timeout)),
                 None,
                 db,
             )
@@ -472,7 +496,10 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
             .with_status_cache(STATUS_STALENESS);
             let db = open_sqlite(&config.database)?;
             (
-                engine.store(store.clone()),
+                engine.store(store_timeout::Bounded::new(
+                    store.clone(),
+                    config.store_timeout,
+                )),
                 app::Sessions::Memory,
                 Some(store),
                 db,
@@ -510,6 +537,7 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
         users: users.clone(),
         settings: settings.clone(),
         idle_throttles,
+        health: health::Health::new(db.clone(), config.store_timeout),
     });
     let live = shared.then(|| live::Live {
         db,

@@ -47,6 +47,11 @@ struct Flags {
     /// then only places the default key file.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// The bound on every call to the TOTP store and the session store, in
+    /// milliseconds: a store that has not answered by then fails the
+    /// request with 503 store_unavailable (and GET /health answers 503).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    store_timeout_ms: u64,
     /// For load runs only (scripts/loadtest): serve GET /api/me without
     /// the TOTP layer, as the baseline the guarded route is compared with.
     #[cfg(feature = "load-baseline")]
@@ -115,7 +120,8 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = DemoConfig::new(database, Keyring::new(1, key.clone()))
         .device_key(DeviceKey::derive(&key))
         .demo_password(flags.demo_password.clone())
-        .secure_cookie(flags.secure_cookie);
+        .secure_cookie(flags.secure_cookie)
+        .store_timeout(std::time::Duration::from_millis(flags.store_timeout_ms));
     if let Some(redis) = redis {
         config = config.redis(redis);
     }

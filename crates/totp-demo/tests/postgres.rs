@@ -277,7 +277,7 @@ async fn postgres_gone_silent_answers_503_in_bounded_time_and_recovers() {
             .unwrap_or_else(|_| panic!("{what}: no answer within 10 s"));
         assert_unavailable(&answer, what);
         let waited = asked.elapsed();
-        // The demo's bound on a call (2 s), with room for a slow machine.
+        // The store timeout (1 s by default), with room for a slow machine.
         assert!(
             waited < Duration::from_secs(4),
             "{what}: the 503 took {waited:?}"

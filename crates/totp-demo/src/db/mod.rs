@@ -46,8 +46,8 @@ pub(crate) struct SettingsPatch {
 }
 
 /// The demo's tables in one of the two databases. PostgreSQL calls made
-/// while serving are bounded ([`postgres::CALL_TIMEOUT`]); SQLite's wait on
-/// the local file is bounded by its busy timeout. Clones share the
+/// while serving are bounded by the store timeout; SQLite's wait on the
+/// local file by its busy timeout (and `GET /health`'s bound). Clones share the
 /// connection (SQLite) or the pool (PostgreSQL).
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
@@ -106,6 +106,15 @@ impl Db {
         }
     }
 
+    /// One cheap read of the demo's tables, for `GET /health` (which bounds
+    /// it).
+    pub(crate) async fn ping(&self) -> Result<(), DemoError> {
+        match self {
+            Self::Sqlite(db) => db.ping().await,
+            Self::Postgres(db) => db.ping().await,
+        }
+    }
+
     /// Set a user's "Require Two Factor Authentication" flag; whether the
     /// user exists.
     pub(crate) async fn set_require_2fa(
@@ -115,7 +124,7 @@ impl Db {
     ) -> Result<bool, DemoError> {
         match self {
             Self::Sqlite(db) => db.set_require_2fa(username, require).await,
-            Self::Postgres(db) => postgres::bounded(db.set_require_2fa(&username, require)).await,
+            Self::Postgres(db) => db.bounded(db.set_require_2fa(&username, require)).await,
         }
     }
 
@@ -123,7 +132,7 @@ impl Db {
     pub(crate) async fn save_settings(&self, s: PolicySettings) -> Result<(), DemoError> {
         match self {
             Self::Sqlite(db) => db.save_settings(s).await,
-            Self::Postgres(db) => postgres::bounded(db.save_settings(s)).await,
+            Self::Postgres(db) => db.bounded(db.save_settings(s)).await,
         }
     }
 
@@ -135,7 +144,7 @@ impl Db {
     ) -> Result<PolicySettings, DemoError> {
         match self {
             Self::Sqlite(db) => db.patch_settings(patch).await,
-            Self::Postgres(db) => postgres::bounded(db.patch_settings(patch)).await,
+            Self::Postgres(db) => db.bounded(db.patch_settings(patch)).await,
         }
     }
 
@@ -150,7 +159,7 @@ impl Db {
     ) -> Result<bool, DemoError> {
         match self {
             Self::Sqlite(db) => db.if_changed(apply).await,
-            Self::Postgres(db) => postgres::bounded(db.if_changed(apply)).await,
+            Self::Postgres(db) => db.bounded(db.if_changed(apply)).await,
         }
     }
 }

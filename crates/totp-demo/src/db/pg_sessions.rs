@@ -19,6 +19,9 @@
 //! - [`load`](SessionStore::load) returns `None` for a missing or expired
 //!   session.
 //!
+//! Calls are not bounded here: the demo wraps this store in
+//! `store_timeout::Bounded`, as it does every session store.
+//!
 //! Expired rows are deleted a batch at a time by each `create`: the table
 //! stays bounded by the sessions made recently, with no task to spawn or
 //! stop (as the demo prunes its idle throttle state, `idle_throttles.rs`).
@@ -29,8 +32,6 @@ use tower_sessions::SessionStore;
 use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
-
-use super::postgres::CALL_TIMEOUT;
 
 /// How often [`SessionStore::create`] draws a new id after a collision
 /// before it gives up (128-bit random ids: a second draw is already rare).
@@ -63,18 +64,6 @@ fn backend(e: sqlx::Error) -> Error {
     Error::Backend(e.to_string())
 }
 
-/// `call`, or a backend error after [`CALL_TIMEOUT`] (why: in
-/// [`super::postgres::CALL_TIMEOUT`]).
-async fn bounded<T>(call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::Backend(format!(
-                "PostgreSQL did not answer within {CALL_TIMEOUT:?}"
-            )))
-        })
-}
-
 fn encode(record: &Record) -> Result<String> {
     serde_json::to_string(record).map_err(|e| Error::Encode(e.to_string()))
 }
@@ -83,9 +72,9 @@ fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The calls themselves, unbounded.
-impl PgSessionStore {
-    async fn create_now(&self, record: &mut Record) -> Result<()> {
+#[async_trait]
+impl SessionStore for PgSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
         sqlx::query(
             "DELETE FROM totp_demo.sessions WHERE id IN \
              (SELECT id FROM totp_demo.sessions WHERE expires_at <= $1 LIMIT $2)",
@@ -116,7 +105,7 @@ impl PgSessionStore {
         )))
     }
 
-    async fn save_now(&self, record: &Record) -> Result<()> {
+    async fn save(&self, record: &Record) -> Result<()> {
         sqlx::query("UPDATE totp_demo.sessions SET record = $2, expires_at = $3 WHERE id = $1")
             .bind(record.id.to_string())
             .bind(encode(record)?)
@@ -127,7 +116,7 @@ impl PgSessionStore {
             .map_err(backend)
     }
 
-    async fn load_now(&self, session_id: &Id) -> Result<Option<Record>> {
+    async fn load(&self, session_id: &Id) -> Result<Option<Record>> {
         let json: Option<String> = sqlx::query_scalar(
             "SELECT record FROM totp_demo.sessions WHERE id = $1 AND expires_at > $2",
         )
@@ -140,32 +129,12 @@ impl PgSessionStore {
             .transpose()
     }
 
-    async fn delete_now(&self, session_id: &Id) -> Result<()> {
+    async fn delete(&self, session_id: &Id) -> Result<()> {
         sqlx::query("DELETE FROM totp_demo.sessions WHERE id = $1")
             .bind(session_id.to_string())
             .execute(&self.pool)
             .await
             .map(drop)
             .map_err(backend)
-    }
-}
-
-/// Each call bounded: a silent server is a 503, not a hung request.
-#[async_trait]
-impl SessionStore for PgSessionStore {
-    async fn create(&self, record: &mut Record) -> Result<()> {
-        bounded(self.create_now(record)).await
-    }
-
-    async fn save(&self, record: &Record) -> Result<()> {
-        bounded(self.save_now(record)).await
-    }
-
-    async fn load(&self, session_id: &Id) -> Result<Option<Record>> {
-        bounded(self.load_now(session_id)).await
-    }
-
-    async fn delete(&self, session_id: &Id) -> Result<()> {
-        bounded(self.delete_now(session_id)).await
     }
 }

@@ -26,26 +26,6 @@ use super::{SettingsPatch, Snapshot, UserRecord, kind_from_sql, kind_to_sql};
 use crate::error::DemoError;
 use crate::users::User;
 
-/// The longest a request waits on one of these calls (the pool's wait for
-/// a connection, [`tower_totp_postgres::ACQUIRE_TIMEOUT`], included). The
-/// pool's acquire, which pings the connection first, already fails a call
-/// that starts while the server is silent (a cut network: no reset, no
-/// answer); it cannot bound a query already past it when the network goes
-/// quiet, which would hang the request until TCP gives up. This bound does
-/// (without the ping, `tests/postgres.rs`'s silent-server test shows it).
-pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// `call`, or [`DemoError::TimedOut`] after [`CALL_TIMEOUT`]. Dropping a
-/// query half way is safe: sqlx drains or closes that connection before it
-/// is used again.
-pub(crate) async fn bounded<T>(
-    call: impl Future<Output = Result<T, DemoError>>,
-) -> Result<T, DemoError> {
-    tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .unwrap_or(Err(DemoError::TimedOut(CALL_TIMEOUT)))
-}
-
 /// Any one key, the same for every instance: [`Db::open`] holds this
 /// advisory lock while it creates the tables, because two `CREATE ... IF
 /// NOT EXISTS` running at once can still collide in the catalogue.
@@ -114,6 +94,9 @@ type UserTuple = (String, String, String, bool, bool, String);
 #[derive(Clone)]
 pub(crate) struct Db {
     pool: PgPool,
+    /// The store timeout: the bound of every call made while serving (see
+    /// [`Db::bounded`]).
+    timeout: Duration,
     /// The `changes` counter of the last snapshot applied (`None`: none
     /// yet).
     seen: Arc<Mutex<Option<i64>>>,
@@ -130,8 +113,8 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Create the tables if they are missing (any number of instances at
-    /// once).
-    pub(crate) async fn open(pool: PgPool) -> Result<Self, DemoError> {
+    /// once); calls made while serving are bounded by `timeout`.
+    pub(crate) async fn open(pool: PgPool, timeout: Duration) -> Result<Self, DemoError> {
         let mut tx = pool.begin().await.map_err(DemoError::Postgres)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SETUP_LOCK)
@@ -145,9 +128,33 @@ impl Db {
         tx.commit().await.map_err(DemoError::Postgres)?;
         Ok(Self {
             pool,
+            timeout,
             seen: Arc::new(Mutex::new(None)),
             reloading: Arc::new(tokio::sync::Mutex::new(())),
         })
+    }
+
+    /// `call`, or [`DemoError::TimedOut`] after the store timeout, as the
+    /// TOTP and session stores are bounded (`store_timeout.rs`). The pool's
+    /// acquire, which pings the connection first, already fails a call
+    /// that starts while the server is silent (a cut network: no reset, no
+    /// answer); it cannot bound a query already past it when the network
+    /// goes quiet, which would hang the request until TCP gives up. This
+    /// bound does (without the ping, `tests/postgres.rs`'s silent-server
+    /// test shows it). Dropping a query half way is safe: sqlx drains or
+    /// closes that connection before it is used again.
+    pub(super) async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, DemoError>>,
+    ) -> Result<T, DemoError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .unwrap_or(Err(DemoError::TimedOut(self.timeout)))
+    }
+
+    /// One cheap read (the change counter), for `GET /health`.
+    pub(super) async fn ping(&self) -> Result<(), DemoError> {
+        self.counter(&self.pool).await.map(drop)
     }
 
     pub(super) async fn users(&self) -> Result<Vec<UserRecord>, DemoError> {

@@ -105,6 +105,16 @@ impl Db {
             .map_err(|_| DemoError::Interrupted)?
     }
 
+    pub(super) async fn ping(&self) -> Result<(), DemoError> {
+        self.call(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM demo_settings", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await
+        .map(drop)
+    }
+
     pub(super) fn users(&self) -> Result<Vec<UserRecord>, DemoError> {
         self.with_conn(|conn| read_users(conn))
     }
