@@ -309,3 +309,42 @@ async fn postgres_gone_silent_answers_503_in_bounded_time_and_recovers() {
     assert_eq!(me.status, StatusCode::OK, "{}", me.text());
     assert_eq!(Client::new(&demo).login("jsmith", "demo").await, "enroll");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_started_together_on_a_new_postgres_create_the_users_once() {
+    let server = PostgresServer::start();
+    let url = server.create_database("demo");
+    let key = SealingKey::generate().unwrap();
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    // Each on its own pool, released at once on a runtime with several
+    // threads (`tokio::spawn`: `app_async`'s future is `Send`): the
+    // tables, the TOTP store's migrations, the demo users and the switches
+    // are set up once.
+    let pools = futures_util::future::join_all((0..4).map(|_| connect_postgres(&url))).await;
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(pools.len()));
+    let starting: Vec<_> = pools
+        .into_iter()
+        .map(|pool| {
+            let config = DemoConfig::new(
+                Database::Postgres(pool.unwrap()),
+                Keyring::new(1, key.clone()),
+            )
+            .password_cost(PasswordCost::Minimal)
+            .clock(clock.clone());
+            let start = std::sync::Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                app_async(config).await.unwrap()
+            })
+        })
+        .collect();
+    let mut demos = Vec::new();
+    for s in starting {
+        demos.push(s.await.unwrap());
+    }
+    assert_eq!(demos.iter().filter(|d| d.seeded()).count(), 1);
+    for demo in &demos {
+        assert_eq!(demo.users().list().len(), 3);
+        assert_eq!(Client::new(demo).login("admin", "demo").await, "enroll");
+    }
+}

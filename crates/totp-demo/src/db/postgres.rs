@@ -83,6 +83,8 @@ CREATE INDEX IF NOT EXISTS sessions_expires_at ON totp_demo.sessions (expires_at
 const SELECT_USERS: &str = "SELECT username, display_name, kind, is_admin, require_2fa, \
                             password_hash FROM totp_demo.users";
 
+const SELECT_COUNTER: &str = "SELECT n FROM totp_demo.changes WHERE id = 1";
+
 const SELECT_SETTINGS: &str =
     "SELECT enabled, internal_users, external_users FROM totp_demo.settings WHERE id = 1";
 
@@ -115,17 +117,16 @@ impl Db {
     /// Create the tables if they are missing (any number of instances at
     /// once); calls made while serving are bounded by `timeout`.
     pub(crate) async fn open(pool: PgPool, timeout: Duration) -> Result<Self, DemoError> {
-        let mut tx = pool.begin().await.map_err(DemoError::Postgres)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SETUP_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(DemoError::Postgres)?;
-        sqlx::raw_sql(SCHEMA)
-            .execute(&mut *tx)
-            .await
-            .map_err(DemoError::Postgres)?;
-        tx.commit().await.map_err(DemoError::Postgres)?;
+        // One simple-protocol string: PostgreSQL runs it as one implicit
+        // transaction, so the lock is held to its end. (Not `pool.begin()`
+        // with `raw_sql` on the transaction: that future is not `Send`, a
+        // known rustc limitation with sqlx's executor lifetimes.)
+        sqlx::raw_sql(&format!(
+            "SELECT pg_advisory_xact_lock({SETUP_LOCK});\n{SCHEMA}"
+        ))
+        .execute(&pool)
+        .await
+        .map_err(DemoError::Postgres)?;
         Ok(Self {
             pool,
             timeout,
@@ -154,7 +155,7 @@ impl Db {
 
     /// One cheap read (the change counter), for `GET /health`.
     pub(super) async fn ping(&self) -> Result<(), DemoError> {
-        self.counter(&self.pool).await.map(drop)
+        self.counter().await.map(drop)
     }
 
     pub(super) async fn users(&self) -> Result<Vec<UserRecord>, DemoError> {
@@ -291,7 +292,7 @@ impl Db {
         &self,
         apply: impl FnOnce(Snapshot) + Send + 'static,
     ) -> Result<bool, DemoError> {
-        let now = self.counter(&self.pool).await?;
+        let now = self.counter().await?;
         if self.has_seen(now) {
             return Ok(false);
         }
@@ -305,7 +306,10 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(DemoError::Postgres)?;
-        let at = self.counter(&mut *tx).await?;
+        let at: i64 = sqlx::query_scalar(SELECT_COUNTER)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(DemoError::Postgres)?;
         let users: Vec<UserTuple> = sqlx::query_as(SELECT_USERS)
             .fetch_all(&mut *tx)
             .await
@@ -332,9 +336,10 @@ impl Db {
             .is_some_and(|seen| seen >= n)
     }
 
-    async fn counter<'e>(&self, on: impl sqlx::PgExecutor<'e>) -> Result<i64, DemoError> {
-        sqlx::query_scalar("SELECT n FROM totp_demo.changes WHERE id = 1")
-            .fetch_one(on)
+    /// The `changes` counter, on the pool.
+    async fn counter(&self) -> Result<i64, DemoError> {
+        sqlx::query_scalar(SELECT_COUNTER)
+            .fetch_one(&self.pool)
             .await
             .map_err(DemoError::Postgres)
     }
