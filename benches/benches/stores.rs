@@ -44,7 +44,10 @@
 //! off, so the numbers are round trips and the server's work, not the
 //! disk; SQLite's above include an `fsync` per write) and stops it at the
 //! end; without PostgreSQL installed it prints a note and measures the
-//! others. The store runs on `pool_options()` (10 connections).
+//! others. The store runs on `pool_options()` (10 connections), whose
+//! pool pings a connection before each store call takes it (sqlx's
+//! `test_before_acquire`, so a connection broken while idle is replaced
+//! first); `code/postgres_no_ping` is the same without that ping.
 
 // A bench binary: `pub` only shares items between its modules.
 #![allow(
@@ -292,6 +295,22 @@ fn stores(c: &mut Criterion) {
             let code_store = pg_single.clone().with_schema("bench_code").unwrap();
             single.block_on(code_store.migrate()).unwrap();
             code::scenario(c, "postgres", &code_store, &single);
+            // The same without sqlx's ping before each acquire (one round
+            // trip per store call less; a connection broken while idle then
+            // fails one call instead of being replaced first).
+            let unpinged = single.block_on(async {
+                let pool = tower_totp_postgres::pool_options()
+                    .test_before_acquire(false)
+                    .connect(&url)
+                    .await
+                    .unwrap();
+                let store = tower_totp_postgres::PostgresStore::new(pool)
+                    .with_schema("bench_code_unpinged")
+                    .unwrap();
+                store.migrate().await.unwrap();
+                store
+            });
+            code::scenario(c, "postgres_no_ping", &unpinged, &single);
             drop((pg_single, pg_multi));
             drop(server);
         }
