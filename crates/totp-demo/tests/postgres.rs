@@ -18,7 +18,10 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use totp_demo::{Database, Demo, DemoConfig, PasswordCost, app_async, connect_postgres};
+use totp_demo::{
+    Database, Demo, DemoConfig, DemoError, PasswordCost, app_async, connect_postgres,
+    open_or_create_key_for_postgres,
+};
 use tower_totp::clock::{ManualClock, UnixTime};
 use tower_totp::seal::{Keyring, SealingKey};
 use tower_totp_testkit::server::postgres::PostgresServer;
@@ -347,4 +350,34 @@ async fn instances_started_together_on_a_new_postgres_create_the_users_once() {
         assert_eq!(demo.users().list().len(), 3);
         assert_eq!(Client::new(demo).login("admin", "demo").await, "enroll");
     }
+}
+
+#[tokio::test]
+async fn a_missing_key_file_is_made_only_for_a_new_database() {
+    let server = PostgresServer::start();
+    let url = server.create_database("demo");
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("demo.key");
+    let pool = connect_postgres(&url).await.unwrap();
+    // A new database: the key is made (and kept: the second look reads it).
+    let (key, created) = open_or_create_key_for_postgres(&pool, &key_path)
+        .await
+        .unwrap();
+    assert!(created);
+    let (_, created) = open_or_create_key_for_postgres(&pool, &key_path)
+        .await
+        .unwrap();
+    assert!(!created);
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let demo = instance(&url, &key, &clock).await;
+    assert!(demo.seeded());
+    // The database has users now: a lost key file is an error, not a new
+    // key that could not open what is sealed there.
+    std::fs::remove_file(&key_path).unwrap();
+    let refused = open_or_create_key_for_postgres(&pool, &key_path).await;
+    assert!(
+        matches!(refused, Err(DemoError::KeyMissingPostgres { .. })),
+        "{refused:?}"
+    );
+    assert!(!key_path.exists());
 }
