@@ -4,10 +4,11 @@
 //! pid when dropped. Tests never assume a server is running.
 //!
 //! - [`RedisServer`](redis::RedisServer), in [`redis`].
-//! - The PostgreSQL starter, to come, in [`postgres`].
+//! - `PostgresServer` (feature `postgres`), in `postgres`.
 //! - What they share, in [`process`]: spawning a server, waiting for its
 //!   ready line, signals by pid.
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
 pub mod redis;
