@@ -68,6 +68,43 @@ impl UnixTime {
     pub fn duration_since(self, earlier: Self) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
+
+    /// The time in RFC 3339, UTC, whole seconds: `2026-12-04T21:56:06Z`.
+    ///
+    /// ```
+    /// use tower_totp::clock::UnixTime;
+    ///
+    /// assert_eq!(UnixTime::EPOCH.to_rfc3339(), "1970-01-01T00:00:00Z");
+    /// assert_eq!(UnixTime::from_secs(1_700_000_000).to_rfc3339(), "2023-11-14T22:13:20Z");
+    /// assert_eq!(UnixTime::from_secs(951_782_400).to_rfc3339(), "2000-02-29T00:00:00Z");
+    /// ```
+    pub fn to_rfc3339(self) -> String {
+        let secs = self.as_secs();
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rest / 3600,
+            rest / 60 % 60,
+            rest % 60
+        )
+    }
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days at or after the epoch): no calendar crate
+/// for one formatter.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
 }
 
 fn duration_millis(d: Duration) -> u64 {

@@ -7,15 +7,28 @@
 //! | on | on | any | yes | [`Requirement::Challenge`] |
 //! | on | on | on | no | [`Requirement::Enroll`] |
 //! | on | on | off | no | [`Requirement::NotRequired`] |
+//!
+//! # The enrollment grace period
+//!
+//! [`PolicySettings::grace_days`] (0, the default, keeps the table above as
+//! it is) lets a user whose outcome is [`Requirement::Enroll`] log in with
+//! the password alone for that many days, counted from the first login at
+//! which the requirement applied to them (see [`GracePeriod`]). After it,
+//! enrolling is forced again. A grace session has **no second factor**: the
+//! layer marks it [`SecondFactor::Grace`](crate::http::SecondFactor::Grace),
+//! the `TotpVerified` extractor refuses it and `StepUpLayer` routes still
+//! demand enrollment. Details: `docs/policy.md`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::UnixTime;
 use crate::user::{UserInfo, UserKind};
 
-/// The three admin switches of the "Two Factor Auth" tab.
+/// The admin switches of the "Two Factor Auth" tab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySettings {
     /// "Enable TOTP 2FA": the global switch.
@@ -24,7 +37,16 @@ pub struct PolicySettings {
     pub internal_users: bool,
     /// "TFA for External Users".
     pub external_users: bool,
+    /// "Grace period (days)": how many days a user who must enrol may still
+    /// log in with the password alone, from the first login at which the
+    /// requirement applied to them. 0 (the default): none, enrol at once.
+    #[serde(default)]
+    pub grace_days: u32,
 }
+
+/// Seconds in a grace day. A day is 86 400 seconds here, not a calendar
+/// day: the period ends at the same clock time, whatever the time zone.
+const DAY_SECS: u64 = 86_400;
 
 impl Default for PolicySettings {
     /// On globally and for internal users, off for external users.
@@ -33,7 +55,22 @@ impl Default for PolicySettings {
             enabled: true,
             internal_users: true,
             external_users: false,
+            grace_days: 0,
         }
+    }
+}
+
+/// A user's enrollment grace period, from [`PolicySettings::grace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracePeriod {
+    /// The last instant is the one before: at `until` enrolling is forced.
+    pub until: UnixTime,
+}
+
+impl GracePeriod {
+    /// Whether the period still runs at `now` (`now < until`).
+    pub fn runs_at(self, now: UnixTime) -> bool {
+        now < self.until
     }
 }
 
@@ -72,17 +109,46 @@ impl PolicySettings {
         }
     }
 
-    fn to_bits(self) -> u8 {
-        u8::from(self.enabled)
-            | u8::from(self.internal_users) << 1
-            | u8::from(self.external_users) << 2
+    /// The grace period of a user whose requirement is
+    /// [`Requirement::Enroll`] and first applied at `since`; `None` when
+    /// [`grace_days`](Self::grace_days) is 0.
+    ///
+    /// ```
+    /// use tower_totp::clock::UnixTime;
+    /// use tower_totp::policy::PolicySettings;
+    ///
+    /// let s = PolicySettings { grace_days: 7, ..PolicySettings::default() };
+    /// let grace = s.grace(UnixTime::from_secs(1_000)).unwrap();
+    /// assert_eq!(grace.until, UnixTime::from_secs(1_000 + 7 * 86_400));
+    /// assert!(grace.runs_at(UnixTime::from_secs(1_000 + 7 * 86_400 - 1)));
+    /// assert!(!grace.runs_at(grace.until));
+    /// assert_eq!(PolicySettings::default().grace(UnixTime::EPOCH), None);
+    /// ```
+    pub fn grace(&self, since: UnixTime) -> Option<GracePeriod> {
+        (self.grace_days > 0).then(|| GracePeriod {
+            until: since.saturating_add(Duration::from_secs(
+                u64::from(self.grace_days).saturating_mul(DAY_SECS),
+            )),
+        })
     }
 
-    fn from_bits(bits: u8) -> Self {
+    /// The switches in the low bits, the grace days in the high 32: one
+    /// atomic word, so a reader never sees half of a change.
+    fn to_bits(self) -> u64 {
+        u64::from(self.enabled)
+            | u64::from(self.internal_users) << 1
+            | u64::from(self.external_users) << 2
+            | u64::from(self.grace_days) << 32
+    }
+
+    fn from_bits(bits: u64) -> Self {
         Self {
             enabled: bits & 1 != 0,
             internal_users: bits & 2 != 0,
             external_users: bits & 4 != 0,
+            // The high 32 bits: the cast keeps exactly them.
+            #[allow(clippy::cast_possible_truncation)]
+            grace_days: (bits >> 32) as u32,
         }
     }
 }
@@ -101,7 +167,7 @@ impl PolicySettings {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Policy {
-    bits: Arc<AtomicU8>,
+    bits: Arc<AtomicU64>,
 }
 
 impl Default for Policy {
@@ -114,7 +180,7 @@ impl Policy {
     /// A live policy starting from `settings`.
     pub fn new(settings: PolicySettings) -> Self {
         Self {
-            bits: Arc::new(AtomicU8::new(settings.to_bits())),
+            bits: Arc::new(AtomicU64::new(settings.to_bits())),
         }
     }
 
@@ -138,7 +204,7 @@ mod tests {
     #[test]
     fn every_combination_follows_the_table() {
         let mut seen = 0;
-        for bits in 0u8..8 {
+        for bits in 0u64..8 {
             let settings = PolicySettings::from_bits(bits);
             assert_eq!(PolicySettings::from_bits(settings.to_bits()), settings);
             for kind in [UserKind::Internal, UserKind::External] {
@@ -176,9 +242,31 @@ mod tests {
     fn changes_are_live_across_clones() {
         let p = Policy::default();
         let q = p.clone();
-        for bits in 0u8..8 {
+        for bits in 0u64..8 {
             p.set(PolicySettings::from_bits(bits));
             assert_eq!(q.get(), PolicySettings::from_bits(bits));
         }
+        let s = PolicySettings {
+            grace_days: u32::MAX,
+            ..PolicySettings::from_bits(5)
+        };
+        p.set(s);
+        assert_eq!(q.get(), s);
+    }
+
+    #[test]
+    fn the_grace_period_ends_after_its_days_and_saturates() {
+        let s = PolicySettings {
+            grace_days: 2,
+            ..PolicySettings::default()
+        };
+        let g = s.grace(UnixTime::from_secs(10)).unwrap();
+        assert!(g.runs_at(UnixTime::from_secs(10 + 2 * 86_400 - 1)));
+        assert!(!g.runs_at(UnixTime::from_secs(10 + 2 * 86_400)));
+        let far = PolicySettings {
+            grace_days: u32::MAX,
+            ..s
+        };
+        assert!(far.grace(UnixTime::from_secs(u64::MAX / 1000)).is_some());
     }
 }

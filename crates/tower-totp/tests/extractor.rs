@@ -48,6 +48,7 @@ async fn factor(f: Option<SecondFactor>) -> String {
     match f {
         None => "no login".into(),
         Some(SecondFactor::Verified(v)) => format!("verified {}", v.user.as_str()),
+        Some(SecondFactor::Grace { user, .. }) => format!("grace {}", user.as_str()),
         Some(other) => format!("not required {}", other.user().as_str()),
     }
 }
@@ -235,6 +236,37 @@ async fn no_login_is_refused_as_the_layer_refuses() {
         (r.status, r.body.as_str()),
         (StatusCode::OK, "not verified")
     );
+}
+
+/// In the enrollment grace period the layer lets the password login in,
+/// without a second factor: `TotpVerified` refuses it as it refuses a user
+/// who must enrol, the optional one says "not verified", and the second
+/// factor says `Grace`.
+#[tokio::test]
+async fn a_grace_login_is_not_verified() {
+    let app = app();
+    app.auth.policy().set(PolicySettings {
+        grace_days: 2,
+        ..app.auth.policy().get()
+    });
+    let gus = app.user("gus", true);
+    let mut jar = Jar::default();
+    app.login(&mut jar, &gus).await;
+    let r = app.get(&mut jar, "/needs", JSON).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.problem()["reason"], "enrollment_required");
+    assert_eq!(r.problem()["next"], "enroll");
+    assert_eq!(r.reason(), Some(RefusalReason::EnrollmentRequired));
+    let r = app.get(&mut jar, "/needs", HTML).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/2fa/enroll");
+    let r = app.get(&mut jar, "/maybe", JSON).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, "not verified")
+    );
+    let r = app.get(&mut jar, "/factor", JSON).await;
+    assert_eq!((r.status, r.body.as_str()), (StatusCode::OK, "grace gus"));
 }
 
 #[tokio::test]

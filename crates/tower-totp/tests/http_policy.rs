@@ -22,6 +22,7 @@ fn settings(bits: u8) -> PolicySettings {
         enabled: bits & 1 != 0,
         internal_users: bits & 2 != 0,
         external_users: bits & 4 != 0,
+        grace_days: 0,
     }
 }
 

@@ -101,8 +101,9 @@ fn json_reply(status: StatusCode, value: &Value) -> Response<Body> {
 }
 
 /// What the application behind the layer saw, as JSON: `hello: true`, the
-/// `path`, `second_factor` (`factor`: `none`, `not_required` or `verified`,
-/// with the `user`, and for `verified` the `method` and `verified_at`) and
+/// `path`, `second_factor` (`factor`: `none`, `not_required`, `grace` or
+/// `verified`, with the `user`, for `grace` the `until` (Unix seconds), for
+/// `verified` the `method` and `verified_at`) and
 /// `totp_verified` (the user of the [`TotpVerified`] extension).
 pub fn hello<B>(req: &Request<B>) -> Response<Full<Bytes>> {
     let verified = req.extensions().get::<TotpVerified>();
@@ -111,6 +112,11 @@ pub fn hello<B>(req: &Request<B>) -> Response<Full<Bytes>> {
         Some(SecondFactor::NotRequired { user, .. }) => {
             json!({ "factor": "not_required", "user": user.as_str() })
         }
+        Some(SecondFactor::Grace { user, until }) => json!({
+            "factor": "grace",
+            "user": user.as_str(),
+            "until": until.as_secs(),
+        }),
         Some(SecondFactor::Verified(v)) => json!({
             "factor": "verified",
             "user": v.user.as_str(),
@@ -135,7 +141,8 @@ pub fn hello<B>(req: &Request<B>) -> Response<Full<Bytes>> {
 
 impl Login {
     /// `POST /login` with `{"username", "password"}`: the password checked
-    /// when the app has a check, else every password is right.
+    /// when the app has a check, else every password is right. Answers
+    /// `{"next"}`, with `grace_until` (RFC 3339) in the grace period.
     async fn call(&self, req: Request<Full<Bytes>>) -> Response<Body> {
         let Some(session) = req.extensions().get::<Session>().cloned() else {
             return json_reply(
@@ -173,8 +180,14 @@ impl Login {
                 &json!({ "error": "unknown user" }),
             );
         }
-        match self.auth.password_verified(&session, &user).await {
-            Ok(next) => json_reply(StatusCode::OK, &json!({ "next": next.as_str() })),
+        match self.auth.password_login(&session, &user).await {
+            Ok(outcome) => {
+                let mut answer = json!({ "next": outcome.next.as_str() });
+                if let Some(until) = outcome.grace_until {
+                    answer["grace_until"] = json!(until.to_rfc3339());
+                }
+                json_reply(StatusCode::OK, &answer)
+            }
             Err(e) => json_reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &json!({ "error": e.to_string() }),

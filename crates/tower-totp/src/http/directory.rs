@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
+use crate::clock::UnixTime;
 use crate::store::StoreError;
 use crate::user::{UserId, UserInfo};
 
@@ -33,6 +34,35 @@ pub trait UserDirectory: Send + Sync + 'static {
         let _ = user;
         UserLookup::NotAtHand
     }
+
+    /// When the enrollment requirement first applied to `user`, for the
+    /// grace period ([`PolicySettings::grace_days`](crate::policy::PolicySettings::grace_days)):
+    /// the time kept with the user if there is one, else `now`, kept and
+    /// returned. Called by [`TotpAuth::password_verified`](super::TotpAuth::password_verified)
+    /// at each login whose requirement is to enrol, so the first such login
+    /// starts the period. Keep it durably, with the user (a column of the
+    /// user table): a restart or a second instance must not start the
+    /// period again. Set-if-absent must be one statement
+    /// (`UPDATE ... SET since = COALESCE(since, $now) ... RETURNING since`),
+    /// so two logins at once agree on one time.
+    ///
+    /// The default answers `Ok(None)`: the directory keeps no such time, and
+    /// then there is no grace period (enrolling is forced at once, as with
+    /// 0 days). Failing closed: a directory that cannot say when the period
+    /// started must not grant one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the time cannot be read or kept; the login is
+    /// refused then (503), never let through.
+    async fn requirement_since(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+    ) -> Result<Option<UnixTime>, StoreError> {
+        let _ = (user, now);
+        Ok(None)
+    }
 }
 
 /// The answer of [`UserDirectory::user_info_now`].
@@ -53,9 +83,14 @@ pub struct UnknownUser;
 
 /// Users in a shared map; clones share it, and changes (such as the
 /// "Require Two Factor Authentication" flag) are seen by the next request.
+///
+/// It keeps [`UserDirectory::requirement_since`] in memory too: the grace
+/// period of a user starts again when the process does (fine for tests
+/// and examples; a real application keeps it with its users).
 #[derive(Debug, Clone, Default)]
 pub struct StaticDirectory {
     users: Arc<RwLock<HashMap<UserId, UserInfo>>>,
+    required_since: Arc<RwLock<HashMap<UserId, UnixTime>>>,
 }
 
 impl StaticDirectory {
@@ -66,6 +101,10 @@ impl StaticDirectory {
 
     /// Remove a user.
     pub fn remove(&self, user: &UserId) -> Option<UserInfo> {
+        self.required_since
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(user);
         self.write().remove(user)
     }
 
@@ -113,6 +152,21 @@ impl UserDirectory for StaticDirectory {
             }),
             None => UserLookup::NoSuchUser,
         }
+    }
+
+    async fn requirement_since(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+    ) -> Result<Option<UnixTime>, StoreError> {
+        if self.get(user).is_none() {
+            return Ok(None);
+        }
+        let mut since = self
+            .required_since
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        Ok(Some(*since.entry(user.clone()).or_insert(now)))
     }
 }
 

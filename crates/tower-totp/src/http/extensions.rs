@@ -103,13 +103,24 @@ pub enum SecondFactor {
     },
     /// The second step is done.
     Verified(TotpVerified),
+    /// The user must enrol and has not, but is inside the enrollment grace
+    /// period ([`PolicySettings::grace_days`](crate::policy::PolicySettings::grace_days)):
+    /// the layer lets the password login through, **without a second
+    /// factor**. The `TotpVerified` extractor refuses it
+    /// (`enrollment_required`), and so does [`StepUp`](super::StepUp).
+    Grace {
+        /// Who.
+        user: UserId,
+        /// When the period ends: from then on enrolling is forced.
+        until: UnixTime,
+    },
 }
 
 impl SecondFactor {
     /// The second factor the layer found for the request with these
     /// extensions: [`SecondFactor::Verified`] when it holds a
     /// [`TotpVerified`], [`SecondFactor::NotRequired`] when 2FA does not
-    /// apply, `None` without a password login (or without the layer).
+    /// apply, [`SecondFactor::Grace`] in the enrollment grace period, `None` without a password login (or without the layer).
     pub fn of(extensions: &http::Extensions) -> Option<Self> {
         if let Some(verified) = layer_verified(extensions) {
             return Some(Self::Verified(verified.clone()));
@@ -120,7 +131,7 @@ impl SecondFactor {
     /// The user, whichever way they got through.
     pub fn user(&self) -> &UserId {
         match self {
-            Self::NotRequired { user, .. } => user,
+            Self::NotRequired { user, .. } | Self::Grace { user, .. } => user,
             Self::Verified(v) => &v.user,
         }
     }

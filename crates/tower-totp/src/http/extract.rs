@@ -19,6 +19,7 @@ use super::respond::{FullResponse, default_refusal};
 /// | no password login | 401 `login_required`, `next: login` (a 303 to the login page for browsers) |
 /// | 2FA does not apply, the user has an authenticator, no code given in this session | 401 `step_up_required`, `next: totp` (the second screen, whose code then satisfies it) |
 /// | 2FA does not apply, no authenticator | 401 `enrollment_required`, `next: enroll` |
+/// | in the enrollment grace period ([`SecondFactor::Grace`]) | 401 `enrollment_required`, `next: enroll` |
 /// | the route is not inside [`TotpLayer`](super::TotpLayer) | 500 `missing_totp_layer`: a setup mistake, never a pass |
 ///
 /// Answers are the handle's: its refusal response or pages, with the
@@ -94,6 +95,9 @@ impl<S: Send + Sync> FromRequestParts<S> for TotpVerified {
             Some(SecondFactor::NotRequired {
                 enrolled: false, ..
             }) => (RefusalReason::EnrollmentRequired, Next::Enroll),
+            // The grace period lets a password login in without a second
+            // factor; a handler that demands one does not get it.
+            Some(SecondFactor::Grace { .. }) => (RefusalReason::EnrollmentRequired, Next::Enroll),
             // A factor this extractor does not know: fail closed.
             Some(_) => return Err(TotpRejection::missing_layer(format)),
         };

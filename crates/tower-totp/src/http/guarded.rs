@@ -26,7 +26,8 @@ pub(crate) struct Guarded {
     #[cfg(feature = "axum")]
     auth: TotpAuth,
     /// [`SecondFactor::NotRequired`] for a password login to which 2FA
-    /// does not apply; `None` without a password login.
+    /// does not apply, [`SecondFactor::Grace`] for one in the enrollment
+    /// grace period; `None` without a password login.
     factor: Option<SecondFactor>,
 }
 
@@ -40,8 +41,8 @@ impl Guarded {
         }
     }
 
-    /// The second factor of a password login to which 2FA does not apply;
-    /// `None` without a password login.
+    /// The second factor of a password login to which 2FA does not apply
+    /// (or not yet: the grace period); `None` without a password login.
     pub(crate) fn factor(&self) -> Option<&SecondFactor> {
         self.factor.as_ref()
     }

@@ -174,14 +174,27 @@ async fn decide(
         return Err(end_login(session, RefusalReason::NotLoggedIn).await);
     }
     let now = engine.now();
-    match auth.policy().get().requirement(&info, status.enrolled) {
+    let settings = auth.policy().get();
+    match settings.requirement(&info, status.enrolled) {
         Requirement::NotRequired => Ok(Some(SecondFactor::NotRequired {
             last_step: state.verified_at(status.epoch),
             enrolled: status.enrolled,
             user: state.user,
         })),
         Requirement::Enroll => {
-            let deadline = state.since.saturating_add(engine.config().pending_ttl());
+            let grace = state
+                .required_since()
+                .and_then(|since| settings.grace(since));
+            if let Some(grace) = grace.filter(|g| g.runs_at(now)) {
+                return Ok(Some(SecondFactor::Grace {
+                    user: state.user,
+                    until: grace.until,
+                }));
+            }
+            // A login that outlived its grace period may still enrol within
+            // the pending time from the period's end.
+            let start = grace.map_or(state.since, |g| g.until.max(state.since));
+            let deadline = start.saturating_add(engine.config().pending_ttl());
             if now >= deadline {
                 return Err(end_login(session, RefusalReason::StepExpired).await);
             }

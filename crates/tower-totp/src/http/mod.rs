@@ -92,7 +92,7 @@ mod same_origin;
 mod session_guard;
 mod step_up;
 
-pub use auth::{RefusalResponder, TotpAuth, TotpAuthBuilder};
+pub use auth::{LoginOutcome, RefusalResponder, TotpAuth, TotpAuthBuilder};
 pub use body::TotpBody;
 pub use clock_hint::{ClockHint, ClockHintRule};
 pub use directory::{StaticDirectory, UnknownUser, UserDirectory, UserLookup};

@@ -84,6 +84,22 @@ pub struct AuthenticatorsPage<'a> {
     pub recovery_codes_left: usize,
 }
 
+/// The enrollment grace period: how long is left, "Sync now" or "Later".
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct GracePage<'a> {
+    /// The user's display name.
+    pub display_name: &'a str,
+    /// How long is left, in words ("6 days", "5 hours", "12 minutes").
+    pub left: &'a str,
+    /// When the period ends, RFC 3339 (UTC).
+    pub until: &'a str,
+    /// "Sync now": the enrollment page (`{prefix}/enroll`).
+    pub enroll_url: &'a str,
+    /// "Later": into the application.
+    pub later_url: &'a str,
+}
+
 /// Renders the endpoints' pages. Every string passed in is raw text: escape
 /// it (see [`escape`]).
 pub trait Pages: Send + Sync + 'static {
@@ -97,6 +113,25 @@ pub trait Pages: Send + Sync + 'static {
     fn authenticators(&self, page: &AuthenticatorsPage<'_>) -> String;
     /// A refusal as a page.
     fn message(&self, refusal: &Refusal) -> String;
+    /// The enrollment grace period page. The default is the default look's
+    /// (so pages written before it keep compiling).
+    fn grace(&self, page: &GracePage<'_>) -> String {
+        default_grace(page)
+    }
+}
+
+/// The default look's grace page: links, not forms, because neither
+/// choice changes anything (a GET of the enrollment page starts one).
+fn default_grace(p: &GracePage<'_>) -> String {
+    let body = format!(
+        "<h1>Sync an authenticator app</h1><p>{name}, your account will soon require a second factor. You can log in with your password alone for <strong id=\"grace-left\">{left}</strong> more (until <time datetime=\"{until}\">{until}</time>); after that, you must sync an app to log in.</p><p><a id=\"sync-now\" href=\"{enroll}\">Sync now</a></p><p><a id=\"later\" href=\"{later}\">Later</a></p>",
+        name = escape(p.display_name),
+        left = escape(p.left),
+        until = escape(p.until),
+        enroll = escape(p.enroll_url),
+        later = escape(p.later_url),
+    );
+    layout("Sync an authenticator app", &body)
 }
 
 /// The default look: one column, system fonts, good contrast.

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! 1 P <since> <user>                              password checked
+//! 1 G <since> <required_since> <user>             password checked, may enrol later
 //! 1 V <since> <epoch> <method> <at> <user>        second step done
 //! ```
 //!
@@ -36,6 +37,10 @@ pub(crate) fn session_error(e: tower_sessions::session::Error) -> crate::Error {
 enum Stage {
     /// The password is checked; the second step is not done.
     Pending,
+    /// As [`Stage::Pending`], for a user who must enrol and whose
+    /// requirement first applied at `required_since`: the grace period is
+    /// counted from it, with the policy's days of each request.
+    Grace { required_since: UnixTime },
     /// The second step is done, bound to the user's epoch at that time.
     Verified {
         epoch: u64,
@@ -57,6 +62,7 @@ pub(crate) struct SessionState {
 /// How the two stages' forms start: the version tag (`1`) and the stage.
 const PENDING: &str = "1 P ";
 const VERIFIED: &str = "1 V ";
+const GRACE: &str = "1 G ";
 
 impl SessionState {
     /// The compact form of the module docs.
@@ -65,6 +71,12 @@ impl SessionState {
         // Writing to a `String` cannot fail.
         let _ = match self.stage {
             Stage::Pending => write!(out, "{PENDING}{}", self.since.as_millis()),
+            Stage::Grace { required_since } => write!(
+                out,
+                "{GRACE}{} {}",
+                self.since.as_millis(),
+                required_since.as_millis()
+            ),
             Stage::Verified { epoch, method, at } => write!(
                 out,
                 "{VERIFIED}{} {epoch} {} {}",
@@ -80,13 +92,19 @@ impl SessionState {
 
     /// Read the compact form; `None` for anything else.
     fn decode(text: &str) -> Option<Self> {
-        let (verified, mut rest) = if let Some(rest) = text.strip_prefix(VERIFIED) {
-            (true, rest)
+        let (verified, grace, mut rest) = if let Some(rest) = text.strip_prefix(VERIFIED) {
+            (true, false, rest)
+        } else if let Some(rest) = text.strip_prefix(GRACE) {
+            (false, true, rest)
         } else {
-            (false, text.strip_prefix(PENDING)?)
+            (false, false, text.strip_prefix(PENDING)?)
         };
         let since = UnixTime::from_millis(number_field(&mut rest)?);
-        let stage = if verified {
+        let stage = if grace {
+            Stage::Grace {
+                required_since: UnixTime::from_millis(number_field(&mut rest)?),
+            }
+        } else if verified {
             let epoch = number_field(&mut rest)?;
             let method = match next_field(&mut rest)? {
                 "totp" => StepMethod::Totp,
@@ -150,6 +168,25 @@ impl SessionState {
             user,
             since,
             stage: Stage::Pending,
+        }
+    }
+
+    /// A password login of `user` checked at `since` who must enrol, and
+    /// whose requirement first applied at `required_since`.
+    pub(crate) fn grace(user: UserId, since: UnixTime, required_since: UnixTime) -> Self {
+        Self {
+            user,
+            since,
+            stage: Stage::Grace { required_since },
+        }
+    }
+
+    /// When the enrollment requirement first applied to this login's user,
+    /// if the login recorded it (the grace period counts from it).
+    pub(crate) fn required_since(&self) -> Option<UnixTime> {
+        match self.stage {
+            Stage::Grace { required_since } => Some(required_since),
+            _ => None,
         }
     }
 
@@ -293,7 +330,15 @@ mod tests {
 
     #[test]
     fn every_stage_and_method_round_trips_through_json() {
-        let mut states = vec![state("alice", Stage::Pending)];
+        let mut states = vec![
+            state("alice", Stage::Pending),
+            state(
+                "1 G 2 3",
+                Stage::Grace {
+                    required_since: UnixTime::from_millis(u64::MAX),
+                },
+            ),
+        ];
         for method in StepMethod::ALL {
             states.push(state(
                 "bob",
@@ -332,6 +377,16 @@ mod tests {
         assert_eq!(
             state("alice", Stage::Pending).encode(),
             "1 P 1700000010123 alice"
+        );
+        assert_eq!(
+            state(
+                "dan",
+                Stage::Grace {
+                    required_since: UnixTime::from_millis(7)
+                }
+            )
+            .encode(),
+            "1 G 1700000010123 7 dan"
         );
     }
 

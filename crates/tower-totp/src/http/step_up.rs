@@ -37,8 +37,11 @@ impl TotpAuth {
 /// screen, which accepts a fresh code in an already verified session. So are
 /// users to whom 2FA does not apply but who have an authenticator: an
 /// administrator who switches 2FA off for everyone still needs a code for
-/// the next change. Only users without any authenticator pass (there is no
-/// second factor to step up to).
+/// the next change. Only users without any authenticator to whom 2FA does
+/// not apply pass (there is no second factor to step up to); a user in the
+/// enrollment grace period ([`SecondFactor::Grace`]) is answered
+/// `enrollment_required`: the grace lets them into the application, not
+/// past a step-up.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct StepUpLayer {
@@ -111,8 +114,9 @@ where
             let fresh = |method: StepMethod, at: UnixTime| {
                 method != StepMethod::RememberedDevice && now.duration_since(at) <= self.max_age
             };
-            let stale = match (verified, guarded.and_then(Guarded::factor)) {
-                (Some(v), _) => !fresh(v.method, v.verified_at),
+            let stale = Refusal::new(RefusalReason::StepUpRequired, Some(Next::Totp));
+            match (verified, guarded.and_then(Guarded::factor)) {
+                (Some(v), _) => (!fresh(v.method, v.verified_at)).then_some(stale),
                 // 2FA does not apply, but the user has an authenticator: a
                 // code is still asked for (the second screen takes it), so
                 // that switching the policy off does not also switch off
@@ -124,12 +128,17 @@ where
                         last_step,
                         ..
                     }),
-                ) => !last_step.is_some_and(|(method, at)| fresh(method, at)),
+                ) => (!last_step.is_some_and(|(method, at)| fresh(method, at))).then_some(stale),
+                // In the grace period: no second factor at all. The grace
+                // lets the user into the application, not past a step-up.
+                (None, Some(SecondFactor::Grace { .. })) => Some(Refusal::new(
+                    RefusalReason::EnrollmentRequired,
+                    Some(Next::Enroll),
+                )),
                 // No authenticator to step up to, or no password login (the
                 // application's own auth decides).
-                _ => false,
-            };
-            stale.then(|| Refusal::new(RefusalReason::StepUpRequired, Some(Next::Totp)))
+                _ => None,
+            }
         };
         let Some(refusal) = refusal else {
             return ResponseFuture::calling(self.inner.call(req));

@@ -4,6 +4,7 @@
 use tower_sessions::Session;
 
 use super::TotpAuth;
+use crate::clock::UnixTime;
 use crate::http::clock_hint::ClockHint;
 use crate::http::own_enrollment;
 use crate::http::refusal::Next;
@@ -12,12 +13,31 @@ use crate::policy::Requirement;
 use crate::store::StoreError;
 use crate::user::UserId;
 
+/// What [`TotpAuth::password_login`] found: where the client goes next,
+/// and the end of the enrollment grace period if the login is inside one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoginOutcome {
+    /// [`Next::Done`], [`Next::Totp`] or [`Next::Enroll`]; never
+    /// [`Next::Login`].
+    pub next: Next,
+    /// `Some` when the user must enrol but is inside the grace period
+    /// ([`PolicySettings::grace_days`](crate::policy::PolicySettings::grace_days)):
+    /// `next` is [`Next::Done`] then, and the session has **no second
+    /// factor** ([`SecondFactor::Grace`](crate::http::SecondFactor::Grace)).
+    /// Browsers are best sent to `GET {prefix}/grace`, which says how long
+    /// is left and offers "Sync now" and "Later".
+    pub grace_until: Option<UnixTime>,
+}
+
 impl TotpAuth {
     /// Call once the application has checked `user`'s password: records the
     /// login in the session and says what comes next: [`Next::Done`] (2FA
-    /// does not apply now), [`Next::Totp`] (`GET {prefix}` shows the second
-    /// screen) or [`Next::Enroll`] (`GET {prefix}/enroll`); never
-    /// [`Next::Login`].
+    /// does not apply now, or the user is in the enrollment grace period),
+    /// [`Next::Totp`] (`GET {prefix}` shows the second screen) or
+    /// [`Next::Enroll`] (`GET {prefix}/enroll`); never [`Next::Login`].
+    /// [`password_login`](Self::password_login) says the end of the grace
+    /// period as well.
     ///
     /// The session id is cycled here (a new login never reuses an old id).
     ///
@@ -30,13 +50,51 @@ impl TotpAuth {
         session: &Session,
         user: &UserId,
     ) -> Result<Next, crate::Error> {
+        Ok(self.password_login(session, user).await?.next)
+    }
+
+    /// [`password_verified`](Self::password_verified), with the end of the
+    /// enrollment grace period when the login is inside one.
+    ///
+    /// At a login whose requirement is to enrol, the directory is asked
+    /// when the requirement first applied
+    /// ([`UserDirectory::requirement_since`](crate::http::UserDirectory::requirement_since),
+    /// which keeps this login's time if it is the first). The period is
+    /// that time plus the policy's days, read again on every request, so an
+    /// administrator who shortens it shortens open sessions' too.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Store`] when the user directory, the store or the
+    /// session store fails; refuse the login then.
+    pub async fn password_login(
+        &self,
+        session: &Session,
+        user: &UserId,
+    ) -> Result<LoginOutcome, crate::Error> {
         let info =
             self.users().user_info(user).await?.ok_or_else(|| {
                 StoreError::corrupt("password_verified called for an unknown user")
             })?;
         let status = self.engine().status(user).await?;
-        let requirement = self.policy().get().requirement(&info, status.enrolled);
-        let state = SessionState::pending(user.clone(), self.engine().now());
+        let settings = self.policy().get();
+        let requirement = settings.requirement(&info, status.enrolled);
+        let now = self.engine().now();
+        // Asked at every login that must enrol, whatever the days: an
+        // administrator who turns the grace period on later counts it from
+        // the real first time, not from the switch.
+        let required_since = match requirement {
+            Requirement::Enroll => self.users().requirement_since(user, now).await?,
+            _ => None,
+        };
+        let state = match required_since {
+            Some(since) => SessionState::grace(user.clone(), now, since),
+            None => SessionState::pending(user.clone(), now),
+        };
+        let grace_until = required_since
+            .and_then(|since| settings.grace(since))
+            .filter(|g| g.runs_at(now))
+            .map(|g| g.until);
         session.cycle_id().await.map_err(session_error)?;
         // A pending enrollment of an earlier login in this session is not
         // this login's.
@@ -44,11 +102,13 @@ impl TotpAuth {
         // Nor is a clock hint an earlier login left for its landing page.
         ClockHint::forget(session).await.map_err(session_error)?;
         state.save(session).await.map_err(session_error)?;
-        Ok(match requirement {
+        let next = match requirement {
             Requirement::NotRequired => Next::Done,
             Requirement::Challenge => Next::Totp,
+            Requirement::Enroll if grace_until.is_some() => Next::Done,
             Requirement::Enroll => Next::Enroll,
-        })
+        };
+        Ok(LoginOutcome { next, grace_until })
     }
 
     /// An administrator's reset of `user`'s second factor: every

@@ -5,6 +5,8 @@
 
 mod login;
 
+pub use login::LoginOutcome;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;

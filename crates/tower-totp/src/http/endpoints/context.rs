@@ -155,6 +155,13 @@ impl Ctx {
         self.requirement
     }
 
+    /// When this login's enrollment grace period ends (or ended), by the
+    /// policy as it is now; `None` without one.
+    pub(super) fn grace_until(&self) -> Option<UnixTime> {
+        let since = self.state.required_since()?;
+        Some(self.auth.policy().get().grace(since)?.until)
+    }
+
     fn verified_at(&self) -> Option<UnixTime> {
         self.state.verified_at(self.status.epoch).map(|(_, at)| at)
     }
@@ -164,8 +171,16 @@ impl Ctx {
     /// again. A pending login is forgotten; a user to whom 2FA does not
     /// apply stays logged in (only enrolling of their own will needs the
     /// fresh password).
+    ///
+    /// A user who must enrol counts from the end of their grace period, if
+    /// it is later than the password: "Sync now" on a grace login of this
+    /// morning still works, and so does enrolling right after the period.
     pub(super) async fn check_not_expired(&self, ttl: Duration) -> Result<(), Fail> {
-        if self.verified_at().is_none() && self.now >= self.state.since.saturating_add(ttl) {
+        let start = match self.grace_until() {
+            Some(until) if self.requirement() == Requirement::Enroll => until.max(self.state.since),
+            _ => self.state.since,
+        };
+        if self.verified_at().is_none() && self.now >= start.saturating_add(ttl) {
             if self.requirement() != Requirement::NotRequired {
                 SessionState::clear(&self.session)
                     .await

@@ -12,6 +12,7 @@
 //! | `GET /2fa/authenticators` | list (recent second step required) |
 //! | `POST /2fa/authenticators/{id}/revoke`, `DELETE /2fa/authenticators/{id}` | revoke (recent step) |
 //! | `POST /2fa/recovery-codes` | a new set of recovery codes (recent step) |
+//! | `GET /2fa/grace` | in the enrollment grace period: how long is left, "Sync now" (`/2fa/enroll`) or "Later"; JSON `{"next":"done","grace_until"}`; after it `enrollment_required` |
 //!
 //! A pending enrollment belongs to the session that started it: no other
 //! session sees, confirms or replaces it, and once the user has an
@@ -28,6 +29,7 @@ mod authenticators;
 mod context;
 mod enrollment;
 mod form;
+mod grace;
 mod recovery_codes;
 mod router;
 mod second_step;

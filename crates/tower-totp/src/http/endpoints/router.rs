@@ -9,7 +9,7 @@ use http_body::Body;
 use super::context::{Ctx, Fail, Login, refuse};
 use super::enrollment::{self, EnrollForm, EnrollRequest, EnrollWish, Pending, QrImage};
 use super::form::read_form;
-use super::{authenticators, recovery_codes, second_step};
+use super::{authenticators, grace, recovery_codes, second_step};
 use crate::http::auth::TotpAuth;
 use crate::http::negotiate::{BodyKind, Format};
 use crate::http::refusal::{Refusal, RefusalReason};
@@ -63,6 +63,7 @@ where
             | ["enroll", "qr.png" | "qr.svg"]
             | ["authenticators"]
             | ["recovery-codes"]
+            | ["grace"]
             | ["authenticators", _]
             | ["authenticators", _, "revoke"]
     );
@@ -102,6 +103,7 @@ where
                 EnrollRequest::Confirm(code) => enrollment::confirm(&ctx, code).await,
             }
         }
+        (&Method::GET, ["grace"]) => grace::show(&ctx),
         (&Method::GET, ["authenticators"]) => authenticators::list(&ctx).await,
         (&Method::POST, ["authenticators", id, "revoke"])
         | (&Method::DELETE, ["authenticators", id]) => authenticators::revoke(&ctx, id).await,
