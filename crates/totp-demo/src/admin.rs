@@ -15,7 +15,7 @@ use crate::pages;
 use crate::respond::{
     self, Failure, Format, body_is_json, form_checkbox, form_radio, parse_body, see_other,
 };
-use crate::settings::SettingsPatch;
+use crate::settings::{MAX_GRACE_DAYS, SettingsPatch};
 use crate::state::AppState;
 use crate::users::User;
 use crate::viewer::Admin;
@@ -61,23 +61,52 @@ pub(crate) async fn settings(
     respond::json(StatusCode::OK, &current)
 }
 
-/// JSON: any of the three switches; the others stay.
+/// JSON: any of the switches; the others stay.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SettingsJson {
     enabled: Option<bool>,
     internal_users: Option<bool>,
     external_users: Option<bool>,
+    grace_days: Option<u32>,
 }
 
-/// The form: a checkbox (left out when off) and two ON/OFF radios (always
-/// sent). Checked in [`update_settings`]: a form that is not the page's
-/// changes nothing.
+/// The form: a checkbox (left out when off), two ON/OFF radios (always
+/// sent) and the grace days (the page sends them; a form without them
+/// keeps the saved value). Checked in [`update_settings`]: a form that is
+/// not the page's changes nothing.
 #[derive(Deserialize)]
 struct SettingsForm {
     enabled: Option<String>,
     internal_users: Option<String>,
     external_users: Option<String>,
+    grace_days: Option<String>,
+}
+
+/// The grace days within 0..=[`MAX_GRACE_DAYS`], else a 400 that says so.
+fn grace_days(days: Option<u32>, format: Format) -> Result<Option<u32>, Failure> {
+    match days {
+        Some(d) if d > MAX_GRACE_DAYS => Err(Failure::invalid_body(
+            format,
+            format!("grace_days must be a whole number from 0 to {MAX_GRACE_DAYS}."),
+        )),
+        d => Ok(d),
+    }
+}
+
+/// The form's grace days: digits only (a browser's number field sends
+/// them so), surrounding spaces allowed.
+fn form_grace_days(value: Option<&str>, format: Format) -> Result<Option<u32>, Failure> {
+    let Some(text) = value.map(str::trim) else {
+        return Ok(None);
+    };
+    let parsed = (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse::<u32>().ok())
+        .flatten();
+    match parsed {
+        Some(d) => grace_days(Some(d), format),
+        None => grace_days(Some(u32::MAX), format),
+    }
 }
 
 /// `PUT /admin/settings` (JSON) and `POST /admin/settings` (the form).
@@ -92,10 +121,14 @@ pub(crate) async fn update_settings(
     // the others).
     let patch = if body_is_json(&headers) {
         match parse_body::<SettingsJson>(&headers, body, v.format, true) {
-            Ok(p) => SettingsPatch {
-                enabled: p.enabled,
-                internal_users: p.internal_users,
-                external_users: p.external_users,
+            Ok(p) => match grace_days(p.grace_days, v.format) {
+                Ok(grace_days) => SettingsPatch {
+                    enabled: p.enabled,
+                    internal_users: p.internal_users,
+                    external_users: p.external_users,
+                    grace_days,
+                },
+                Err(f) => return f.into_response(),
             },
             Err(f) => return f.into_response(),
         }
@@ -113,6 +146,7 @@ pub(crate) async fn update_settings(
                     "external_users",
                     v.format,
                 )?),
+                grace_days: form_grace_days(f.grace_days.as_deref(), v.format)?,
             })
         });
         match read {

@@ -22,7 +22,8 @@ struct Me<'a> {
 }
 
 /// How the second factor stands, as JSON writes it: the method's own
-/// snake-case name, or `not_required`.
+/// snake-case name, `not_required`, or `grace` (in the enrollment grace
+/// period, without a second factor).
 #[derive(Serialize)]
 #[serde(untagged)]
 pub(crate) enum SecondFactorJson {
@@ -36,6 +37,8 @@ impl From<&SecondFactor> for SecondFactorJson {
     fn from(sf: &SecondFactor) -> Self {
         match sf {
             SecondFactor::Verified(v) => Self::Verified(v.method),
+            // The enrollment grace period: no second factor yet.
+            SecondFactor::Grace { .. } => Self::NotRequired("grace"),
             _ => Self::NotRequired("not_required"),
         }
     }

@@ -19,6 +19,9 @@ fn describe(sf: &SecondFactor) -> &'static str {
             // A way the library adds later.
             _ => "verified",
         },
+        SecondFactor::Grace { .. } => {
+            "not set up yet: sync an authenticator app before the grace period ends"
+        }
         _ => "not required for your account right now",
     }
 }

@@ -91,18 +91,22 @@ pub(crate) async fn submit(
     if let Err(e) = password_throttle::clear(&state, username).await {
         return Failure::unavailable(format, &e).into_response();
     }
-    let next = match state
+    let outcome = match state
         .auth
-        .password_verified(&session, &UserId::new(user.username.as_str()))
+        .password_login(&session, &UserId::new(user.username.as_str()))
         .await
     {
-        Ok(next) => next,
+        Ok(outcome) => outcome,
         Err(e) => return Failure::unavailable(format, &e).into_response(),
     };
+    let next = outcome.next;
     tracing::info!(user = %user.username, next = next.as_str(), "password accepted");
     if format.is_html() {
         let prefix = state.auth.prefix();
         return match next {
+            // In the grace period: the page that says how long is left
+            // and offers "Sync now" or "Later".
+            Next::Done if outcome.grace_until.is_some() => see_other(&format!("{prefix}/grace")),
             Next::Done => see_other("/"),
             Next::Enroll => see_other(&format!("{prefix}/enroll")),
             // The second screen, and for a step the demo does not know yet:
@@ -110,7 +114,13 @@ pub(crate) async fn submit(
             _ => see_other(prefix),
         };
     }
-    respond::json(StatusCode::OK, &json!({ "next": next }))
+    match outcome.grace_until {
+        Some(until) => respond::json(
+            StatusCode::OK,
+            &json!({ "next": next, "grace_until": until.to_rfc3339() }),
+        ),
+        None => respond::json(StatusCode::OK, &json!({ "next": next })),
+    }
 }
 
 /// The typed user name as the log shows it: the name of a user who exists

@@ -40,7 +40,7 @@ main{max-width:40rem;margin:2.5rem auto;padding:0 1rem}\
 h1{font-size:1.45rem;margin:0 0 1rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}\
 label{font-weight:600}\
 .field{margin:1rem 0}.field label{display:block;margin-bottom:.3rem}\
-input[type=text],input[type=password]{width:100%;font-size:1.05rem;padding:.5rem .6rem;border:1px solid #8a94a3;border-radius:6px}\
+input[type=text],input[type=password],input[type=number]{width:100%;font-size:1.05rem;padding:.5rem .6rem;border:1px solid #8a94a3;border-radius:6px}\
 input.code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;letter-spacing:.15em;font-size:1.25rem}\
 .check{display:flex;align-items:center;gap:.5rem;margin:.6rem 0}.check label{font-weight:400}\
 fieldset{border:1px solid var(--line);border-radius:8px;padding:.6rem 1rem 1rem;margin:1rem 0}legend{font-weight:600;padding:0 .3rem}\
@@ -233,12 +233,20 @@ pub(crate) fn settings_page(admin: &User, s: PolicySettings, saved: bool) -> Str
 {internal}{external}\
 <p class=\"hint\">Users of a kind that is ON are asked for a code once they have synced an app; \
 those whose user form has <em>Require Two Factor Authentication</em> must sync one at their next login.</p>\
+<div class=\"field\"><label for=\"grace_days\">Grace period (days)</label>\
+<input type=\"number\" id=\"grace_days\" name=\"grace_days\" min=\"0\" max=\"{max_days}\" step=\"1\" \
+inputmode=\"numeric\" value=\"{grace_days}\" aria-describedby=\"grace-hint\"></div>\
+<p class=\"hint\" id=\"grace-hint\">Users who must sync an app may still log in with the password alone \
+for this many days from their first such login, and are asked each time to sync now or later. \
+Such a login has no second factor. 0: sync at once.</p>\
 <button type=\"submit\" id=\"save\">Save</button></form></div>",
         tabs = admin_tabs("Two Factor Auth"),
         saved = notice(saved.then_some("Saved. The change applies from the next request.")),
         enabled = if s.enabled { " checked" } else { "" },
         internal = on_off("internal_users", "TFA for Internal Users", s.internal_users),
         external = on_off("external_users", "TFA for External Users", s.external_users),
+        grace_days = s.grace_days,
+        max_days = crate::settings::MAX_GRACE_DAYS,
     );
     layout("Two Factor Auth", Some(admin), Section::Admin, &body)
 }
@@ -530,8 +538,11 @@ mod tests {
             enabled: true,
             internal_users: false,
             external_users: true,
+            grace_days: 14,
         };
         let html = settings_page(&user("A", true), s, false);
+        assert!(html.contains("name=\"grace_days\""));
+        assert!(html.contains("value=\"14\""));
         assert!(html.contains("id=\"internal_users-off\" checked"));
         assert!(html.contains("id=\"external_users-on\" checked"));
         assert!(html.contains("name=\"enabled\" value=\"on\" checked"));

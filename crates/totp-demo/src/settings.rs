@@ -9,6 +9,10 @@ use crate::db::Db;
 pub(crate) use crate::db::SettingsPatch;
 use crate::error::DemoError;
 
+/// The longest "Grace period (days)" the admin page accepts: a year. A
+/// longer one is a policy that does not require a second factor.
+pub(crate) const MAX_GRACE_DAYS: u32 = 365;
+
 /// The saved switches and the live policy. Clones share both.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -11,6 +11,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use serde::Serialize;
+use tower_totp::clock::UnixTime;
 use tower_totp::http::{UserDirectory, UserLookup};
 use tower_totp::store::StoreError;
 use tower_totp::{UserId, UserInfo, UserKind};
@@ -309,6 +310,30 @@ impl UserDirectory for Users {
             }),
             None => UserLookup::NoSuchUser,
         }
+    }
+
+    /// Kept in its own table (`demo_requirement_since`, or
+    /// `totp_demo.requirement_since`), set once at the first login that
+    /// must enrol: every instance and every restart counts the grace period
+    /// from the same time. An administrator's reset does not start it
+    /// again (a reset is no reason to go without a second factor longer).
+    async fn requirement_since(
+        &self,
+        user: &UserId,
+        now: UnixTime,
+    ) -> Result<Option<UnixTime>, StoreError> {
+        if self.get(user.as_str()).is_none() {
+            return Ok(None);
+        }
+        let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+        let since = self
+            .db
+            .requirement_since(user.as_str().to_owned(), now_ms)
+            .await
+            .map_err(StoreError::unavailable)?;
+        Ok(Some(UnixTime::from_millis(
+            u64::try_from(since).unwrap_or(0),
+        )))
     }
 }
 

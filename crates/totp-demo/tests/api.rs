@@ -181,7 +181,7 @@ async fn admin_changes_apply_to_the_next_login() {
     let s = admin.get("/admin/settings").await;
     assert_eq!(
         s.json(),
-        json!({ "enabled": true, "internal_users": true, "external_users": false })
+        json!({ "enabled": true, "internal_users": true, "external_users": false, "grace_days": 0 })
     );
 
     // TFA for Internal Users off: jsmith needs only the password.
@@ -191,7 +191,7 @@ async fn admin_changes_apply_to_the_next_login() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert_eq!(
         a.json(),
-        json!({ "enabled": true, "internal_users": false, "external_users": false })
+        json!({ "enabled": true, "internal_users": false, "external_users": false, "grace_days": 0 })
     );
     let mut jsmith = demo.client();
     assert_eq!(jsmith.login("jsmith", "demo").await, "done");

@@ -173,7 +173,7 @@ async fn an_admin_change_on_a_applies_on_bs_next_request() {
     );
     assert_eq!(
         admin.on(&pair.b).get("/admin/settings").await.json(),
-        json!({ "enabled": true, "internal_users": false, "external_users": false })
+        json!({ "enabled": true, "internal_users": false, "external_users": false, "grace_days": 0 })
     );
 
     // Back ON, from B this time: jsmith's open session on B is stopped at
@@ -222,7 +222,7 @@ async fn changes_to_different_switches_on_both_instances_both_stay() {
     );
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert_eq!(b.status, StatusCode::OK, "{}", b.text());
-    let both = json!({ "enabled": true, "internal_users": false, "external_users": true });
+    let both = json!({ "enabled": true, "internal_users": false, "external_users": true, "grace_days": 0 });
     assert_eq!(on_a.get("/admin/settings").await.json(), both);
     assert_eq!(on_b.get("/admin/settings").await.json(), both);
 }

@@ -81,7 +81,7 @@ async fn two_instances_on_one_postgres_act_as_one() {
     assert_eq!(off.status, StatusCode::OK, "{}", off.text());
     assert_eq!(
         admin.on(&b).get("/admin/settings").await.json(),
-        json!({ "enabled": true, "internal_users": false, "external_users": false })
+        json!({ "enabled": true, "internal_users": false, "external_users": false, "grace_days": 0 })
     );
     assert_eq!(jsmith.login("jsmith", "demo").await, "done");
     let on = admin
@@ -191,7 +191,7 @@ async fn postgres_stopped_answers_503_and_recovers() {
     assert_eq!(admin.get("/health").await.status, StatusCode::OK);
     assert_eq!(
         admin.get("/admin/settings").await.json(),
-        json!({ "enabled": true, "internal_users": true, "external_users": false })
+        json!({ "enabled": true, "internal_users": true, "external_users": false, "grace_days": 0 })
     );
     // The code sent during the outage was not taken: the waiting session
     // is still at the second screen and the same code passes now.

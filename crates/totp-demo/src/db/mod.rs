@@ -37,12 +37,14 @@ pub(crate) struct Snapshot {
     pub(crate) settings: Option<PolicySettings>,
 }
 
-/// Any of the three switches; `None` keeps the saved value.
+/// Any of the switches; `None` keeps the saved value.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SettingsPatch {
     pub(crate) enabled: Option<bool>,
     pub(crate) internal_users: Option<bool>,
     pub(crate) external_users: Option<bool>,
+    /// At most [`crate::settings::MAX_GRACE_DAYS`] (checked by the caller).
+    pub(crate) grace_days: Option<u32>,
 }
 
 /// The demo's tables in one of the two databases. PostgreSQL calls made
@@ -128,7 +130,21 @@ impl Db {
         }
     }
 
-    /// Save all three switches.
+    /// When the enrollment requirement first applied to `username` (Unix
+    /// milliseconds): the time kept, or `now_ms` kept and returned. One
+    /// statement, so two logins at once agree on one time.
+    pub(crate) async fn requirement_since(
+        &self,
+        username: String,
+        now_ms: i64,
+    ) -> Result<i64, DemoError> {
+        match self {
+            Self::Sqlite(db) => db.requirement_since(username, now_ms).await,
+            Self::Postgres(db) => db.bounded(db.requirement_since(&username, now_ms)).await,
+        }
+    }
+
+    /// Save all the switches.
     pub(crate) async fn save_settings(&self, s: PolicySettings) -> Result<(), DemoError> {
         match self {
             Self::Sqlite(db) => db.save_settings(s).await,
@@ -136,7 +152,7 @@ impl Db {
         }
     }
 
-    /// Change the switches `patch` names in one statement; all three
+    /// Change the switches `patch` names in one statement; all of them
     /// afterwards.
     pub(crate) async fn patch_settings(
         &self,

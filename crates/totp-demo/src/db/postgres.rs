@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS totp_demo.settings (
     internal_users boolean NOT NULL,
     external_users boolean NOT NULL
 );
+-- Added after the first release: a table made before it gets the column.
+ALTER TABLE totp_demo.settings ADD COLUMN IF NOT EXISTS
+    grace_days integer NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365);
+
+CREATE TABLE IF NOT EXISTS totp_demo.requirement_since (
+    username text   NOT NULL PRIMARY KEY,
+    since_ms bigint NOT NULL CHECK (since_ms >= 0)
+);
 
 CREATE TABLE IF NOT EXISTS totp_demo.changes (
     id integer NOT NULL PRIMARY KEY CHECK (id = 1),
@@ -85,8 +93,11 @@ const SELECT_USERS: &str = "SELECT username, display_name, kind, is_admin, requi
 
 const SELECT_COUNTER: &str = "SELECT n FROM totp_demo.changes WHERE id = 1";
 
-const SELECT_SETTINGS: &str =
-    "SELECT enabled, internal_users, external_users FROM totp_demo.settings WHERE id = 1";
+const SELECT_SETTINGS: &str = "SELECT enabled, internal_users, external_users, grace_days \
+                               FROM totp_demo.settings WHERE id = 1";
+
+/// A row of `settings` as sqlx decodes it.
+type SettingsTuple = (bool, bool, bool, i32);
 
 /// A row of `users` as sqlx decodes it.
 type UserTuple = (String, String, String, bool, bool, String);
@@ -214,16 +225,18 @@ impl Db {
         // Only where there is nothing (another instance may be starting
         // too), then what is saved.
         sqlx::query(
-            "INSERT INTO totp_demo.settings (id, enabled, internal_users, external_users) \
-             VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO totp_demo.settings \
+             (id, enabled, internal_users, external_users, grace_days) \
+             VALUES (1, $1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
         )
         .bind(defaults.enabled)
         .bind(defaults.internal_users)
         .bind(defaults.external_users)
+        .bind(days_to_sql(defaults.grace_days))
         .execute(&self.pool)
         .await
         .map_err(DemoError::Postgres)?;
-        let saved: Option<(bool, bool, bool)> = sqlx::query_as(SELECT_SETTINGS)
+        let saved: Option<SettingsTuple> = sqlx::query_as(SELECT_SETTINGS)
             .fetch_optional(&self.pool)
             .await
             .map_err(DemoError::Postgres)?;
@@ -246,14 +259,16 @@ impl Db {
 
     pub(super) async fn save_settings(&self, s: PolicySettings) -> Result<(), DemoError> {
         sqlx::query(
-            "INSERT INTO totp_demo.settings (id, enabled, internal_users, external_users) \
-             VALUES (1, $1, $2, $3) \
+            "INSERT INTO totp_demo.settings \
+             (id, enabled, internal_users, external_users, grace_days) \
+             VALUES (1, $1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE \
-             SET enabled = $1, internal_users = $2, external_users = $3",
+             SET enabled = $1, internal_users = $2, external_users = $3, grace_days = $4",
         )
         .bind(s.enabled)
         .bind(s.internal_users)
         .bind(s.external_users)
+        .bind(days_to_sql(s.grace_days))
         .execute(&self.pool)
         .await
         .map(drop)
@@ -264,21 +279,43 @@ impl Db {
         &self,
         patch: SettingsPatch,
     ) -> Result<PolicySettings, DemoError> {
-        let row: (bool, bool, bool) = sqlx::query_as(
+        let row: SettingsTuple = sqlx::query_as(
             "UPDATE totp_demo.settings SET \
              enabled = COALESCE($1, enabled), \
              internal_users = COALESCE($2, internal_users), \
-             external_users = COALESCE($3, external_users) \
+             external_users = COALESCE($3, external_users), \
+             grace_days = COALESCE($4, grace_days) \
              WHERE id = 1 \
-             RETURNING enabled, internal_users, external_users",
+             RETURNING enabled, internal_users, external_users, grace_days",
         )
         .bind(patch.enabled)
         .bind(patch.internal_users)
         .bind(patch.external_users)
+        .bind(patch.grace_days.map(days_to_sql))
         .fetch_one(&self.pool)
         .await
         .map_err(DemoError::Postgres)?;
         Ok(settings(row))
+    }
+
+    pub(super) async fn requirement_since(
+        &self,
+        username: &str,
+        now_ms: i64,
+    ) -> Result<i64, DemoError> {
+        // `DO NOTHING` would return no row for a kept one: the no-op update
+        // returns it, under the row lock, so two logins agree.
+        sqlx::query_scalar(
+            "INSERT INTO totp_demo.requirement_since (username, since_ms) VALUES ($1, $2) \
+             ON CONFLICT (username) DO UPDATE \
+             SET since_ms = totp_demo.requirement_since.since_ms \
+             RETURNING since_ms",
+        )
+        .bind(username)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(DemoError::Postgres)
     }
 
     /// The counter of `changes` moves with every committed change,
@@ -314,7 +351,7 @@ impl Db {
             .fetch_all(&mut *tx)
             .await
             .map_err(DemoError::Postgres)?;
-        let saved: Option<(bool, bool, bool)> = sqlx::query_as(SELECT_SETTINGS)
+        let saved: Option<SettingsTuple> = sqlx::query_as(SELECT_SETTINGS)
             .fetch_optional(&mut *tx)
             .await
             .map_err(DemoError::Postgres)?;
@@ -403,10 +440,20 @@ fn user_record(
     }
 }
 
-fn settings((enabled, internal_users, external_users): (bool, bool, bool)) -> PolicySettings {
+fn settings(
+    (enabled, internal_users, external_users, grace_days): SettingsTuple,
+) -> PolicySettings {
     PolicySettings {
         enabled,
         internal_users,
         external_users,
+        // The column's check keeps it within 0..=365.
+        grace_days: u32::try_from(grace_days).unwrap_or(0),
     }
+}
+
+/// The days as the `integer` column holds them; the caller keeps them
+/// within [`crate::settings::MAX_GRACE_DAYS`].
+fn days_to_sql(days: u32) -> i32 {
+    i32::try_from(days).unwrap_or(i32::MAX)
 }

@@ -28,9 +28,24 @@ CREATE TABLE IF NOT EXISTS demo_settings (
     id             INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
     enabled        INTEGER NOT NULL CHECK (enabled IN (0, 1)),
     internal_users INTEGER NOT NULL CHECK (internal_users IN (0, 1)),
-    external_users INTEGER NOT NULL CHECK (external_users IN (0, 1))
+    external_users INTEGER NOT NULL CHECK (external_users IN (0, 1)),
+    grace_days     INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365)
 ) STRICT;
+
+CREATE TABLE IF NOT EXISTS demo_requirement_since (
+    username TEXT    NOT NULL PRIMARY KEY,
+    since_ms INTEGER NOT NULL CHECK (since_ms >= 0)
+) STRICT, WITHOUT ROWID;
 ";
+
+/// The columns added since a table was first made: `CREATE TABLE IF NOT
+/// EXISTS` leaves an older file's table as it was, so each is added to a
+/// table that lacks it (table, column, the `ADD COLUMN` definition).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[(
+    "demo_settings",
+    "grace_days",
+    "grace_days INTEGER NOT NULL DEFAULT 0 CHECK (grace_days BETWEEN 0 AND 365)",
+)];
 
 /// One connection to the demo's tables, shared by clones. Every call runs
 /// on Tokio's blocking pool: SQLite blocks.
@@ -77,6 +92,8 @@ impl Db {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(DemoError::Database)?;
         conn.execute_batch(SCHEMA).map_err(DemoError::Database)?;
+        let mut conn = conn;
+        migrate(&mut conn).map_err(DemoError::Database)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(Conn {
                 conn,
@@ -168,12 +185,14 @@ impl Db {
         // what is saved.
         self.with_conn(|conn| {
             conn.execute(
-                "INSERT INTO demo_settings (id, enabled, internal_users, external_users) \
-                 VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO demo_settings \
+                 (id, enabled, internal_users, external_users, grace_days) \
+                 VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
                 params![
                     defaults.enabled,
                     defaults.internal_users,
-                    defaults.external_users
+                    defaults.external_users,
+                    defaults.grace_days
                 ],
             )?;
             Ok(read_settings(conn)?.unwrap_or(defaults))
@@ -200,11 +219,12 @@ impl Db {
     pub(super) async fn save_settings(&self, s: PolicySettings) -> Result<(), DemoError> {
         self.call(move |conn| {
             conn.execute(
-                "INSERT INTO demo_settings (id, enabled, internal_users, external_users) \
-                 VALUES (1, ?1, ?2, ?3) \
+                "INSERT INTO demo_settings \
+                 (id, enabled, internal_users, external_users, grace_days) \
+                 VALUES (1, ?1, ?2, ?3, ?4) \
                  ON CONFLICT (id) DO UPDATE \
-                 SET enabled = ?1, internal_users = ?2, external_users = ?3",
-                params![s.enabled, s.internal_users, s.external_users],
+                 SET enabled = ?1, internal_users = ?2, external_users = ?3, grace_days = ?4",
+                params![s.enabled, s.internal_users, s.external_users, s.grace_days],
             )
             .map(|_| ())
         })
@@ -220,11 +240,35 @@ impl Db {
                 "UPDATE demo_settings SET \
                  enabled = COALESCE(?1, enabled), \
                  internal_users = COALESCE(?2, internal_users), \
-                 external_users = COALESCE(?3, external_users) \
+                 external_users = COALESCE(?3, external_users), \
+                 grace_days = COALESCE(?4, grace_days) \
                  WHERE id = 1 \
-                 RETURNING enabled, internal_users, external_users",
-                params![patch.enabled, patch.internal_users, patch.external_users],
+                 RETURNING enabled, internal_users, external_users, grace_days",
+                params![
+                    patch.enabled,
+                    patch.internal_users,
+                    patch.external_users,
+                    patch.grace_days
+                ],
                 settings_row,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn requirement_since(
+        &self,
+        username: String,
+        now_ms: i64,
+    ) -> Result<i64, DemoError> {
+        // The no-op update makes `RETURNING` answer the kept row too.
+        self.call(move |conn| {
+            conn.query_row(
+                "INSERT INTO demo_requirement_since (username, since_ms) VALUES (?1, ?2) \
+                 ON CONFLICT (username) DO UPDATE SET since_ms = since_ms \
+                 RETURNING since_ms",
+                params![username, now_ms],
+                |r| r.get(0),
             )
         })
         .await
@@ -271,6 +315,24 @@ impl Db {
         .await
         .map_err(|_| DemoError::Interrupted)?
     }
+}
+
+/// Add the [`ADDED_COLUMNS`] an older file lacks. IMMEDIATE: the write
+/// lock before the look, so of two instances starting at once on an old
+/// file one adds the column and the other then finds it.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            params![table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {definition}"))?;
+        }
+    }
+    tx.commit()
 }
 
 /// Insert one user (`verb`: `INSERT`, or `INSERT OR IGNORE` to keep a row
@@ -321,12 +383,14 @@ fn settings_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PolicySettings> {
         enabled: r.get(0)?,
         internal_users: r.get(1)?,
         external_users: r.get(2)?,
+        grace_days: r.get(3)?,
     })
 }
 
 fn read_settings(conn: &Connection) -> rusqlite::Result<Option<PolicySettings>> {
     conn.query_row(
-        "SELECT enabled, internal_users, external_users FROM demo_settings WHERE id = 1",
+        "SELECT enabled, internal_users, external_users, grace_days \
+         FROM demo_settings WHERE id = 1",
         [],
         settings_row,
     )
