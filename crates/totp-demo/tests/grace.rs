@@ -204,3 +204,71 @@ fn an_older_database_file_gets_the_column() {
     demo.restart();
     assert_eq!(demo.demo.settings().get().grace_days, 0);
 }
+
+/// On PostgreSQL: a database whose settings table predates the grace
+/// period gets the column; the days and the start of a user's period are
+/// shared by two instances (set on A, counted from a login on B).
+#[tokio::test]
+async fn on_postgres_the_column_is_added_and_two_instances_share_the_period() {
+    use totp_demo::{Database, Demo, DemoConfig, PasswordCost, app_async, connect_postgres};
+    use tower_totp::clock::ManualClock;
+    use tower_totp::seal::{Keyring, SealingKey};
+    use tower_totp_testkit::server::postgres::PostgresServer;
+
+    async fn instance(url: &str, key: &SealingKey, clock: &ManualClock) -> Demo {
+        let pool = connect_postgres(url).await.unwrap();
+        let config = DemoConfig::new(Database::Postgres(pool), Keyring::new(1, key.clone()))
+            .password_cost(PasswordCost::Minimal)
+            .clock(clock.clone());
+        app_async(config).await.unwrap()
+    }
+
+    let server = PostgresServer::start();
+    let url = server.create_database("grace");
+    {
+        // The settings table as the demo made it before the grace period.
+        let pool = connect_postgres(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE SCHEMA totp_demo;
+             CREATE TABLE totp_demo.settings (
+                 id             integer NOT NULL PRIMARY KEY CHECK (id = 1),
+                 enabled        boolean NOT NULL,
+                 internal_users boolean NOT NULL,
+                 external_users boolean NOT NULL
+             );
+             INSERT INTO totp_demo.settings VALUES (1, true, true, true);",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let key = SealingKey::generate().unwrap();
+    let clock = ManualClock::new(UnixTime::from_secs(START));
+    let a = instance(&url, &key, &clock).await;
+    let b = instance(&url, &key, &clock).await;
+    let s = a.settings().get();
+    assert!(s.external_users, "the old switches were lost");
+    assert_eq!(s.grace_days, 0);
+
+    let mut admin = common::Client::new(&a);
+    admin.login_and_sync("admin", &clock).await;
+    let r = admin
+        .put_json("/admin/settings", json!({ "grace_days": 2 }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // B's first login of jsmith starts the period; A counts from it.
+    let mut on_b = common::Client::new(&b);
+    let until = UnixTime::from_secs(START + 2 * DAY).to_rfc3339();
+    let r = on_b.try_login("jsmith", "demo").await;
+    assert_eq!(r.json(), json!({ "next": "done", "grace_until": until }));
+    clock.advance(Duration::from_secs(DAY));
+    let mut on_a = common::Client::new(&a);
+    let r = on_a.try_login("jsmith", "demo").await;
+    assert_eq!(r.json(), json!({ "next": "done", "grace_until": until }));
+    clock.advance(Duration::from_secs(DAY));
+    let r = on_a.try_login("jsmith", "demo").await;
+    assert_eq!(r.json(), json!({ "next": "enroll" }));
+    let r = on_b.get("/api/me").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
