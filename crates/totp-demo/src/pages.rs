@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use tower_totp::UserKind;
 use tower_totp::http::Refusal;
 use tower_totp::http::pages::{
-    AuthenticatorsPage, EnrollPage, Pages, RecoveryCodesPage, SecondStepPage, escape,
+    AuthenticatorsPage, EnrollPage, GracePage, Pages, RecoveryCodesPage, SecondStepPage, escape,
 };
 use tower_totp::policy::PolicySettings;
 
@@ -499,6 +499,23 @@ if you lose your phone. They are shown only now.</p>\
                 .unwrap_or("Error"),
             refusal.reason.detail(),
         )
+    }
+
+    /// The enrollment grace period: how long is left, "Sync now" first.
+    fn grace(&self, p: &GracePage<'_>) -> String {
+        let body = format!(
+            "<div class=\"card narrow\"><h1>Sync Authenticator App</h1>\
+<p>{name}, your account requires two factor authentication. You can still log in with your password \
+alone for <strong id=\"grace-left\">{left}</strong> (until <time datetime=\"{until}\">{until}</time>); \
+after that, you must sync an authenticator app to log in.</p>\
+<p class=\"actions\"><a id=\"sync-now\" href=\"{enroll}\">Sync now</a><a id=\"later\" href=\"{later}\">Later</a></p></div>",
+            name = escape(p.display_name),
+            left = escape(p.left),
+            until = escape(p.until),
+            enroll = escape(p.enroll_url),
+            later = escape(p.later_url),
+        );
+        layout("Sync Authenticator App", None, Section::None, &body)
     }
 }
 
