@@ -100,7 +100,13 @@ pub(crate) async fn submit(
         Err(e) => return Failure::unavailable(format, &e).into_response(),
     };
     let next = outcome.next;
-    tracing::info!(user = %user.username, next = next.as_str(), "password accepted");
+    // A grace login has no second factor: the log says so.
+    tracing::info!(
+        user = %user.username,
+        next = next.as_str(),
+        grace = outcome.grace_until.is_some(),
+        "password accepted"
+    );
     if format.is_html() {
         let prefix = state.auth.prefix();
         return match next {
