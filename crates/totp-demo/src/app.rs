@@ -147,6 +147,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     // does not take with a 405 problem or page, not axum's empty one.
     Router::new()
         .route("/health", health)
+        .route("/health/live", get(api::live))
         .merge(with_sessions)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
