@@ -8,9 +8,12 @@
 //! included, against a real server). Every instance of a service on the
 //! same database and schema sees the same state.
 //!
-//! It takes the service's own [`PgPool`]: the one `tower-sessions-sqlx-store`
-//! 0.15 keeps sessions in (the same sqlx 0.8) can hold ours too. Queries are
-//! runtime queries, so building needs no database.
+//! It takes the service's own [`PgPool`] (sqlx 0.8), so the service, its
+//! sessions and this store share one pool. (`tower-sessions-sqlx-store`
+//! 0.15 is on sqlx 0.8 too, but implements the session trait of
+//! tower-sessions-core 0.14, not 0.15; the demo keeps its sessions in the
+//! same pool with a store of its own.) Queries are runtime queries, so
+//! building needs no database.
 //!
 //! ```no_run
 //! use std::sync::Arc;
