@@ -178,7 +178,10 @@ fn world(rt: &Runtime) -> World {
         _dir: dir,
     };
     rt.block_on(async {
-        assert_eq!(send(&world.router, "/health/live", None).await, StatusCode::OK);
+        assert_eq!(
+            send(&world.router, "/health/live", None).await,
+            StatusCode::OK
+        );
         assert_eq!(
             send(&world.router, "/api/me", Some(&world.me_cookie)).await,
             StatusCode::OK,
