@@ -53,32 +53,61 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-/// Bins with fewer logins are left out of the acceptance plot.
+/// Bins with fewer logins than this are drawn hollow and grey in the
+/// acceptance plot: their share can swing by a whole login's worth.
 pub const MIN_BIN_LOGINS: u64 = 10;
 
-/// First-try and eventual acceptance against the phone's clock offset
-/// (bins of at least [`MIN_BIN_LOGINS`] logins).
+/// `all` minus `part`, bin by bin (both from the same run, so every bin of
+/// `part` is in `all`).
+pub fn rows_without(all: &[OffsetRow], part: &[OffsetRow]) -> Vec<OffsetRow> {
+    all.iter()
+        .filter_map(|r| {
+            let p = part.iter().find(|p| (p.offset_s - r.offset_s).abs() < 1e-9);
+            let Some(p) = p else { return Some(*r) };
+            let logins = r.logins.saturating_sub(p.logins);
+            if logins == 0 {
+                return None;
+            }
+            let count = |rate: f64, n: u64| (rate * n as f64).round();
+            let first =
+                count(r.first_try_accept_rate, r.logins) - count(p.first_try_accept_rate, p.logins);
+            let eventual =
+                count(r.eventual_accept_rate, r.logins) - count(p.eventual_accept_rate, p.logins);
+            Some(OffsetRow {
+                offset_s: r.offset_s,
+                logins,
+                first_try_accept_rate: first.max(0.0) / logins as f64,
+                eventual_accept_rate: eventual.max(0.0) / logins as f64,
+            })
+        })
+        .collect()
+}
+
+/// First-try and eventual acceptance against the phone's clock offset:
+/// the users whose accounts are not brute-forced (`rows` minus
+/// `attacked`) as lines, the brute-forced accounts apart as triangles,
+/// and bins of fewer than [`MIN_BIN_LOGINS`] logins hollow and grey.
 ///
 /// # Errors
 ///
 /// [`PlotError`] if the file cannot be written.
-pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Result<(), PlotError> {
+pub fn acceptance_vs_offset(
+    path: &Path,
+    rows: &[OffsetRow],
+    attacked: &[OffsetRow],
+    bin_s: f64,
+) -> Result<(), PlotError> {
     const WHAT: &str = "the acceptance plot";
-    let rows: Vec<&OffsetRow> = rows.iter().filter(|r| r.logins >= MIN_BIN_LOGINS).collect();
+    let rest = rows_without(rows, attacked);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(failed(WHAT))?;
-    let lo = rows
-        .iter()
-        .map(|r| r.offset_s)
-        .fold(f64::INFINITY, f64::min);
-    let hi = rows
-        .iter()
-        .map(|r| r.offset_s)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if rows.is_empty() {
-        (-1.0, 1.0)
-    } else {
+    let xs = rest.iter().chain(attacked).map(|r| r.offset_s);
+    let lo = xs.clone().fold(f64::INFINITY, f64::min);
+    let hi = xs.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() {
         padded(lo, hi)
+    } else {
+        (-1.0, 1.0)
     };
     let mut chart = ChartBuilder::on(&root)
         .caption("Logins accepted by phone clock offset", (FONT, 22))
@@ -90,18 +119,21 @@ pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Resu
     chart
         .configure_mesh()
         .x_desc(format!(
-            "phone clock offset at login (s, + = ahead; {bin_s} s bins of {MIN_BIN_LOGINS}+ logins)"
+            "phone clock offset at login (s, + = ahead; {bin_s} s bins; hollow grey: fewer than {MIN_BIN_LOGINS} logins)"
         ))
         .y_desc("share of logins accepted")
         .draw()
         .map_err(failed(WHAT))?;
-    type Rate = fn(&&OffsetRow) -> f64;
+    type Rate = fn(&OffsetRow) -> f64;
     let series: [(&str, RGBColor, Rate); 2] = [
         ("first try", BLUE, |r| r.first_try_accept_rate),
         ("within the retries", RED, |r| r.eventual_accept_rate),
     ];
+    let grey = RGBColor(150, 150, 150);
     for (label, color, value) in series {
-        let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.offset_s, value(r))).collect();
+        let (big, small): (Vec<&OffsetRow>, Vec<&OffsetRow>) =
+            rest.iter().partition(|r| r.logins >= MIN_BIN_LOGINS);
+        let points: Vec<(f64, f64)> = big.iter().map(|r| (r.offset_s, value(r))).collect();
         for run in runs(&points, bin_s * 1.5) {
             chart
                 .draw_series(LineSeries::new(run, color))
@@ -112,6 +144,33 @@ pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Resu
             .map_err(failed(WHAT))?
             .label(label)
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        chart
+            .draw_series(
+                small
+                    .iter()
+                    .map(|r| Circle::new((r.offset_s, value(r)), 3, grey.stroke_width(1))),
+            )
+            .map_err(failed(WHAT))?;
+        let mark = if color == BLUE {
+            RGBColor(0, 160, 160)
+        } else {
+            RGBColor(200, 120, 0)
+        };
+        let mine: Vec<(f64, f64)> = attacked
+            .iter()
+            .filter(|r| r.logins >= MIN_BIN_LOGINS)
+            .map(|r| (r.offset_s, value(r)))
+            .collect();
+        if !attacked.is_empty() {
+            chart
+                .draw_series(
+                    mine.iter()
+                        .map(|p| TriangleMarker::new(*p, 5, mark.filled())),
+                )
+                .map_err(failed(WHAT))?
+                .label(format!("{label}, brute-forced accounts"))
+                .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 5, mark.filled()));
+        }
     }
     chart
         .configure_series_labels()
