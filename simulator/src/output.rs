@@ -115,13 +115,14 @@ pub fn headline(r: &Report) -> Vec<(&'static str, String)> {
         ),
         ("false_reject_rate", format!("{:.4}", r.false_reject_rate)),
         (
-            "false_reject_rate_within_hour",
-            format!("{:.4}", r.false_reject_rate_within_hour),
+            "false_reject_rate_not_hours_out",
+            format!("{:.4}", r.false_reject_rate_not_hours_out),
         ),
         ("legit_lockouts", r.legit_lockouts.to_string()),
         ("lockouts_attacked", r.lockouts_attacked.to_string()),
         ("lockouts_own_typos", r.lockouts_own_typos.to_string()),
         ("lockouts_drift", r.lockouts_drift.to_string()),
+        ("lockouts_hours_out", r.lockouts_hours_out.to_string()),
         (
             "clock_hours_out_logins",
             r.clock_hours_out_logins.to_string(),
@@ -225,16 +226,16 @@ fn pct(x: f64) -> String {
 fn users_section(r: &Report) -> String {
     let not_in = 1.0 - r.eventual_accept_rate;
     let mut out = String::from("<h2>Users</h2>\n<table>\n");
-    let rows: [(&str, String); 8] = [
+    let rows: [(&str, String); 9] = [
         ("Logins", r.logins.to_string()),
         ("Accepted on the first try", pct(r.first_try_accept_rate)),
         ("Accepted within the retries", pct(r.eventual_accept_rate)),
         (
             "Correct codes refused (false rejects)",
             format!(
-                "{} (phones within an hour: {})",
+                "{} (phones under 30 min off: {})",
                 pct(r.false_reject_rate),
-                pct(r.false_reject_rate_within_hour)
+                pct(r.false_reject_rate_not_hours_out)
             ),
         ),
         (
@@ -249,6 +250,10 @@ fn users_section(r: &Report) -> String {
         (
             "&nbsp;&nbsp;drift (correct codes refused: the clock is off)",
             r.lockouts_drift.to_string(),
+        ),
+        (
+            "&nbsp;&nbsp;&nbsp;&nbsp;of which phones hours out",
+            r.lockouts_hours_out.to_string(),
         ),
     ];
     for (k, v) in rows {

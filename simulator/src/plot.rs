@@ -376,6 +376,105 @@ pub fn attacks_over_time(path: &Path, stats: &Stats, model: &Model) -> Result<()
     root.present().map_err(failed(WHAT))
 }
 
+/// One setting of `totp-sim recommend` in the Pareto plot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParetoPoint {
+    /// Correct codes refused.
+    pub false_reject_rate: f64,
+    /// The brute-force bound.
+    pub attacker_odds: f64,
+    /// Whether it meets both bounds.
+    pub meets: bool,
+}
+
+/// False rejects against attacker odds, one point per setting tried, the
+/// two bounds as grey lines and the recommended setting ringed.
+///
+/// # Errors
+///
+/// [`PlotError`] if the file cannot be written.
+pub fn pareto(
+    path: &Path,
+    points: &[ParetoPoint],
+    bounds: (f64, f64),
+    chosen: Option<(f64, f64)>,
+) -> Result<(), PlotError> {
+    const WHAT: &str = "the Pareto plot";
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(failed(WHAT))?;
+    let x_hi = points
+        .iter()
+        .map(|p| p.false_reject_rate)
+        .fold(bounds.0 * 1.5, f64::max)
+        * 1.05;
+    let y_hi = points
+        .iter()
+        .map(|p| p.attacker_odds)
+        .fold(bounds.1 * 1.5, f64::max)
+        * 1.05;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Every setting tried: false rejects against attacker odds",
+            (FONT, 22),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_hi, 0f64..y_hi)
+        .map_err(failed(WHAT))?;
+    chart
+        .configure_mesh()
+        .x_desc("share of correct codes refused (phones under 30 min off)")
+        .y_desc("chance a guesser gets into one account")
+        .x_label_formatter(&|v| format_value(*v))
+        .y_label_formatter(&|v| format_value(*v))
+        .draw()
+        .map_err(failed(WHAT))?;
+    let grey = RGBColor(120, 120, 120);
+    chart
+        .draw_series(LineSeries::new(
+            [(bounds.0, 0.0), (bounds.0, y_hi)],
+            grey.stroke_width(1),
+        ))
+        .map_err(failed(WHAT))?
+        .label("bounds")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, bounds.1), (x_hi, bounds.1)],
+            grey.stroke_width(1),
+        ))
+        .map_err(failed(WHAT))?;
+    let green = RGBColor(0, 150, 0);
+    for (meets, color, label) in [(true, green, "meets both"), (false, RED, "breaks a bound")] {
+        let mine: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.meets == meets)
+            .map(|p| (p.false_reject_rate, p.attacker_odds))
+            .collect();
+        chart
+            .draw_series(mine.iter().map(|p| Circle::new(*p, 4, color.filled())))
+            .map_err(failed(WHAT))?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+    }
+    if let Some(p) = chosen {
+        chart
+            .draw_series(std::iter::once(Circle::new(p, 9, BLACK.stroke_width(2))))
+            .map_err(failed(WHAT))?
+            .label("recommended")
+            .legend(|(x, y)| Circle::new((x + 10, y), 6, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(failed(WHAT))?;
+    root.present().map_err(failed(WHAT))
+}
+
 /// A colour from dark blue (0) through green to yellow (1).
 fn ramp(t: f64) -> RGBColor {
     const STOPS: [(f64, (f64, f64, f64)); 4] = [

@@ -285,9 +285,10 @@ pub fn report(model: &Model, s: &Stats, threads: usize, wall: Duration) -> Repor
         lockouts_attacked: s.lockouts_attacked,
         lockouts_own_typos: s.lockouts_own_typos,
         lockouts_drift: s.lockouts_drift,
+        lockouts_hours_out: s.lockouts_hours_out,
         clock_hours_out_logins: s.clock_hours_out_logins,
         clock_hours_out_accepted: s.clock_hours_out_accepted,
-        false_reject_rate_within_hour: ratio(
+        false_reject_rate_not_hours_out: ratio(
             s.false_rejects - s.hours_out_false_rejects,
             s.correct_checked - s.hours_out_correct_checked,
         ),

@@ -87,9 +87,12 @@ const THROTTLED: u8 = 2;
 /// [`TYPO`], which describes the current one).
 const TYPED_WRONG: u8 = 4;
 
-/// A phone this far from true time (an hour, in ms) is out by hours: no
-/// window of a few steps reaches it, so its logins are counted apart.
-pub const HOURS_OUT_MS: f64 = 3_600_000.0;
+/// A phone at least this far from true time (half an hour, in ms) counts
+/// as hours out: no window of a few steps and no learned offset within
+/// `max_drift` reaches it, so its logins are counted apart. Half an hour,
+/// not one, so that a phone an hour out by a time-zone error and a few
+/// seconds on the other side is counted too.
+pub const HOURS_OUT_MS: f64 = 1_800_000.0;
 
 #[derive(Debug, Clone, Copy)]
 struct Submit {
@@ -749,6 +752,7 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                 st.lockouts_own_typos += 1;
             } else {
                 st.lockouts_drift += 1;
+                st.lockouts_hours_out += u64::from(offset_ms.abs() >= HOURS_OUT_MS);
             }
         }
         if offset_ms.abs() >= HOURS_OUT_MS {

@@ -37,11 +37,13 @@ pub struct Stats {
     pub lockouts_own_typos: u64,
     /// Of the rest, logins whose correct codes were refused: a clock off.
     pub lockouts_drift: u64,
-    /// Logins of phones an hour or more off true time.
+    /// Of `lockouts_drift`, phones hours out.
+    pub lockouts_hours_out: u64,
+    /// Logins of phones hours out (30 min or more off true time).
     pub clock_hours_out_logins: u64,
     /// Of those, logins accepted.
     pub clock_hours_out_accepted: u64,
-    /// Correctly typed codes checked from phones an hour or more off.
+    /// Correctly typed codes checked from phones hours out (30 min or more off).
     pub hours_out_correct_checked: u64,
     /// Of those, refused.
     pub hours_out_false_rejects: u64,
@@ -184,6 +186,7 @@ impl Stats {
         self.lockouts_attacked += other.lockouts_attacked;
         self.lockouts_own_typos += other.lockouts_own_typos;
         self.lockouts_drift += other.lockouts_drift;
+        self.lockouts_hours_out += other.lockouts_hours_out;
         self.clock_hours_out_logins += other.clock_hours_out_logins;
         self.clock_hours_out_accepted += other.clock_hours_out_accepted;
         self.hours_out_correct_checked += other.hours_out_correct_checked;
@@ -308,15 +311,17 @@ pub struct Report {
     /// The remaining lockouts: correctly typed codes refused until the
     /// throttle answered (a clock the window did not reach).
     pub lockouts_drift: u64,
-    /// Logins of phones an hour or more off true time: no window of a few
+    /// Of `lockouts_drift`, phones hours out (no setting helps them).
+    pub lockouts_hours_out: u64,
+    /// Logins of phones hours out (30 min or more off true time): no window of a few
     /// steps helps them (the remedy is the phone's clock).
     pub clock_hours_out_logins: u64,
     /// Of those, logins accepted (a guess-like collision, or a resynchronised
     /// learned offset within `max_drift`).
     pub clock_hours_out_accepted: u64,
-    /// `false_reject_rate` without the phones an hour or more off: what
+    /// `false_reject_rate` without the phones hours out (30 min or more off): what
     /// a window setting can change.
-    pub false_reject_rate_within_hour: f64,
+    pub false_reject_rate_not_hours_out: f64,
     /// Replays submitted.
     pub replays_attempted: u64,
     /// Replays accepted for the victim's own step (must be 0).
