@@ -359,12 +359,10 @@ pub fn recommend(
     attacked.shoulder_surfer = None;
     attacked.co_enroller = None;
     attacked.cross_origin = None;
-    let mut checked = 0;
-    for t in trials.iter_mut().filter(|t| t.meets) {
+    for (checked, t) in trials.iter_mut().filter(|t| t.meets).enumerate() {
         if checked > 0 && started.elapsed().as_secs_f64() > budget {
             break;
         }
-        checked += 1;
         let check = check_attacker(&attacked, &t.setting, spec, &options)?;
         let agrees = check.agrees;
         t.attacker_check = Some(check);
