@@ -52,6 +52,8 @@ pub struct Setting {
     pub ahead: u32,
     /// Drift tracking.
     pub drift_tracking: bool,
+    /// The largest learned offset, steps (with tracking).
+    pub max_drift: u32,
     /// Failures before the first delay.
     pub free_attempts: u32,
     /// First delay, seconds.
@@ -68,9 +70,9 @@ impl Setting {
             self.behind,
             self.ahead,
             if self.drift_tracking {
-                "tracking"
+                format!("tracking to {}", self.max_drift)
             } else {
-                "no tracking"
+                "no tracking".to_owned()
             },
             self.free_attempts,
             format_value(self.base_delay_s),
@@ -81,7 +83,7 @@ impl Setting {
     fn apply(&self, s: &mut Scenario) {
         s.server.behind = self.behind;
         s.server.ahead = self.ahead;
-        s.server.max_drift = s.server.max_drift.max(self.behind).max(self.ahead);
+        s.server.max_drift = self.max_drift.max(self.behind).max(self.ahead);
         s.server.drift_tracking = self.drift_tracking;
         s.server.throttle = ThrottleSettings {
             free_attempts: self.free_attempts,
@@ -100,6 +102,12 @@ pub const THROTTLES: [(u32, f64, f64); 4] = [
     (5, 2.0, 3600.0),
 ];
 
+/// The largest learned offsets tried with tracking, in steps, beside the
+/// scenario's own: 60 steps (30 minutes at 30 s) follows a phone drifting
+/// 78 ppm for a year, where the default 10 (5 minutes) is reached within a
+/// month by free-running quartz past about 10 s a day.
+pub const MAX_DRIFTS: [u32; 1] = [60];
+
 /// Every setting of the sweep, the scenario's own first, then by how far
 /// each is from it (so a budget cut keeps the nearest alternatives).
 pub fn grid(base: &Scenario) -> Vec<Setting> {
@@ -107,6 +115,7 @@ pub fn grid(base: &Scenario) -> Vec<Setting> {
         behind: base.server.behind,
         ahead: base.server.ahead,
         drift_tracking: base.server.drift_tracking,
+        max_drift: base.server.max_drift,
         free_attempts: base.server.throttle.free_attempts,
         base_delay_s: base.server.throttle.base_delay_s,
         max_delay_s: base.server.throttle.max_delay_s,
@@ -114,12 +123,21 @@ pub fn grid(base: &Scenario) -> Vec<Setting> {
     let mut out = vec![own];
     for behind in 0..=2 {
         for ahead in 0..=2 {
-            for drift_tracking in [true, false] {
+            let trackings = std::iter::once(base.server.max_drift)
+                .chain(
+                    MAX_DRIFTS
+                        .into_iter()
+                        .filter(|m| *m != base.server.max_drift),
+                )
+                .map(|m| (true, m))
+                .chain(std::iter::once((false, base.server.max_drift)));
+            for (drift_tracking, max_drift) in trackings {
                 for (free_attempts, base_delay_s, max_delay_s) in THROTTLES {
                     let s = Setting {
                         behind,
                         ahead,
                         drift_tracking,
+                        max_drift,
                         free_attempts,
                         base_delay_s,
                         max_delay_s,
@@ -135,6 +153,7 @@ pub fn grid(base: &Scenario) -> Vec<Setting> {
         s.behind.abs_diff(own.behind)
             + s.ahead.abs_diff(own.ahead)
             + u32::from(s.drift_tracking != own.drift_tracking)
+            + u32::from(s.max_drift != own.max_drift)
             + u32::from(s.free_attempts != own.free_attempts)
             + u32::from(s.max_delay_s != own.max_delay_s)
     };
@@ -497,12 +516,12 @@ fn check_attacker(
 }
 
 /// The Rust code of `setting`: a function building the `TotpConfig`
-/// (`Window`, `ThrottlePolicy`) it describes. `max_drift` and
-/// `max_drift_rate` are the scenario's.
-pub fn rust_snippet(setting: &Setting, max_drift: u32, max_drift_rate: u32, why: &str) -> String {
+/// (`Window`, `ThrottlePolicy`) it describes; `max_drift_rate` is the
+/// scenario's.
+pub fn rust_snippet(setting: &Setting, max_drift_rate: u32, why: &str) -> String {
     let (max_drift, rate, tracking_note) = if setting.drift_tracking {
         (
-            max_drift.max(setting.behind).max(setting.ahead),
+            setting.max_drift.max(setting.behind).max(setting.ahead),
             max_drift_rate,
             "drift tracking on: the server learns each phone's offset".to_owned(),
         )
@@ -675,13 +694,7 @@ pub fn write(dir: &Path, rec: &Recommendation, base: &Scenario) -> Result<(), Ou
         };
         output::write(
             &dir.join("recommended.rs"),
-            rust_snippet(
-                &t.setting,
-                base.server.max_drift,
-                base.server.max_drift_rate,
-                &why,
-            )
-            .as_bytes(),
+            rust_snippet(&t.setting, base.server.max_drift_rate, &why).as_bytes(),
         )?;
     }
     output::write(&dir.join("index.html"), page(rec).as_bytes())

@@ -10,13 +10,13 @@ use totp_sim::run::{DriverKind, RunOptions, run};
 use totp_sim::scenario::{Scenario, ThrottleSettings};
 use totp_sim::stats::Report;
 
-/// 60 users for 3 days, a fifth of them 40 s ahead (a narrow window
+/// 40 users for 3 days, a fifth of them 40 s ahead (a narrow window
 /// without tracking refuses them), no typos, a guesser on 5 accounts.
 fn small() -> Scenario {
     Scenario::from_toml_str(
         r#"
         name = "small"
-        users = 60
+        users = 40
         days = 3
         [fleet]
         typo_rate = 0.0
@@ -51,6 +51,7 @@ fn direct(base: &Scenario, setting: &Setting) -> (Report, Report) {
     s.server.behind = setting.behind;
     s.server.ahead = setting.ahead;
     s.server.drift_tracking = setting.drift_tracking;
+    s.server.max_drift = setting.max_drift.max(setting.behind).max(setting.ahead);
     s.server.throttle = ThrottleSettings {
         free_attempts: setting.free_attempts,
         base_delay_s: setting.base_delay_s,
@@ -75,7 +76,7 @@ fn meets(fleet: &Report, with_attacker: &Report) -> bool {
 fn recommend_finds_a_setting_a_run_confirms_and_rejects_one_a_run_breaks() {
     let base = small();
     let rec = recommend(&base, &spec(), |_| {}).unwrap();
-    assert_eq!(rec.users, 60, "{:?}", rec.scaled);
+    assert_eq!(rec.users, 40, "{:?}", rec.scaled);
     assert_eq!(rec.tried, rec.grid_size, "the budget cut the sweep");
     let best = rec.recommended().expect("some setting meets both bounds");
     let check = best
@@ -165,17 +166,18 @@ fn the_rust_snippet_compiles_and_builds_the_setting() {
         behind: 2,
         ahead: 1,
         drift_tracking: true,
+        max_drift: 60,
         free_attempts: 5,
         base_delay_s: 2.0,
         max_delay_s: 3600.0,
     };
     // The generator writes exactly the file compiled above, so every
     // snippet it writes has this shape, with other numbers.
-    let text = rust_snippet(&setting, 10, 10_000, "a test");
+    let text = rust_snippet(&setting, 10_000, "a test");
     assert_eq!(text, include_str!("snippet/recommended.rs"));
     let config = snippet::recommended_totp_config("example").unwrap();
     let (w, t) = (config.window(), config.throttle());
-    assert_eq!((w.behind(), w.ahead(), w.max_drift()), (2, 1, 10));
+    assert_eq!((w.behind(), w.ahead(), w.max_drift()), (2, 1, 60));
     assert_eq!(w.max_drift_rate(), 10_000);
     assert_eq!(t.free_attempts(), 5);
     assert_eq!(t.base_delay(), Duration::from_secs(2));

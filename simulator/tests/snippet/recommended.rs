@@ -9,7 +9,7 @@ use tower_totp::{ConfigError, TotpConfig};
 
 /// The recommended tower-totp configuration, under `issuer`.
 pub fn recommended_totp_config(issuer: &str) -> Result<TotpConfig, ConfigError> {
-    let window = Window::new(2, 1, 10)?.with_max_drift_rate(10000)?;
+    let window = Window::new(2, 1, 60)?.with_max_drift_rate(10000)?;
     let throttle = ThrottlePolicy::new(
         5,
         Duration::from_millis(2000),
