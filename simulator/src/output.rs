@@ -376,14 +376,18 @@ fn figure_sentence(file: &str, model: &Model, r: &Report) -> String {
             let small = r
                 .by_offset
                 .iter()
-                .filter(|b| b.logins < plot::MIN_BIN_LOGINS)
+                .filter(|b| {
+                    b.logins < plot::MIN_BIN_LOGINS
+                        && b.offset_s.abs() * 1000.0 < crate::sim::HOURS_OUT_MS
+                })
                 .count();
             format!(
-                "Each point is the share of logins accepted for phones whose clock was that many seconds off at login (blue: on the first try; red: within the {} attempts). Lines are users whose accounts nobody guesses at; triangles are the {} brute-forced accounts, apart because the guesser keeps their throttle busy and their users meet it, whatever their clock. Hollow grey points are bins with fewer than {} logins ({} such bins): one login moves them by a tenth or more, so a dip there is noise, not a clock the window misses.",
+                "Each point is the share of logins accepted for phones whose clock was that many seconds off at login (blue: on the first try; red: within the {} attempts). Lines are users whose accounts nobody guesses at; triangles are the {} brute-forced accounts, apart because the guesser keeps their throttle busy and their users meet it, whatever their clock. Hollow grey points are bins with fewer than {} logins ({} such bins): one login moves them by a tenth or more, so a dip there is noise, not a clock the window misses. Phones 30 minutes or more off ({} logins) are left out of the plot and counted apart above.",
                 model.fleet.max_attempts,
                 r.attacked_accounts,
                 plot::MIN_BIN_LOGINS,
-                small
+                small,
+                r.clock_hours_out_logins
             )
         }
         "drift.svg" => format!(

@@ -87,6 +87,8 @@ pub fn rows_without(all: &[OffsetRow], part: &[OffsetRow]) -> Vec<OffsetRow> {
 /// the users whose accounts are not brute-forced (`rows` minus
 /// `attacked`) as lines, the brute-forced accounts apart as triangles,
 /// and bins of fewer than [`MIN_BIN_LOGINS`] logins hollow and grey.
+/// Phones hours out ([`HOURS_OUT_MS`](crate::sim::HOURS_OUT_MS)) are left
+/// out: the report counts them apart.
 ///
 /// # Errors
 ///
@@ -98,6 +100,12 @@ pub fn acceptance_vs_offset(
     bin_s: f64,
 ) -> Result<(), PlotError> {
     const WHAT: &str = "the acceptance plot";
+    // Phones hours out are counted apart (no window reaches them); drawn
+    // here they would squeeze every other bin into one column.
+    let near = |r: &&OffsetRow| r.offset_s.abs() * 1000.0 < crate::sim::HOURS_OUT_MS;
+    let rows: Vec<OffsetRow> = rows.iter().filter(near).copied().collect();
+    let attacked: Vec<OffsetRow> = attacked.iter().filter(near).copied().collect();
+    let (rows, attacked) = (&rows[..], &attacked[..]);
     let rest = rows_without(rows, attacked);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(failed(WHAT))?;
@@ -402,16 +410,25 @@ pub fn pareto(
     const WHAT: &str = "the Pareto plot";
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(failed(WHAT))?;
+    // Both axes are logarithmic: the settings span orders of magnitude. A
+    // rate of 0 (no false reject seen) sits on the floor, a tenth of the
+    // smallest value seen or of the bound.
+    let floor = |vals: &mut dyn Iterator<Item = f64>, bound: f64| {
+        vals.filter(|v| *v > 0.0).fold(bound, f64::min).max(1e-12) / 10.0
+    };
+    let x_lo = floor(&mut points.iter().map(|p| p.false_reject_rate), bounds.0);
+    let y_lo = floor(&mut points.iter().map(|p| p.attacker_odds), bounds.1);
     let x_hi = points
         .iter()
         .map(|p| p.false_reject_rate)
-        .fold(bounds.0 * 1.5, f64::max)
-        * 1.05;
+        .fold(bounds.0 * 2.0, f64::max)
+        * 1.5;
     let y_hi = points
         .iter()
         .map(|p| p.attacker_odds)
-        .fold(bounds.1 * 1.5, f64::max)
-        * 1.05;
+        .fold(bounds.1 * 2.0, f64::max)
+        * 1.5;
+    let at = |x: f64, y: f64| (x.max(x_lo), y.max(y_lo));
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Every setting tried: false rejects against attacker odds",
@@ -420,12 +437,14 @@ pub fn pareto(
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..x_hi, 0f64..y_hi)
+        .build_cartesian_2d((x_lo..x_hi).log_scale(), (y_lo..y_hi).log_scale())
         .map_err(failed(WHAT))?;
     chart
         .configure_mesh()
-        .x_desc("share of correct codes refused (phones under 30 min off)")
-        .y_desc("chance a guesser gets into one account")
+        .x_desc(
+            "share of correct codes refused, phones not hours out (log; 0 drawn at the left edge)",
+        )
+        .y_desc("chance a guesser gets into one account (log)")
         .x_label_formatter(&|v| format_value(*v))
         .y_label_formatter(&|v| format_value(*v))
         .draw()
@@ -433,7 +452,7 @@ pub fn pareto(
     let grey = RGBColor(120, 120, 120);
     chart
         .draw_series(LineSeries::new(
-            [(bounds.0, 0.0), (bounds.0, y_hi)],
+            [(bounds.0, y_lo), (bounds.0, y_hi)],
             grey.stroke_width(1),
         ))
         .map_err(failed(WHAT))?
@@ -441,7 +460,7 @@ pub fn pareto(
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
     chart
         .draw_series(LineSeries::new(
-            [(0.0, bounds.1), (x_hi, bounds.1)],
+            [(x_lo, bounds.1), (x_hi, bounds.1)],
             grey.stroke_width(1),
         ))
         .map_err(failed(WHAT))?;
@@ -450,7 +469,7 @@ pub fn pareto(
         let mine: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.meets == meets)
-            .map(|p| (p.false_reject_rate, p.attacker_odds))
+            .map(|p| at(p.false_reject_rate, p.attacker_odds))
             .collect();
         chart
             .draw_series(mine.iter().map(|p| Circle::new(*p, 4, color.filled())))
@@ -460,7 +479,11 @@ pub fn pareto(
     }
     if let Some(p) = chosen {
         chart
-            .draw_series(std::iter::once(Circle::new(p, 9, BLACK.stroke_width(2))))
+            .draw_series(std::iter::once(Circle::new(
+                at(p.0, p.1),
+                9,
+                BLACK.stroke_width(2),
+            )))
             .map_err(failed(WHAT))?
             .label("recommended")
             .legend(|(x, y)| Circle::new((x + 10, y), 6, BLACK.stroke_width(2)));

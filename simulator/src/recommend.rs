@@ -256,6 +256,8 @@ pub struct Recommendation {
     pub spent_s: f64,
     /// Whether some setting meets both bounds.
     pub any_meets: bool,
+    /// The scenario's own setting (tried first).
+    pub own: Setting,
     /// Every setting tried, best first: those that meet both bounds by
     /// score, then the rest by overshoot.
     pub trials: Vec<Trial>,
@@ -405,6 +407,7 @@ pub fn recommend(
         budget_s: budget,
         spent_s: started.elapsed().as_secs_f64(),
         any_meets: trials.first().is_some_and(|t| t.meets),
+        own: settings[0],
         trials,
     })
 }
@@ -647,6 +650,25 @@ pub fn summary(rec: &Recommendation, rows: usize) -> String {
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}")),
         );
         let _ = writeln!(out, "      {}", why(t, rec));
+    }
+    if let Some((rank, t)) = rec
+        .trials
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.setting == rec.own)
+    {
+        let _ = writeln!(
+            out,
+            "the scenario's own setting ({}) ranks {} of {}: {}",
+            t.setting.label(),
+            rank + 1,
+            rec.trials.len(),
+            if t.meets {
+                "it meets both bounds".to_owned()
+            } else {
+                format!("it breaks a bound: {}", why(t, rec))
+            }
+        );
     }
     out
 }
