@@ -183,3 +183,27 @@ fn the_rust_snippet_compiles_and_builds_the_setting() {
     assert_eq!(t.base_delay(), Duration::from_secs(2));
     assert_eq!(t.max_delay(), Duration::from_secs(3600));
 }
+
+#[test]
+fn a_spent_budget_stops_the_sweep_and_scales_the_fleet_down() {
+    let mut base = small();
+    base.users = 150;
+    base.days = 1;
+    let spec = RecommendSpec {
+        budget: Duration::from_millis(50),
+        ..spec()
+    };
+    let rec = recommend(&base, &spec, |_| {}).unwrap();
+    assert!(rec.tried >= 1 && rec.tried < rec.grid_size, "{}", rec.tried);
+    assert_eq!(rec.users, totp_sim::recommend::MIN_USERS);
+    assert!(rec.scaled.as_ref().is_some_and(|s| s.contains("150 users")));
+    let table = summary(&rec, 3);
+    assert!(
+        table.contains(&format!(
+            "{} of {} settings tried",
+            rec.tried, rec.grid_size
+        )),
+        "{table}"
+    );
+    assert!(table.contains("scaled down"), "{table}");
+}
