@@ -60,6 +60,7 @@ pub mod http_driver;
 pub mod output;
 pub mod overrides;
 pub mod plot;
+pub mod recommend;
 pub mod run;
 pub mod scenario;
 mod scenario_error;

@@ -11,6 +11,7 @@ use totp_sim::bench::LoginBench;
 use totp_sim::output::{summary_table, write_run};
 use totp_sim::overrides::parse_assignment;
 use totp_sim::plot::format_value;
+use totp_sim::recommend::{RecommendSpec, recommend, summary};
 use totp_sim::run::{DriverKind, RunOptions, run};
 use totp_sim::scenario::Scenario;
 use totp_sim::sweep::{SweepSpec, sweep};
@@ -30,6 +31,9 @@ enum Command {
     Run(RunArgs),
     /// Run a scenario over a grid of one or two parameters and draw a heat map.
     Sweep(SweepArgs),
+    /// Sweep the window, drift tracking and the throttle over a scenario's
+    /// fleet and print the settings that meet both bounds, best first.
+    Recommend(RecommendArgs),
     /// Check a scenario file and print it with every default filled in.
     Check {
         /// The scenario file.
@@ -148,6 +152,39 @@ struct SweepArgs {
     metric: String,
 }
 
+#[derive(Debug, Args)]
+struct RecommendArgs {
+    /// The scenario file (TOML): its fleet, days and brute-force campaign.
+    scenario: PathBuf,
+    /// The largest share of correct codes refused (phones under 30 min off).
+    #[arg(long, default_value_t = 0.005)]
+    max_false_reject: f64,
+    /// The largest chance a guesser gets into one account over the campaign.
+    #[arg(long, default_value_t = 0.01)]
+    max_attacker_odds: f64,
+    /// Output folder.
+    #[arg(long, default_value = "totp-sim-recommend")]
+    out: PathBuf,
+    /// Wall-clock budget in seconds: the sweep stops when it is spent.
+    #[arg(long, default_value_t = 120.0)]
+    budget_s: f64,
+    /// Shards per run.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Number of users (overrides `users`; the budget may scale it down).
+    #[arg(long)]
+    users: Option<u32>,
+    /// Simulated days (overrides `days`).
+    #[arg(long)]
+    days: Option<u32>,
+    /// Set a scenario key: `--set fleet.typo_rate=0.01` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Rows of the printed table.
+    #[arg(long, default_value_t = 10)]
+    rows: usize,
+}
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
@@ -175,6 +212,7 @@ fn main_inner() -> Result<(), BoxError> {
     match Cli::parse().command {
         Command::Run(args) => run_command(&args),
         Command::Sweep(args) => sweep_command(&args),
+        Command::Recommend(args) => recommend_command(&args),
         Command::Check { scenario } => {
             let s = Scenario::load(&scenario)?;
             s.model()?;
@@ -325,5 +363,44 @@ fn sweep_command(args: &SweepArgs) -> Result<(), BoxError> {
     )?;
     result.write(&common.out, &spec, &name)?;
     println!("wrote {}", common.out.join("index.html").display());
+    Ok(())
+}
+
+fn recommend_command(args: &RecommendArgs) -> Result<(), BoxError> {
+    let overrides = args
+        .set
+        .iter()
+        .map(|s| parse_assignment(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut scenario = Scenario::load_with(&args.scenario, &overrides)?;
+    if let Some(u) = args.users {
+        scenario.users = u;
+    }
+    if let Some(d) = args.days {
+        scenario.days = d;
+    }
+    if !(args.budget_s.is_finite() && args.budget_s > 0.0) {
+        return Err("--budget-s must be a positive number".into());
+    }
+    let spec = RecommendSpec {
+        max_false_reject: args.max_false_reject,
+        max_attacker_odds: args.max_attacker_odds,
+        budget: Duration::from_secs_f64(args.budget_s.min(1e7)),
+        threads: args.threads,
+    };
+    let rec = recommend(&scenario, &spec, |t| {
+        eprintln!(
+            "  {:<40} false rejects {:>8}  odds {:>8}",
+            t.setting.label(),
+            format_value(t.false_reject_rate),
+            format_value(t.attacker_odds)
+        );
+    })?;
+    totp_sim::recommend::write(&args.out, &rec, &scenario)?;
+    print!("{}", summary(&rec, args.rows));
+    println!(
+        "wrote {} (recommend.json, pareto.svg, recommended.rs)",
+        args.out.join("index.html").display()
+    );
     Ok(())
 }

@@ -53,32 +53,69 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-/// Bins with fewer logins are left out of the acceptance plot.
+/// Bins with fewer logins than this are drawn hollow and grey in the
+/// acceptance plot: their share can swing by a whole login's worth.
 pub const MIN_BIN_LOGINS: u64 = 10;
 
-/// First-try and eventual acceptance against the phone's clock offset
-/// (bins of at least [`MIN_BIN_LOGINS`] logins).
+/// `all` minus `part`, bin by bin (both from the same run, so every bin of
+/// `part` is in `all`).
+pub fn rows_without(all: &[OffsetRow], part: &[OffsetRow]) -> Vec<OffsetRow> {
+    all.iter()
+        .filter_map(|r| {
+            let p = part.iter().find(|p| (p.offset_s - r.offset_s).abs() < 1e-9);
+            let Some(p) = p else { return Some(*r) };
+            let logins = r.logins.saturating_sub(p.logins);
+            if logins == 0 {
+                return None;
+            }
+            let count = |rate: f64, n: u64| (rate * n as f64).round();
+            let first =
+                count(r.first_try_accept_rate, r.logins) - count(p.first_try_accept_rate, p.logins);
+            let eventual =
+                count(r.eventual_accept_rate, r.logins) - count(p.eventual_accept_rate, p.logins);
+            Some(OffsetRow {
+                offset_s: r.offset_s,
+                logins,
+                first_try_accept_rate: first.max(0.0) / logins as f64,
+                eventual_accept_rate: eventual.max(0.0) / logins as f64,
+            })
+        })
+        .collect()
+}
+
+/// First-try and eventual acceptance against the phone's clock offset:
+/// the users whose accounts are not brute-forced (`rows` minus
+/// `attacked`) as lines, the brute-forced accounts apart as triangles,
+/// and bins of fewer than [`MIN_BIN_LOGINS`] logins hollow and grey.
+/// Phones hours out ([`HOURS_OUT_MS`](crate::sim::HOURS_OUT_MS)) are left
+/// out: the report counts them apart.
 ///
 /// # Errors
 ///
 /// [`PlotError`] if the file cannot be written.
-pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Result<(), PlotError> {
+pub fn acceptance_vs_offset(
+    path: &Path,
+    rows: &[OffsetRow],
+    attacked: &[OffsetRow],
+    bin_s: f64,
+) -> Result<(), PlotError> {
     const WHAT: &str = "the acceptance plot";
-    let rows: Vec<&OffsetRow> = rows.iter().filter(|r| r.logins >= MIN_BIN_LOGINS).collect();
+    // Phones hours out are counted apart (no window reaches them); drawn
+    // here they would squeeze every other bin into one column.
+    let near = |r: &&OffsetRow| r.offset_s.abs() * 1000.0 < crate::sim::HOURS_OUT_MS;
+    let rows: Vec<OffsetRow> = rows.iter().filter(near).copied().collect();
+    let attacked: Vec<OffsetRow> = attacked.iter().filter(near).copied().collect();
+    let (rows, attacked) = (&rows[..], &attacked[..]);
+    let rest = rows_without(rows, attacked);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(failed(WHAT))?;
-    let lo = rows
-        .iter()
-        .map(|r| r.offset_s)
-        .fold(f64::INFINITY, f64::min);
-    let hi = rows
-        .iter()
-        .map(|r| r.offset_s)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if rows.is_empty() {
-        (-1.0, 1.0)
-    } else {
+    let xs = rest.iter().chain(attacked).map(|r| r.offset_s);
+    let lo = xs.clone().fold(f64::INFINITY, f64::min);
+    let hi = xs.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() {
         padded(lo, hi)
+    } else {
+        (-1.0, 1.0)
     };
     let mut chart = ChartBuilder::on(&root)
         .caption("Logins accepted by phone clock offset", (FONT, 22))
@@ -90,18 +127,21 @@ pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Resu
     chart
         .configure_mesh()
         .x_desc(format!(
-            "phone clock offset at login (s, + = ahead; {bin_s} s bins of {MIN_BIN_LOGINS}+ logins)"
+            "phone clock offset at login (s, + = ahead; {bin_s} s bins; hollow grey: fewer than {MIN_BIN_LOGINS} logins)"
         ))
         .y_desc("share of logins accepted")
         .draw()
         .map_err(failed(WHAT))?;
-    type Rate = fn(&&OffsetRow) -> f64;
+    type Rate = fn(&OffsetRow) -> f64;
     let series: [(&str, RGBColor, Rate); 2] = [
         ("first try", BLUE, |r| r.first_try_accept_rate),
         ("within the retries", RED, |r| r.eventual_accept_rate),
     ];
+    let grey = RGBColor(150, 150, 150);
     for (label, color, value) in series {
-        let points: Vec<(f64, f64)> = rows.iter().map(|r| (r.offset_s, value(r))).collect();
+        let (big, small): (Vec<&OffsetRow>, Vec<&OffsetRow>) =
+            rest.iter().partition(|r| r.logins >= MIN_BIN_LOGINS);
+        let points: Vec<(f64, f64)> = big.iter().map(|r| (r.offset_s, value(r))).collect();
         for run in runs(&points, bin_s * 1.5) {
             chart
                 .draw_series(LineSeries::new(run, color))
@@ -112,6 +152,33 @@ pub fn acceptance_vs_offset(path: &Path, rows: &[OffsetRow], bin_s: f64) -> Resu
             .map_err(failed(WHAT))?
             .label(label)
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        chart
+            .draw_series(
+                small
+                    .iter()
+                    .map(|r| Circle::new((r.offset_s, value(r)), 3, grey.stroke_width(1))),
+            )
+            .map_err(failed(WHAT))?;
+        let mark = if color == BLUE {
+            RGBColor(0, 160, 160)
+        } else {
+            RGBColor(200, 120, 0)
+        };
+        let mine: Vec<(f64, f64)> = attacked
+            .iter()
+            .filter(|r| r.logins >= MIN_BIN_LOGINS)
+            .map(|r| (r.offset_s, value(r)))
+            .collect();
+        if !attacked.is_empty() {
+            chart
+                .draw_series(
+                    mine.iter()
+                        .map(|p| TriangleMarker::new(*p, 5, mark.filled())),
+                )
+                .map_err(failed(WHAT))?
+                .label(format!("{label}, brute-forced accounts"))
+                .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 5, mark.filled()));
+        }
     }
     chart
         .configure_series_labels()
@@ -314,6 +381,120 @@ pub fn attacks_over_time(path: &Path, stats: &Stats, model: &Model) -> Result<()
             .draw()
             .map_err(failed(WHAT))?;
     }
+    root.present().map_err(failed(WHAT))
+}
+
+/// One setting of `totp-sim recommend` in the Pareto plot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParetoPoint {
+    /// Correct codes refused.
+    pub false_reject_rate: f64,
+    /// The brute-force bound.
+    pub attacker_odds: f64,
+    /// Whether it meets both bounds.
+    pub meets: bool,
+}
+
+/// False rejects against attacker odds, one point per setting tried, the
+/// two bounds as grey lines and the recommended setting ringed.
+///
+/// # Errors
+///
+/// [`PlotError`] if the file cannot be written.
+pub fn pareto(
+    path: &Path,
+    points: &[ParetoPoint],
+    bounds: (f64, f64),
+    chosen: Option<(f64, f64)>,
+) -> Result<(), PlotError> {
+    const WHAT: &str = "the Pareto plot";
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(failed(WHAT))?;
+    // Both axes are logarithmic: the settings span orders of magnitude. A
+    // rate of 0 (no false reject seen) sits on the floor, a tenth of the
+    // smallest value seen or of the bound.
+    let floor = |vals: &mut dyn Iterator<Item = f64>, bound: f64| {
+        vals.filter(|v| *v > 0.0).fold(bound, f64::min).max(1e-12) / 10.0
+    };
+    let x_lo = floor(&mut points.iter().map(|p| p.false_reject_rate), bounds.0);
+    let y_lo = floor(&mut points.iter().map(|p| p.attacker_odds), bounds.1);
+    let x_hi = points
+        .iter()
+        .map(|p| p.false_reject_rate)
+        .fold(bounds.0 * 2.0, f64::max)
+        * 1.5;
+    let y_hi = points
+        .iter()
+        .map(|p| p.attacker_odds)
+        .fold(bounds.1 * 2.0, f64::max)
+        * 1.5;
+    let at = |x: f64, y: f64| (x.max(x_lo), y.max(y_lo));
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Every setting tried: false rejects against attacker odds",
+            (FONT, 22),
+        )
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x_lo..x_hi).log_scale(), (y_lo..y_hi).log_scale())
+        .map_err(failed(WHAT))?;
+    chart
+        .configure_mesh()
+        .x_desc(
+            "share of correct codes refused, phones not hours out (log; 0 drawn at the left edge)",
+        )
+        .y_desc("chance a guesser gets into one account (log)")
+        .x_label_formatter(&|v| format_value(*v))
+        .y_label_formatter(&|v| format_value(*v))
+        .draw()
+        .map_err(failed(WHAT))?;
+    let grey = RGBColor(120, 120, 120);
+    chart
+        .draw_series(LineSeries::new(
+            [(bounds.0, y_lo), (bounds.0, y_hi)],
+            grey.stroke_width(1),
+        ))
+        .map_err(failed(WHAT))?
+        .label("bounds")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+    chart
+        .draw_series(LineSeries::new(
+            [(x_lo, bounds.1), (x_hi, bounds.1)],
+            grey.stroke_width(1),
+        ))
+        .map_err(failed(WHAT))?;
+    let green = RGBColor(0, 150, 0);
+    for (meets, color, label) in [(true, green, "meets both"), (false, RED, "breaks a bound")] {
+        let mine: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.meets == meets)
+            .map(|p| at(p.false_reject_rate, p.attacker_odds))
+            .collect();
+        chart
+            .draw_series(mine.iter().map(|p| Circle::new(*p, 4, color.filled())))
+            .map_err(failed(WHAT))?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+    }
+    if let Some(p) = chosen {
+        chart
+            .draw_series(std::iter::once(Circle::new(
+                at(p.0, p.1),
+                9,
+                BLACK.stroke_width(2),
+            )))
+            .map_err(failed(WHAT))?
+            .label("recommended")
+            .legend(|(x, y)| Circle::new((x + 10, y), 6, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(failed(WHAT))?;
     root.present().map_err(failed(WHAT))
 }
 

@@ -259,16 +259,18 @@ pub fn report(model: &Model, s: &Stats, threads: usize, wall: Duration) -> Repor
             model.params().digits(),
         )
     });
-    let by_offset = s
-        .by_offset
-        .iter()
-        .map(|(bin, b)| OffsetRow {
-            offset_s: *bin as f64 * model.offset_bin_s,
-            logins: b.logins,
-            first_try_accept_rate: ratio(b.first_try, b.logins),
-            eventual_accept_rate: ratio(b.eventual, b.logins),
-        })
-        .collect();
+    let rows = |map: &std::collections::BTreeMap<i64, crate::stats::OffsetBin>| {
+        map.iter()
+            .map(|(bin, b)| OffsetRow {
+                offset_s: *bin as f64 * model.offset_bin_s,
+                logins: b.logins,
+                first_try_accept_rate: ratio(b.first_try, b.logins),
+                eventual_accept_rate: ratio(b.eventual, b.logins),
+            })
+            .collect()
+    };
+    let by_offset = rows(&s.by_offset);
+    let by_offset_attacked = rows(&s.by_offset_attacked);
     Report {
         scenario: model.name.clone(),
         users: model.users,
@@ -280,6 +282,16 @@ pub fn report(model: &Model, s: &Stats, threads: usize, wall: Duration) -> Repor
         eventual_accept_rate: ratio(s.eventual, s.logins),
         false_reject_rate: ratio(s.false_rejects, s.correct_checked),
         legit_lockouts: s.legit_lockouts,
+        lockouts_attacked: s.lockouts_attacked,
+        lockouts_own_typos: s.lockouts_own_typos,
+        lockouts_drift: s.lockouts_drift,
+        lockouts_hours_out: s.lockouts_hours_out,
+        clock_hours_out_logins: s.clock_hours_out_logins,
+        clock_hours_out_accepted: s.clock_hours_out_accepted,
+        false_reject_rate_not_hours_out: ratio(
+            s.false_rejects - s.hours_out_false_rejects,
+            s.correct_checked - s.hours_out_correct_checked,
+        ),
         replays_attempted: s.replays_attempted,
         replays_accepted: s.replays_accepted,
         guesses: s.guesses,
@@ -320,5 +332,6 @@ pub fn report(model: &Model, s: &Stats, threads: usize, wall: Duration) -> Repor
             .count() as u64,
         guess_success_bound: guess_bound,
         by_offset,
+        by_offset_attacked,
     }
 }

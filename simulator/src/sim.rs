@@ -83,6 +83,16 @@ pub fn shard_of(user: u32, shards: u32) -> (u32, u32) {
 
 const TYPO: u8 = 1;
 const THROTTLED: u8 = 2;
+/// Some attempt of this login was mistyped (kept across attempts, unlike
+/// [`TYPO`], which describes the current one).
+const TYPED_WRONG: u8 = 4;
+
+/// A phone at least this far from true time (half an hour, in ms) counts
+/// as hours out: no window of a few steps and no learned offset within
+/// `max_drift` reaches it, so its logins are counted apart. Half an hour,
+/// not one, so that a phone an hour out by a time-zone error and a few
+/// seconds on the other side is counted too.
+pub const HOURS_OUT_MS: f64 = 1_800_000.0;
 
 #[derive(Debug, Clone, Copy)]
 struct Submit {
@@ -166,6 +176,11 @@ struct User {
     surf_victim: bool,
     co_victim: bool,
     lure_victim: bool,
+    /// Whether the brute-force campaign guesses at this user's account.
+    guessed: bool,
+    /// Whether any attacker submits codes on this user's account (guesser,
+    /// replayer or shoulder surfer): its throttle is shared with them.
+    attacked: bool,
     /// Whether the server has answered one of this user's codes with a
     /// clock hint.
     hinted: bool,
@@ -292,9 +307,19 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                         .as_ref()
                         .is_some_and(|r| r.victims.contains(&global)),
                     hinted: false,
+                    guessed: false,
+                    attacked: false,
                 }
             })
-            .collect();
+            .collect::<Vec<User>>();
+        let mut users = users;
+        for u in &mut users {
+            u.guessed = m
+                .brute_force
+                .as_ref()
+                .is_some_and(|b| b.accounts.contains(&u.global));
+            u.attacked = u.guessed || u.replay_victim || u.surf_victim;
+        }
         let attack_window = m.brute_force.as_ref().map_or((0, 0), |b| {
             (
                 m.start_ms.saturating_add(b.start_ms),
@@ -343,13 +368,10 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
         for local in 0..self.users.len() {
             let global = self.users[local].global;
             let mut rng = rng_for(&self.seed, STREAM_USER | u64::from(global), 0);
-            let offset_s = fleet.clock_offset_s.sample(&mut rng);
-            // A clock running at less than half or more than one and a half
-            // times real speed is no phone clock: drift is cut at 12 h a day.
-            let drift_s_per_day = fleet
-                .drift_s_per_day
-                .sample(&mut rng)
-                .clamp(-43_200.0, 43_200.0);
+            let UserClock {
+                offset_s,
+                drift_s_per_day,
+            } = draw_clock(fleet, &mut rng);
             let enroll_at = enroll_from + (rng.random::<f64>() * 3_600_000.0) as u64;
             let first_day = logins_on_a_day(fleet.logins_per_day, &mut rng);
             let u = &mut self.users[local];
@@ -566,7 +588,11 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
         };
         let delay_ms = secs_to_ms(fleet.reaction_delay_s.sample(&mut rng));
         let pause_ms = secs_to_ms(fleet.retry_pause_s.sample(&mut rng)).min(u64::from(u32::MAX));
-        let flags = if typo { flags | TYPO } else { flags & !TYPO };
+        let flags = if typo {
+            flags | TYPO | TYPED_WRONG
+        } else {
+            flags & !TYPO
+        };
         self.push(
             read_at.saturating_add(delay_ms),
             Kind::Submit(Submit {
@@ -655,6 +681,10 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
             } => {
                 if !typo {
                     self.stats.correct_checked += 1;
+                    let u = &self.users[s.user as usize];
+                    if self.offset_ms(u, now).abs() >= HOURS_OUT_MS {
+                        self.stats.hours_out_correct_checked += 1;
+                    }
                 }
                 if self.accepted(s.user, learned_offset, step) {
                     self.stats.offset_jumps += 1;
@@ -673,6 +703,11 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                 if !typo {
                     self.stats.correct_checked += 1;
                     self.stats.false_rejects += 1;
+                    let u = &self.users[s.user as usize];
+                    if self.offset_ms(u, now).abs() >= HOURS_OUT_MS {
+                        self.stats.hours_out_correct_checked += 1;
+                        self.stats.hours_out_false_rejects += 1;
+                    }
                 }
                 if s.attempt < self.m.fleet.max_attempts && reason != Refusal::NotEnrolled {
                     let mut read_at = now.saturating_add(u64::from(s.pause_ms));
@@ -699,17 +734,45 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
     }
 
     fn finish_login(&mut self, local: u32, first: bool, accepted: bool, flags: u8, now: u64) {
+        let u = &self.users[local as usize];
+        let (attacked, guessed) = (u.attacked, u.guessed);
+        let offset_ms = self.offset_ms(u, now);
         let st = &mut self.stats;
         st.logins += 1;
         st.first_try += u64::from(first);
         st.eventual += u64::from(accepted);
-        st.legit_lockouts += u64::from(flags & THROTTLED != 0);
-        let offset_s = self.offset_ms(&self.users[local as usize], now) / 1000.0;
+        if flags & THROTTLED != 0 {
+            st.legit_lockouts += 1;
+            // One cause per lockout, the first that applies: an attacker
+            // shares the account's throttle, then the user's own typos,
+            // else correct codes refused (a clock off).
+            if attacked {
+                st.lockouts_attacked += 1;
+            } else if flags & TYPED_WRONG != 0 {
+                st.lockouts_own_typos += 1;
+            } else {
+                st.lockouts_drift += 1;
+                st.lockouts_hours_out += u64::from(offset_ms.abs() >= HOURS_OUT_MS);
+            }
+        }
+        if offset_ms.abs() >= HOURS_OUT_MS {
+            st.clock_hours_out_logins += 1;
+            st.clock_hours_out_accepted += u64::from(accepted);
+        }
+        let offset_s = offset_ms / 1000.0;
         let bin = (offset_s / self.m.offset_bin_s).round() as i64;
-        let b: &mut OffsetBin = self.stats.by_offset.entry(bin).or_default();
-        b.logins += 1;
-        b.first_try += u64::from(first);
-        b.eventual += u64::from(accepted);
+        for map in [
+            Some(&mut self.stats.by_offset),
+            guessed.then_some(&mut self.stats.by_offset_attacked),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let b: &mut OffsetBin = map.entry(bin).or_default();
+            b.logins += 1;
+            b.first_try += u64::from(first);
+            b.eventual += u64::from(accepted);
+        }
     }
 
     fn record_drift(&mut self, local: u32, learned: i64, now: u64) {
@@ -1000,6 +1063,40 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
         }
         Ok(())
     }
+}
+
+/// A user's clock as drawn at set-up: the offset at day 0 and the drift.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UserClock {
+    /// Phone − true time at day 0, seconds.
+    pub offset_s: f64,
+    /// Growth of the offset, seconds per day (cut at ±12 h a day).
+    pub drift_s_per_day: f64,
+}
+
+/// The first draws of a user's set-up stream: offset, then drift.
+fn draw_clock<R: Rng + ?Sized>(fleet: &crate::scenario::FleetModel, rng: &mut R) -> UserClock {
+    let offset_s = fleet.clock_offset_s.sample(rng);
+    // A clock running at less than half or more than one and a half
+    // times real speed is no phone clock: drift is cut at 12 h a day.
+    let drift_s_per_day = fleet.drift_s_per_day.sample(rng).clamp(-43_200.0, 43_200.0);
+    UserClock {
+        offset_s,
+        drift_s_per_day,
+    }
+}
+
+/// The clocks the users of `model` get in a run, user by user: the very
+/// draws the shards make at set-up (same seed, same streams), so a test can
+/// check a scenario's fleet against the distribution it claims.
+pub fn fleet_clocks(model: &Model) -> Vec<UserClock> {
+    let seed = seed_key(model.seed);
+    (0..model.users)
+        .map(|global| {
+            let mut rng = rng_for(&seed, STREAM_USER | u64::from(global), 0);
+            draw_clock(&model.fleet, &mut rng)
+        })
+        .collect()
 }
 
 /// Whether user `global` is one of `k` users spread evenly over `n`:

@@ -30,6 +30,23 @@ pub struct Stats {
     pub false_rejects: u64,
     /// Logins that met the throttle at least once.
     pub legit_lockouts: u64,
+    /// Of those, logins of accounts an attacker submits codes on (guesser,
+    /// replayer, shoulder surfer): they share the throttle.
+    pub lockouts_attacked: u64,
+    /// Of the rest, logins with a mistyped attempt.
+    pub lockouts_own_typos: u64,
+    /// Of the rest, logins whose correct codes were refused: a clock off.
+    pub lockouts_drift: u64,
+    /// Of `lockouts_drift`, phones hours out.
+    pub lockouts_hours_out: u64,
+    /// Logins of phones hours out (30 min or more off true time).
+    pub clock_hours_out_logins: u64,
+    /// Of those, logins accepted.
+    pub clock_hours_out_accepted: u64,
+    /// Correctly typed codes checked from phones hours out (30 min or more off).
+    pub hours_out_correct_checked: u64,
+    /// Of those, refused.
+    pub hours_out_false_rejects: u64,
     /// Accepted logins whose acceptance resynchronised (learned offset moved
     /// by more than the window).
     pub offset_jumps: u64,
@@ -82,6 +99,8 @@ pub struct Stats {
     pub drift_err_n: u64,
     /// Acceptance by clock-offset bin (bin index = round(offset / bin width)).
     pub by_offset: BTreeMap<i64, OffsetBin>,
+    /// The same, for the brute-forced accounts alone (also in `by_offset`).
+    pub by_offset_attacked: BTreeMap<i64, OffsetBin>,
     /// Learned against true offsets of the sampled users.
     pub drift_samples: Vec<DriftSample>,
     /// Attacked accounts: guesses checked and the first success.
@@ -164,6 +183,14 @@ impl Stats {
         self.correct_checked += other.correct_checked;
         self.false_rejects += other.false_rejects;
         self.legit_lockouts += other.legit_lockouts;
+        self.lockouts_attacked += other.lockouts_attacked;
+        self.lockouts_own_typos += other.lockouts_own_typos;
+        self.lockouts_drift += other.lockouts_drift;
+        self.lockouts_hours_out += other.lockouts_hours_out;
+        self.clock_hours_out_logins += other.clock_hours_out_logins;
+        self.clock_hours_out_accepted += other.clock_hours_out_accepted;
+        self.hours_out_correct_checked += other.hours_out_correct_checked;
+        self.hours_out_false_rejects += other.hours_out_false_rejects;
         self.offset_jumps += other.offset_jumps;
         self.steps_seen += other.steps_seen;
         self.clock_hints += other.clock_hints;
@@ -187,11 +214,16 @@ impl Stats {
         self.driver_calls += other.driver_calls;
         self.drift_err_ms += other.drift_err_ms;
         self.drift_err_n += other.drift_err_n;
-        for (bin, b) in other.by_offset {
-            let e = self.by_offset.entry(bin).or_default();
-            e.logins += b.logins;
-            e.first_try += b.first_try;
-            e.eventual += b.eventual;
+        for (mine, theirs) in [
+            (&mut self.by_offset, other.by_offset),
+            (&mut self.by_offset_attacked, other.by_offset_attacked),
+        ] {
+            for (bin, b) in theirs {
+                let e = mine.entry(bin).or_default();
+                e.logins += b.logins;
+                e.first_try += b.first_try;
+                e.eventual += b.eventual;
+            }
         }
         self.drift_samples.extend(other.drift_samples);
         self.attacked.extend(other.attacked);
@@ -271,6 +303,25 @@ pub struct Report {
     pub false_reject_rate: f64,
     /// Logins that met the throttle at least once.
     pub legit_lockouts: u64,
+    /// Of `legit_lockouts`, logins of accounts an attacker submits codes on
+    /// (brute force, replay, shoulder surfer), who shares their throttle.
+    pub lockouts_attacked: u64,
+    /// Of the others, logins with a mistyped attempt: the user's own typos.
+    pub lockouts_own_typos: u64,
+    /// The remaining lockouts: correctly typed codes refused until the
+    /// throttle answered (a clock the window did not reach).
+    pub lockouts_drift: u64,
+    /// Of `lockouts_drift`, phones hours out (no setting helps them).
+    pub lockouts_hours_out: u64,
+    /// Logins of phones hours out (30 min or more off true time): no window of a few
+    /// steps helps them (the remedy is the phone's clock).
+    pub clock_hours_out_logins: u64,
+    /// Of those, logins accepted (a guess-like collision, or a resynchronised
+    /// learned offset within `max_drift`).
+    pub clock_hours_out_accepted: u64,
+    /// `false_reject_rate` without the phones hours out (30 min or more off): what
+    /// a window setting can change.
+    pub false_reject_rate_not_hours_out: f64,
     /// Replays submitted.
     pub replays_attempted: u64,
     /// Replays accepted for the victim's own step (must be 0).
@@ -346,8 +397,11 @@ pub struct Report {
     /// The analytic bound on one account's compromise over the campaign:
     /// `max_attempts_within(span) × window width / 10^digits`.
     pub guess_success_bound: Option<f64>,
-    /// Acceptance by clock offset.
+    /// Acceptance by clock offset, every login.
     pub by_offset: Vec<OffsetRow>,
+    /// Acceptance by clock offset, logins of the brute-forced accounts
+    /// alone (their logins meet the attacker's throttle).
+    pub by_offset_attacked: Vec<OffsetRow>,
 }
 
 /// The process's peak resident set size (`VmHWM`), in bytes; `None`

@@ -193,6 +193,24 @@ fn the_attackers_run_the_same_from_a_seed_and_are_reported() {
             "{name} on the page"
         );
     }
+    // One row per attacker section: attempts, successes and the bound.
+    for attacker in [
+        "brute force",
+        "replay",
+        "shoulder surfer",
+        "co-enroller",
+        "cross origin",
+    ] {
+        assert!(
+            page.contains(&format!("<tr><th>{attacker}</th><td>")),
+            "no row for {attacker}"
+        );
+    }
+    assert!(page.contains("bound (docs/simulator.md)"));
+    assert_eq!(
+        totp_sim::output::attacker_rows(&s.model().unwrap(), &one.report).len(),
+        5
+    );
 }
 
 fn assert_no_successes(r: &Report) {

@@ -1,4 +1,4 @@
-//! `GET /api/me` and `GET /health`.
+//! `GET /api/me`, `GET /health` and `GET /health/live`.
 
 use axum::response::Response;
 use http::StatusCode;
@@ -87,6 +87,15 @@ pub(crate) async fn me_without_totp_layer(
             second_factor: SecondFactorJson::NotRequired("not_required"),
         },
     )
+}
+
+/// `GET /health/live`: 200 `{"status":"ok"}` while the process serves,
+/// whatever its stores do. For an orchestrator's liveness probe, which
+/// restarts a process that fails it: a restart does not bring back an
+/// unreachable store, so that probe must not read one (`GET /health`,
+/// which does, is for the load balancer).
+pub(crate) async fn live() -> Response {
+    respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
 }
 
 /// `GET /health`, for load balancers (no session): 200 `{"status":"ok"}`

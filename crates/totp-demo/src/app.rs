@@ -16,9 +16,9 @@ use http::{HeaderValue, header};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer, SessionStore};
+use tower_totp_postgres::PostgresSessionStore;
 use tower_totp_redis::RedisSessionStore;
 
-use crate::db::pg_sessions::PgSessionStore;
 use crate::live::{self, Live};
 use crate::respond::{Failure, Format};
 use crate::state::AppState;
@@ -49,7 +49,7 @@ pub(crate) enum Sessions {
     Redis(Bounded<RedisSessionStore>),
     /// In PostgreSQL, shared by every instance on the same database; each
     /// call bounded by the store timeout.
-    Postgres(Bounded<PgSessionStore>),
+    Postgres(Bounded<PostgresSessionStore>),
 }
 
 /// One instance, or one of several sharing Redis and the SQLite file, or
@@ -147,6 +147,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     // does not take with a 405 problem or page, not axum's empty one.
     Router::new()
         .route("/health", health)
+        .route("/health/live", get(api::live))
         .merge(with_sessions)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -460,7 +460,7 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
                 .with_schema(POSTGRES_TOTP_SCHEMA)
                 .map_err(|_| DemoError::Setup("the TOTP schema name is not plain"))?;
             store.migrate().await.map_err(DemoError::Store)?;
-            let sessions = db::pg_sessions::PgSessionStore::new(pool.clone());
+            let sessions = store.session_store();
             (
                 engine.store(store_timeout::Bounded::new(store, config.store_timeout)),
                 app::Sessions::Postgres(store_timeout::Bounded::new(

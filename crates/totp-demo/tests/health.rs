@@ -83,6 +83,11 @@ async fn paused_redis_is_503_within_the_store_timeout_and_recovers() {
             "{path} took {took:?}, the store timeout is {TIMEOUT:?}"
         );
     }
+    // The liveness probe reads no store: the process is alive, and a
+    // restart would not bring Redis back.
+    let live = probe.get("/health/live").await;
+    assert_eq!(live.status, StatusCode::OK, "{}", live.text());
+    assert_eq!(live.json(), json!({ "status": "ok" }));
     // A password login reads the password throttle in the same store.
     let mut jsmith = Client::new(&demo);
     let started = Instant::now();

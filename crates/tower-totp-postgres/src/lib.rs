@@ -8,9 +8,9 @@
 //! included, against a real server). Every instance of a service on the
 //! same database and schema sees the same state.
 //!
-//! It takes the service's own [`PgPool`]: the one `tower-sessions-sqlx-store`
-//! 0.15 keeps sessions in (the same sqlx 0.8) can hold ours too. Queries are
-//! runtime queries, so building needs no database.
+//! It takes the service's own [`PgPool`] (sqlx 0.8), so the service, its
+//! sessions ([`PostgresStore::session_store`]) and this store share one
+//! pool. Queries are runtime queries, so building needs no database.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,6 +25,10 @@
 //!
 //! let store = PostgresStore::new(pool.clone()).with_schema("acme_totp")?;
 //! store.migrate().await?; // at start-up, on every instance: safe together
+//!
+//! // The sessions in the same pool and schema, for tower-sessions.
+//! let sessions = tower_sessions::SessionManagerLayer::new(store.session_store());
+//! # let _ = sessions;
 //!
 //! let store: Arc<dyn TotpStore> = Arc::new(store);
 //! # let keys = tower_totp::seal::Keyring::ephemeral()?;
@@ -110,6 +114,7 @@
 //! | `authenticators` | sealed secret, code parameters, last used step, drift, resync candidate |
 //! | `pending_enrollments` | one per session that started an enrollment |
 //! | `recovery_codes` | SHA-256 hashes of the unused codes |
+//! | `sessions` | tower-sessions' sessions, for [`PostgresStore::session_store`] |
 //! | `schema_migrations` | the versions applied |
 //!
 //! Steps, epochs and times (`u64`) are `BIGINT`s with the top bit flipped,
@@ -119,6 +124,7 @@
 
 mod codec;
 mod schema;
+mod session;
 mod store;
 
 use std::fmt;
@@ -130,6 +136,7 @@ use sqlx::postgres::PgPoolOptions;
 use tower_totp::store::StoreError;
 
 pub use schema::{DEFAULT_SCHEMA, InvalidSchemaName, SchemaTooNew};
+pub use session::PostgresSessionStore;
 
 /// The `sqlx` this store is built on, to build a pool of your own.
 pub use sqlx;
@@ -221,6 +228,13 @@ impl PostgresStore {
     /// this release ([`SchemaTooNew`] as the source).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         schema::migrate(&self.pool, &self.schema).await
+    }
+
+    /// tower-sessions' sessions on the same pool, in the `sessions` table
+    /// of the same schema (made by [`migrate`](Self::migrate)): see
+    /// [`PostgresSessionStore`].
+    pub fn session_store(&self) -> PostgresSessionStore {
+        PostgresSessionStore::new(self.pool.clone(), Arc::clone(&self.schema))
     }
 
     /// The pool the store runs on.

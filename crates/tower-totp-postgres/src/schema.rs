@@ -26,7 +26,10 @@ pub const DEFAULT_SCHEMA: &str = "tower_totp";
 
 /// Every migration, in order: `MIGRATIONS[i]` makes version `i + 1`.
 /// `{schema}` stands for the quoted schema name.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_tables.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_tables.sql"),
+    include_str!("../migrations/0002_sessions.sql"),
+];
 
 /// The schema version this build creates and understands.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

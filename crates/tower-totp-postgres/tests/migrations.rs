@@ -58,6 +58,7 @@ async fn a_fresh_schema_gets_every_table_at_the_latest_version() {
             "pending_enrollments",
             "recovery_codes",
             "schema_migrations",
+            "sessions",
             "users"
         ]
     );

@@ -12,7 +12,6 @@
 //! in this crate, and the start-up calls must stay synchronous for SQLite
 //! (see [`Db::users`]), which a boxed `async_trait` future would hide.
 
-pub(crate) mod pg_sessions;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 

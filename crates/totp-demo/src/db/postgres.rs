@@ -1,6 +1,7 @@
 //! The demo's own tables in PostgreSQL, in a schema of their own
-//! (`totp_demo`: `users`, `settings`, `changes`, and `sessions` for
-//! [`super::pg_sessions`]), beside the TOTP store's schema on the same pool.
+//! (`totp_demo`: `users`, `settings`, `changes`), beside the TOTP store's
+//! schema on the same pool (which also holds the sessions:
+//! `tower_totp_postgres::PostgresSessionStore`).
 //!
 //! Several instances share these tables, so each keeps its in-memory copies
 //! fresh with [`Db::if_changed`] before every request. PostgreSQL has no
@@ -80,12 +81,6 @@ CREATE OR REPLACE TRIGGER count_change
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON totp_demo.settings
     FOR EACH STATEMENT EXECUTE FUNCTION totp_demo.count_change();
 
-CREATE TABLE IF NOT EXISTS totp_demo.sessions (
-    id         text   NOT NULL PRIMARY KEY,
-    record     text   NOT NULL,
-    expires_at bigint NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_expires_at ON totp_demo.sessions (expires_at);
 ";
 
 const SELECT_USERS: &str = "SELECT username, display_name, kind, is_admin, require_2fa, \
