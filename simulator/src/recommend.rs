@@ -62,6 +62,15 @@ pub struct Setting {
     pub max_delay_s: f64,
 }
 
+/// A delay in seconds as people write it: `2`, `900`, `0.5`.
+fn seconds(s: f64) -> String {
+    if s.fract() == 0.0 && s.abs() < 1e15 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}
+
 impl Setting {
     /// Short text: `±1/1 tracking, throttle 3 free, 1 s..900 s`.
     pub fn label(&self) -> String {
@@ -75,8 +84,8 @@ impl Setting {
                 "no tracking".to_owned()
             },
             self.free_attempts,
-            format_value(self.base_delay_s),
-            format_value(self.max_delay_s)
+            seconds(self.base_delay_s),
+            seconds(self.max_delay_s)
         )
     }
 
@@ -561,8 +570,8 @@ pub fn rust_snippet(setting: &Setting, max_drift_rate: u32, why: &str) -> String
         b = setting.behind,
         a = setting.ahead,
         free = setting.free_attempts,
-        base = format_value(setting.base_delay_s),
-        max = format_value(setting.max_delay_s),
+        base = seconds(setting.base_delay_s),
+        max = seconds(setting.max_delay_s),
         base_ms = ms(setting.base_delay_s),
         max_ms = ms(setting.max_delay_s),
     )
