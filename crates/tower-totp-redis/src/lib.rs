@@ -122,19 +122,22 @@ pub mod _guide {
     pub mod deployment {}
 }
 
+mod ack;
 mod codec;
 mod conn;
 mod error;
+mod invoke;
 mod keys;
 mod scripts;
 mod session;
 mod store;
 mod throttle;
 
+pub use ack::ReplicaAck;
 pub use session::{DEFAULT_SESSION_PREFIX, RedisSessionStore};
 pub use store::{
-    CONNECTION_RETRIES, CONNECTION_TIMEOUT, DEFAULT_PREFIX, RESPONSE_TIMEOUT, RedisStore,
-    connection_config,
+    CLUSTER_CALL_TIMEOUT, CLUSTER_RETRIES, CONNECTION_RETRIES, CONNECTION_TIMEOUT, DEFAULT_PREFIX,
+    RESPONSE_TIMEOUT, RedisStore, cluster_config, connection_config,
 };
 
 /// The `redis` crate this store is built on, to build a
