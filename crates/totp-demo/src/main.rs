@@ -36,9 +36,10 @@ struct Flags {
     #[arg(long)]
     secure_cookie: bool,
     /// Keep sessions and the TOTP state (enrollments included) in this
-    /// Redis, e.g. redis://127.0.0.1:6379: instances started with the same
+    /// Redis, e.g. redis://127.0.0.1:6379, or in a Redis Cluster: several
+    /// node URLs separated by commas. Instances started with the same
     /// --redis, --db and --key-file act as one service.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL[,URL...]")]
     redis: Option<String>,
     /// For load runs only (scripts/loadtest): serve GET /api/me without
     /// the TOTP layer, as the baseline the guarded route is compared with.

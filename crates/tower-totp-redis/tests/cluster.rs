@@ -325,7 +325,10 @@ async fn failover_after_accept_refuses_the_replay() {
 
     let cluster = tokio::task::spawn_blocking(move || {
         let promoted = cluster.wait_promoted(&key, master);
-        eprintln!("failover: replica promoted {:?} after the kill", killed.elapsed());
+        eprintln!(
+            "failover: replica promoted {:?} after the kill",
+            killed.elapsed()
+        );
         cluster.restart(master);
         cluster.wait_replicated(promoted);
         cluster
