@@ -54,7 +54,9 @@
 //! keeps a resync candidate, so a plain miss and an out-of-window match
 //! cost the server the same).
 //! [`status`](tower_totp::store::EnrollmentStore::status), asked on every
-//! request, is one `MULTI`/`EXEC` round trip; `pending` and `remove_pending`
+//! request, is one `MULTI`/`EXEC` round trip (on a cluster one read-only
+//! script, whose `MOVED` after a failover the cluster client follows);
+//! `pending` and `remove_pending`
 //! are one command each. Redis runs a script to its end before any other
 //! command, so of many instances racing to use one code, exactly one wins.
 //!
@@ -153,6 +155,7 @@ mod conn;
 mod error;
 mod invoke;
 mod keys;
+mod lanes;
 mod scripts;
 mod session;
 mod store;

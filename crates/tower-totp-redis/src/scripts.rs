@@ -104,6 +104,19 @@ return 1
     )
 });
 
+/// `status` on a cluster (one server uses `MULTI`/`EXEC`). KEYS: epoch,
+/// auth, sessions ended. Replies `{epoch or nil, 1 if enrolled else 0,
+/// sessions ended or nil}`, read atomically.
+pub(crate) static STATUS: LazyLock<Lua> = LazyLock::new(|| {
+    script(
+        r"
+local epoch = redis.call('GET', KEYS[1]) or false
+local ended = redis.call('GET', KEYS[3]) or false
+return {epoch, redis.call('EXISTS', KEYS[2]), ended}
+",
+    )
+});
+
 /// `record_miss`, the same work for both forms. KEYS: auth. ARGV: the
 /// candidate's authenticator id (empty for a plain miss), step (20 digits),
 /// offset. Replies 1, or 0 for a user without authenticators.

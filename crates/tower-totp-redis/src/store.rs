@@ -31,6 +31,7 @@ use crate::conn::Conn;
 use crate::error::store_error;
 use crate::invoke;
 use crate::keys::UserKeys;
+use crate::lanes::{ACK_LANES, AckLanes};
 use crate::scripts::{self, Lua};
 use crate::session::RedisSessionStore;
 use crate::throttle::ramp;
@@ -108,7 +109,7 @@ pub fn cluster_config<T: redis::IntoConnectionInfo>(
 ///
 /// Each operation the traits require to be atomic is one Lua script, run
 /// with `EVALSHA` in one round trip; [`status`](EnrollmentStore::status) is
-/// one `MULTI`/`EXEC` round trip. Secrets are stored sealed, recovery codes
+/// one `MULTI`/`EXEC` round trip (a read-only script on a cluster). Secrets are stored sealed, recovery codes
 /// as hashes. See the crate docs for the key layout and
 /// `docs/deployment.md` for persistence.
 ///
@@ -116,6 +117,9 @@ pub fn cluster_config<T: redis::IntoConnectionInfo>(
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
+    /// Where acknowledged writes go: `conn` itself, or connections of
+    /// their own (see [`AckLanes`]).
+    lanes: AckLanes,
     prefix: Arc<str>,
     ack: Option<ReplicaAck>,
 }
@@ -128,6 +132,7 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .field("cluster", &self.conn.is_cluster())
             .field("replica_ack", &self.ack)
+            .field("ack_connections", &self.lanes.len())
             .finish_non_exhaustive()
     }
 }
@@ -140,8 +145,10 @@ impl RedisStore {
     /// Security writes wait for no replica: see [`RedisStore::with_replica_ack`]
     /// for a server with replicas.
     pub fn new(conn: ConnectionManager) -> Self {
+        let conn = Conn::Single(conn);
         Self {
-            conn: Conn::Single(conn),
+            lanes: AckLanes::new(vec![conn.clone()]),
+            conn,
             prefix: Arc::from(DEFAULT_PREFIX),
             ack: None,
         }
@@ -154,9 +161,26 @@ impl RedisStore {
     ///
     /// Every script touches the keys of one user, which share one hash tag
     /// and so one slot: the same scripts run as on one server.
+    ///
+    /// Acknowledged writes go through `conn` too, one `WAIT` at a time per
+    /// node (`WAIT` holds up the connection it runs on);
+    /// [`RedisStore::connect_nodes`] opens connections of their own for
+    /// them, so that concurrent codes wait for their replicas together.
     pub fn new_cluster(conn: ClusterConnection) -> Self {
+        Self::on_cluster(conn, Vec::new())
+    }
+
+    /// `conn` for everything but acknowledged writes, which take turns
+    /// over `lanes` (over `conn` too if there are none).
+    fn on_cluster(conn: ClusterConnection, lanes: Vec<ClusterConnection>) -> Self {
+        let conn = Conn::Cluster(conn);
+        let mut lanes: Vec<Conn> = lanes.into_iter().map(Conn::Cluster).collect();
+        if lanes.is_empty() {
+            lanes.push(conn.clone());
+        }
         Self {
-            conn: Conn::Cluster(conn),
+            conn,
+            lanes: AckLanes::new(lanes),
             prefix: Arc::from(DEFAULT_PREFIX),
             ack: Some(ReplicaAck::CLUSTER_DEFAULT),
         }
@@ -217,7 +241,16 @@ impl RedisStore {
                     .get_async_connection()
                     .await
                     .map_err(StoreError::unavailable)?;
-                Ok(Self::new_cluster(conn))
+                let mut lanes = Vec::with_capacity(ACK_LANES);
+                for _ in 0..ACK_LANES {
+                    lanes.push(
+                        client
+                            .get_async_connection()
+                            .await
+                            .map_err(StoreError::unavailable)?,
+                    );
+                }
+                Ok(Self::on_cluster(conn, lanes))
             }
         }
     }
@@ -331,7 +364,10 @@ impl RedisStore {
         args: &[&[u8]],
         wrote: impl FnOnce(&T) -> bool,
     ) -> Result<T, StoreError> {
-        let ran = invoke::run(&self.conn, script, keys, args, self.ack).await?;
+        let ran = match self.ack {
+            Some(ack) => invoke::run(self.lanes.pick(), script, keys, args, Some(ack)).await?,
+            None => invoke::run(&self.conn, script, keys, args, None).await?,
+        };
         let reply = decode(ran.reply)?;
         if let (Some(ack), Some(acked)) = (self.ack, ran.acked)
             && wrote(&reply)
@@ -552,7 +588,23 @@ fn decode_charge(charged: i64, until: &[u8], now: UnixTime) -> Result<Option<Att
 impl EnrollmentStore for RedisStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
         let k = self.keys(user);
-        let (epoch, enrolled, ended): (Option<Vec<u8>>, bool, Option<Vec<u8>>) = redis::pipe()
+        type Reply = (Option<Vec<u8>>, bool, Option<Vec<u8>>);
+        if self.conn.is_cluster() {
+            // A script, not MULTI/EXEC: the cluster client reads a
+            // transaction's `MOVED` (after a failover) only as EXECABORT,
+            // which it neither follows nor learns the new slot map from,
+            // so the user's status would fail until some other command
+            // refreshed the map. A script's `MOVED` is followed.
+            let (epoch, enrolled, ended): Reply = self
+                .eval(
+                    &scripts::STATUS,
+                    &[&k.epoch(), &k.auth(), &k.sessions_ended()],
+                    &[],
+                )
+                .await?;
+            return decode_status(epoch, enrolled, ended);
+        }
+        let (epoch, enrolled, ended): Reply = redis::pipe()
             .atomic()
             .cmd("GET")
             .arg(k.epoch())

@@ -72,12 +72,9 @@ pub struct RedisCluster {
 /// One line of `CLUSTER NODES`, the parts we read.
 #[derive(Debug)]
 struct NodeLine {
-    id: String,
     port: u16,
     master: bool,
     failed: bool,
-    /// The id of its master, for a replica.
-    master_id: Option<String>,
     /// Slot ranges it serves, inclusive.
     slots: Vec<(u16, u16)>,
 }
@@ -174,18 +171,19 @@ impl RedisCluster {
             .unwrap_or_else(|| panic!("no master for slot {slot}"))
     }
 
-    /// The indices of the replicas of master `index`, as the first
-    /// answering node sees them.
+    /// The indices of the replicas of master `index`, as the master itself
+    /// lists them (`INFO replication`, in sync or not; the other nodes
+    /// learn who replicates whom by gossip, a little later).
+    ///
+    /// # Panics
+    ///
+    /// If the master does not answer.
     pub fn replicas_of(&self, index: usize) -> Vec<usize> {
-        let lines = cluster_nodes(&mut self.admin());
-        let port = self.nodes[index].port;
-        let Some(id) = lines.iter().find(|l| l.port == port).map(|l| l.id.clone()) else {
-            return Vec::new();
-        };
-        lines
-            .iter()
-            .filter(|l| l.master_id.as_deref() == Some(id.as_str()))
-            .filter_map(|l| self.index_of_port(l.port))
+        let mut conn = self.connect(index).expect("the master answering");
+        let master_info = info(&mut conn, "replication").expect("INFO replication");
+        replica_ports(&master_info, false)
+            .into_iter()
+            .filter_map(|port| self.index_of_port(port))
             .collect()
     }
 
@@ -272,9 +270,11 @@ impl RedisCluster {
         })
     }
 
-    /// Wait until master `index` has at least one replica in sync
-    /// (`INFO replication`: a replica `state=online`) and every answering
-    /// node says `cluster_state:ok`.
+    /// Wait until master `index` has at least one replica that has caught
+    /// up with it (the master lists it `state=online`; the replica's link
+    /// is up, it is not loading, and its replication offset has reached
+    /// the master's) and every answering node says `cluster_state:ok`:
+    /// from then on, a `WAIT 1` on that master is answered.
     ///
     /// # Panics
     ///
@@ -284,8 +284,31 @@ impl RedisCluster {
             let all_ok = self
                 .answering()
                 .all(|i| self.connect(i).is_ok_and(|mut c| cluster_ok(&mut c)));
-            let mut conn = self.connect(index).ok()?;
-            (all_ok && online_replicas(&mut conn) >= 1).then_some(())
+            if !all_ok {
+                return None;
+            }
+            let mut master = self.connect(index).ok()?;
+            let master_info = info(&mut master, "replication")?;
+            let offset: u64 = field(&master_info, "master_repl_offset")?.parse().ok()?;
+            let caught_up = online_replica_ports(&master_info).into_iter().any(|port| {
+                let Some(mut replica) = self.index_of_port(port).and_then(|i| self.connect(i).ok())
+                else {
+                    return false;
+                };
+                let (Some(repl), Some(persistence)) = (
+                    info(&mut replica, "replication"),
+                    info(&mut replica, "persistence"),
+                ) else {
+                    return false;
+                };
+                field(&repl, "master_link_status") == Some("up")
+                    && field(&repl, "master_sync_in_progress") == Some("0")
+                    && field(&persistence, "loading") == Some("0")
+                    && field(&repl, "slave_repl_offset")
+                        .and_then(|o| o.parse::<u64>().ok())
+                        .is_some_and(|o| o >= offset)
+            });
+            caught_up.then_some(())
         });
     }
 
@@ -441,15 +464,39 @@ fn cluster_ok(conn: &mut Connection) -> bool {
 
 /// How many replicas a master has in sync (`state=online`).
 fn online_replicas(conn: &mut Connection) -> usize {
-    redis::cmd("INFO")
-        .arg("replication")
-        .query::<String>(conn)
-        .map(|info| {
-            info.lines()
-                .filter(|l| l.starts_with("slave") && l.contains("state=online"))
-                .count()
+    info(conn, "replication").map_or(0, |info| online_replica_ports(&info).len())
+}
+
+/// The ports of the replicas a master's `INFO replication` lists online
+/// (`slave0:ip=...,port=...,state=online,...`).
+fn online_replica_ports(info: &str) -> Vec<u16> {
+    replica_ports(info, true)
+}
+
+/// The ports of the replicas a master's `INFO replication` lists, only
+/// those online if `online`.
+fn replica_ports(info: &str, online: bool) -> Vec<u16> {
+    info.lines()
+        .filter(|l| l.starts_with("slave") && l.contains(",port="))
+        .filter(|l| !online || l.contains("state=online"))
+        .filter_map(|l| {
+            l.split([':', ','])
+                .find_map(|kv| kv.strip_prefix("port="))
+                .and_then(|p| p.parse().ok())
         })
-        .unwrap_or(0)
+        .collect()
+}
+
+/// `INFO <section>`.
+fn info(conn: &mut Connection, section: &str) -> Option<String> {
+    redis::cmd("INFO").arg(section).query(conn).ok()
+}
+
+/// The value of `name:value` in an `INFO` reply.
+fn field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(str::trim)
 }
 
 fn cluster_nodes(conn: &mut Connection) -> Vec<NodeLine> {
@@ -467,16 +514,14 @@ fn try_cluster_nodes(conn: &mut Connection) -> Option<Vec<NodeLine>> {
 }
 
 fn parse_node_line(line: &str) -> Option<NodeLine> {
-    let mut parts = line.split_whitespace();
-    let id = parts.next()?.to_owned();
+    let mut parts = line.split_whitespace().skip(1);
     let addr = parts.next()?;
     let port = addr.split('@').next()?.rsplit(':').next()?.parse().ok()?;
     let flags = parts.next()?;
-    let master_id = parts.next()?;
     let flag = |f: &str| flags.split(',').any(|x| x == f);
-    // ping, pong, epoch, link state
+    // master, ping, pong, epoch, link state
     let slots = parts
-        .skip(4)
+        .skip(5)
         // Migrating and importing entries (`[slot->-id]`) are not served.
         .filter(|s| !s.starts_with('['))
         .filter_map(|s| match s.split_once('-') {
@@ -488,11 +533,9 @@ fn parse_node_line(line: &str) -> Option<NodeLine> {
         })
         .collect();
     Some(NodeLine {
-        id,
         port,
         master: flag("master"),
         failed: flag("fail") || flag("fail?"),
-        master_id: (master_id != "-").then(|| master_id.to_owned()),
         slots,
     })
 }
@@ -542,7 +585,6 @@ mod tests {
         .unwrap();
         assert_eq!(l.port, 30002);
         assert!(l.master && !l.failed);
-        assert_eq!(l.master_id, None);
         assert_eq!(l.slots, vec![(5461, 10922), (11000, 11000)]);
         let r = parse_node_line(
             "07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@40004 myself,slave,fail? \
@@ -550,10 +592,19 @@ mod tests {
         )
         .unwrap();
         assert!(!r.master && r.failed);
-        assert_eq!(
-            r.master_id.as_deref(),
-            Some("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca")
-        );
         assert!(r.slots.is_empty());
+    }
+
+    #[test]
+    fn info_fields_and_replica_ports_parse() {
+        let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n\
+            slave0:ip=127.0.0.1,port=40001,state=online,offset=42,lag=0\r\n\
+            slave1:ip=127.0.0.1,port=40002,state=wait_bgsave,offset=0,lag=0\r\n\
+            master_repl_offset:42\r\n";
+        assert_eq!(online_replica_ports(info), vec![40001]);
+        assert_eq!(replica_ports(info, false), vec![40001, 40002]);
+        assert_eq!(field(info, "master_repl_offset"), Some("42"));
+        assert_eq!(field(info, "role"), Some("master"));
+        assert_eq!(field(info, "master"), None);
     }
 }
