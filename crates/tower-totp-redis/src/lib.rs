@@ -130,8 +130,11 @@
 //! [`StoreError::Unavailable`](tower_totp::store::StoreError::Unavailable)
 //! (503), so a code is accepted only once a replica has its step, and the
 //! replica promoted after its master dies refuses the code as a replay.
-//! `WAIT` does not make Redis strongly consistent: `docs/deployment.md`,
-//! "Redis Cluster", says what it promises.
+//! `WAIT` holds up the connection it runs on, so
+//! [`RedisStore::connect_nodes`] sends acknowledged writes over
+//! connections of their own, and concurrent codes wait for their replicas
+//! together. `WAIT` does not make Redis strongly consistent:
+//! `docs/deployment.md`, "Redis Cluster", says what it promises.
 //!
 //! [`_guide::deployment`] (`docs/deployment.md`) covers running several
 //! instances: what lives where, and which Redis persistence settings keep
