@@ -1,5 +1,5 @@
 //! The reference web client in process: what a verified `GET /api/me`
-//! costs next to `GET /health`, through the demo's whole router and no
+//! costs next to `GET /health/live`, through the demo's whole router and no
 //! sockets.
 //!
 //! ```text
@@ -13,7 +13,8 @@
 //! layer, the sessions or the handler shows here first, and without the
 //! noise of a load run.
 //!
-//! - `health`: `GET /health`, no session, no layer (security headers,
+//! - `health`: `GET /health/live`, no session, no layer, no store read
+//!   (`GET /health` reads the stores since issue 14; security headers,
 //!   the router, a JSON body);
 //! - `me`: `GET /api/me` with the session cookie of `jsmith`, whose second
 //!   step is done: tower-sessions (memory) loads the session, `TotpLayer`
@@ -177,7 +178,7 @@ fn world(rt: &Runtime) -> World {
         _dir: dir,
     };
     rt.block_on(async {
-        assert_eq!(send(&world.router, "/health", None).await, StatusCode::OK);
+        assert_eq!(send(&world.router, "/health/live", None).await, StatusCode::OK);
         assert_eq!(
             send(&world.router, "/api/me", Some(&world.me_cookie)).await,
             StatusCode::OK,
@@ -198,7 +199,7 @@ const ROUTES: [&str; 3] = ["health", "me", "me_baseline"];
 /// `n` requests of one route, timed.
 fn batch(rt: &Runtime, world: &World, route: &str, n: u32) -> Duration {
     let (router, path, cookie) = match route {
-        "health" => (&world.router, "/health", None),
+        "health" => (&world.router, "/health/live", None),
         "me" => (&world.router, "/api/me", Some(&world.me_cookie)),
         "me_baseline" => (&world.baseline, "/api/me", Some(&world.baseline_cookie)),
         other => panic!("no route {other}"),
@@ -218,7 +219,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("demo");
     group.bench_function("health", |b| {
         b.to_async(&rt)
-            .iter(|| async { black_box(send(&world.router, "/health", None).await) });
+            .iter(|| async { black_box(send(&world.router, "/health/live", None).await) });
     });
     group.bench_function("me", |b| {
         b.to_async(&rt).iter(|| async {

@@ -1,7 +1,8 @@
 //! The stores' atomic step consumption (`StepStore::consume_step`, the
 //! compare-and-set every accepted code costs, which also clears the user's
-//! throttle in the same call), on the memory store, SQLite (a temporary
-//! file, WAL, `synchronous = FULL`) and Redis.
+//! throttle in the same call), and the two store operations of an accepted
+//! code, on the memory store, SQLite (a temporary file, WAL,
+//! `synchronous = FULL`), Redis and PostgreSQL.
 //!
 //! ```text
 //! cargo bench -p tower-totp-benches --bench stores -- --warm-up-time 1 --measurement-time 3
@@ -24,13 +25,29 @@
 //! `consume_step/baseline` is the same two shapes with no store call (a
 //! poll; 8 ready futures joined): the runtime's share.
 //!
+//! Group `code/<store>`, `single`: what an accepted login code costs the
+//! store, its two operations one after the other on the current-thread
+//! runtime: `begin_verification` (status, authenticators and the throttle
+//! charge) then `consume_step` (which clears the charge again, so every
+//! iteration is allowed).
+//!
 //! Every call consumes a new step (a counter far above the enrolment step),
 //! so every call is a successful compare-and-set that writes. The users
 //! enrol through the engine before any timing.
 //!
 //! Redis: the bench starts its own `redis-server` on a free loopback port
 //! (no persistence) and kills it at the end; without `redis-server` on the
-//! `PATH` it prints a note and measures the other two.
+//! `PATH` it prints a note and measures the others.
+//!
+//! PostgreSQL: the bench starts its own server (the testkit's
+//! `PostgresServer`: a temporary cluster on a free loopback port, `fsync`
+//! off, so the numbers are round trips and the server's work, not the
+//! disk; SQLite's above include an `fsync` per write) and stops it at the
+//! end; without PostgreSQL installed it prints a note and measures the
+//! others. The store runs on `pool_options()` (10 connections), whose
+//! pool pings a connection before each store call takes it (sqlx's
+//! `test_before_acquire`, so a connection broken while idle is replaced
+//! first); `code/postgres_no_ping` is the same without that ping.
 
 // A bench binary: `pub` only shares items between its modules.
 #![allow(
@@ -41,6 +58,7 @@
 )]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tower_totp_testkit::server::postgres::PostgresServer;
 use tower_totp_testkit::server::redis::RedisServer;
 
 /// Enrolled users over any store.
@@ -184,6 +202,43 @@ mod consume_step {
     }
 }
 
+/// The two store operations of an accepted code, generic over the store.
+mod code {
+    use std::hint::black_box;
+    use std::sync::Arc;
+
+    use criterion::{Criterion, Throughput};
+    use tokio::runtime::Runtime;
+    use tower_totp::clock::UnixTime;
+    use tower_totp::store::{ConsumeOutcome, TotpStore};
+    use tower_totp::throttle::{Attempt, ThrottlePolicy};
+
+    use super::support::{Steps, enrolled};
+
+    pub fn scenario<S: TotpStore + Clone>(c: &mut Criterion, name: &str, store: &S, rt: &Runtime) {
+        let targets = rt.block_on(enrolled(store));
+        let steps = Arc::new(Steps::new());
+        let policy = ThrottlePolicy::default();
+        let now = UnixTime::from_secs(1_700_000_040);
+        let mut g = c.benchmark_group(format!("code/{name}"));
+        g.throughput(Throughput::Elements(1));
+        g.bench_function("single", |b| {
+            let (user, id) = &*targets[0];
+            b.to_async(rt).iter(|| async {
+                let start = store
+                    .begin_verification(user, now, &policy, Some(6))
+                    .await
+                    .unwrap();
+                assert_eq!(start.attempt, Some(Attempt::Allowed));
+                let outcome = store.consume_step(user, id, steps.next(), 0).await.unwrap();
+                assert_eq!(outcome, ConsumeOutcome::Consumed);
+                black_box(start);
+            });
+        });
+        g.finish();
+    }
+}
+
 fn stores(c: &mut Criterion) {
     let single = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -198,10 +253,13 @@ fn stores(c: &mut Criterion) {
 
     let memory = tower_totp::store::MemoryStore::new();
     consume_step::scenario(c, "memory", (&memory, &memory), &single, &multi);
+    code::scenario(c, "memory", &tower_totp::store::MemoryStore::new(), &single);
 
     let dir = tempfile::tempdir().unwrap();
     let sqlite = tower_totp_sqlite::SqliteStore::open(dir.path().join("bench.sqlite3")).unwrap();
     consume_step::scenario(c, "sqlite", (&sqlite, &sqlite), &single, &multi);
+    let sqlite = tower_totp_sqlite::SqliteStore::open(dir.path().join("code.sqlite3")).unwrap();
+    code::scenario(c, "sqlite", &sqlite, &single);
 
     match RedisServer::try_start() {
         Ok(server) => {
@@ -212,9 +270,51 @@ fn stores(c: &mut Criterion) {
             let redis_single = single.block_on(connect()).unwrap();
             let redis_multi = multi.block_on(connect()).unwrap();
             consume_step::scenario(c, "redis", (&redis_single, &redis_multi), &single, &multi);
+            let code_store = redis_single.with_prefix("bench-code:");
+            code::scenario(c, "redis", &code_store, &single);
             drop(server);
         }
         Err(e) => println!("note: Redis not measured: {e}"),
+    }
+
+    match PostgresServer::try_start() {
+        Ok(server) => {
+            // A pool per runtime, as for Redis: its connections live on the
+            // runtime that made them. Same database and schema.
+            let url = server.url();
+            let connect = || async {
+                let store = tower_totp_postgres::PostgresStore::connect(&url)
+                    .await
+                    .unwrap();
+                store.migrate().await.unwrap();
+                store
+            };
+            let pg_single = single.block_on(connect());
+            let pg_multi = multi.block_on(connect());
+            consume_step::scenario(c, "postgres", (&pg_single, &pg_multi), &single, &multi);
+            let code_store = pg_single.clone().with_schema("bench_code").unwrap();
+            single.block_on(code_store.migrate()).unwrap();
+            code::scenario(c, "postgres", &code_store, &single);
+            // The same without sqlx's ping before each acquire (one round
+            // trip per store call less; a connection broken while idle then
+            // fails one call instead of being replaced first).
+            let unpinged = single.block_on(async {
+                let pool = tower_totp_postgres::pool_options()
+                    .test_before_acquire(false)
+                    .connect(&url)
+                    .await
+                    .unwrap();
+                let store = tower_totp_postgres::PostgresStore::new(pool)
+                    .with_schema("bench_code_unpinged")
+                    .unwrap();
+                store.migrate().await.unwrap();
+                store
+            });
+            code::scenario(c, "postgres_no_ping", &unpinged, &single);
+            drop((pg_single, pg_multi));
+            drop(server);
+        }
+        Err(e) => println!("note: PostgreSQL not measured: {e}"),
     }
 }
 

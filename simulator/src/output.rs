@@ -92,6 +92,11 @@ pub fn write_run(
     )
 }
 
+/// A count, or `n/a` where the driver could not see it.
+fn count_or_na(n: Option<u64>) -> String {
+    n.map_or_else(|| "n/a".to_owned(), |n| n.to_string())
+}
+
 /// The headline figures, one per row.
 pub fn headline(r: &Report) -> Vec<(&'static str, String)> {
     let drift = r
@@ -109,6 +114,13 @@ pub fn headline(r: &Report) -> Vec<(&'static str, String)> {
         ),
         ("false_reject_rate", format!("{:.4}", r.false_reject_rate)),
         ("legit_lockouts", r.legit_lockouts.to_string()),
+        ("clock_hints", count_or_na(r.clock_hints)),
+        ("clock_hint_users", count_or_na(r.clock_hint_users)),
+        (
+            "clock_hints_on_time_phones",
+            count_or_na(r.clock_hints_on_time_phones),
+        ),
+        ("clock_hints_missed", count_or_na(r.clock_hints_missed)),
         ("enroll_failures", r.enroll_failures.to_string()),
         ("replays_attempted", r.replays_attempted.to_string()),
         ("replays_accepted", r.replays_accepted.to_string()),

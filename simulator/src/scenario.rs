@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tower_totp::TotpConfig;
 use tower_totp::code::{Algorithm, CodeParams};
+use tower_totp::http::ClockHintRule;
 use tower_totp::throttle::ThrottlePolicy;
 use tower_totp::verify::{DEFAULT_MAX_DRIFT_RATE, Window};
 
@@ -112,6 +113,12 @@ pub struct ServerSettings {
     /// faster than that is refused. 1,000,000 lets `max_drift` alone decide;
     /// 0 turns resynchronisation off.
     pub max_drift_rate: u32,
+    /// Steps fast an accepted code must be for the clock hint (default the
+    /// library's, 1; 0: never for fast phones).
+    pub clock_hint_fast_steps: u32,
+    /// Steps slow an accepted code must be for the clock hint (default the
+    /// library's, 2; 0: never for slow phones).
+    pub clock_hint_slow_steps: u32,
     /// The throttle.
     pub throttle: ThrottleSettings,
 }
@@ -127,6 +134,8 @@ impl Default for ServerSettings {
             max_drift: 10,
             drift_tracking: true,
             max_drift_rate: DEFAULT_MAX_DRIFT_RATE,
+            clock_hint_fast_steps: ClockHintRule::default().fast_steps(),
+            clock_hint_slow_steps: ClockHintRule::default().slow_steps(),
             throttle: ThrottleSettings::default(),
         }
     }
@@ -647,6 +656,7 @@ impl Scenario {
             start_ms: self.start_unix.saturating_mul(1000),
             config,
             drift_tracking: s.drift_tracking,
+            clock_hint: ClockHintRule::new(s.clock_hint_fast_steps, s.clock_hint_slow_steps),
             fleet,
             brute_force,
             replay,
@@ -725,6 +735,8 @@ pub struct Model {
     pub config: TotpConfig,
     /// Whether the server learns offsets.
     pub drift_tracking: bool,
+    /// When an accepted code earns a clock hint.
+    pub clock_hint: ClockHintRule,
     /// The users.
     pub fleet: FleetModel,
     /// The brute-force campaign.

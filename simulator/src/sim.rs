@@ -166,6 +166,9 @@ struct User {
     surf_victim: bool,
     co_victim: bool,
     lure_victim: bool,
+    /// Whether the server has answered one of this user's codes with a
+    /// clock hint.
+    hinted: bool,
 }
 
 #[derive(Debug)]
@@ -288,6 +291,7 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                         .cross_origin
                         .as_ref()
                         .is_some_and(|r| r.victims.contains(&global)),
+                    hinted: false,
                 }
             })
             .collect();
@@ -577,6 +581,31 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
         );
     }
 
+    /// Count the clock hint the server gives an accepted code of `local`
+    /// that matched `step` at `now` (ms), as the scenario's
+    /// [`ClockHintRule`](tower_totp::http::ClockHintRule) decides.
+    fn count_clock_hint(&mut self, local: u32, step: u64, now: u64) {
+        self.stats.steps_seen += 1;
+        let offset = i128::from(step) - i128::from(now / self.period_ms);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let off_ms = self.offset_ms(&self.users[local as usize], now).abs();
+        if self.m.clock_hint.hint(offset, 1).is_none() {
+            if off_ms >= self.period_ms as f64 {
+                self.stats.clock_hints_missed += 1;
+            }
+            return;
+        }
+        self.stats.clock_hints += 1;
+        if off_ms < self.period_ms as f64 / 2.0 {
+            self.stats.clock_hints_on_time_phones += 1;
+        }
+        let u = &mut self.users[local as usize];
+        if !u.hinted {
+            u.hinted = true;
+            self.stats.clock_hint_users += 1;
+        }
+    }
+
     /// Record an acceptance for `local` in the simulator's mirror of the
     /// server state; whether the learned offset jumped beyond the window.
     fn accepted(&mut self, local: u32, learned: Option<i64>, step: Option<u64>) -> bool {
@@ -629,6 +658,9 @@ impl<'m, D: Driver, T: Timeline> Shard<'m, D, T> {
                 }
                 if self.accepted(s.user, learned_offset, step) {
                     self.stats.offset_jumps += 1;
+                }
+                if let Some(step) = step {
+                    self.count_clock_hint(s.user, step, now);
                 }
                 self.finish_login(s.user, s.attempt == 1, true, s.flags, now);
                 if let Some(l) = learned_offset {

@@ -33,6 +33,19 @@ pub struct Stats {
     /// Accepted logins whose acceptance resynchronised (learned offset moved
     /// by more than the window).
     pub offset_jumps: u64,
+    /// Accepted logins whose matched step the driver could see.
+    pub steps_seen: u64,
+    /// Of those, logins whose code matched a step other than the server's:
+    /// the server answered them with a clock hint (`clock_hint_s`).
+    pub clock_hints: u64,
+    /// Users shown at least one clock hint.
+    pub clock_hint_users: u64,
+    /// Clock hints to phones less than half a step from true time (a code
+    /// read just before its step ended, typed after): the hint overstates.
+    pub clock_hints_on_time_phones: u64,
+    /// Accepted logins of phones a step or more off true time that got no
+    /// hint.
+    pub clock_hints_missed: u64,
     /// Replays submitted.
     pub replays_attempted: u64,
     /// Replays accepted for the victim's own step.
@@ -152,6 +165,11 @@ impl Stats {
         self.false_rejects += other.false_rejects;
         self.legit_lockouts += other.legit_lockouts;
         self.offset_jumps += other.offset_jumps;
+        self.steps_seen += other.steps_seen;
+        self.clock_hints += other.clock_hints;
+        self.clock_hint_users += other.clock_hint_users;
+        self.clock_hints_on_time_phones += other.clock_hints_on_time_phones;
+        self.clock_hints_missed += other.clock_hints_missed;
         self.replays_attempted += other.replays_attempted;
         self.replays_accepted += other.replays_accepted;
         self.replay_collisions += other.replay_collisions;
@@ -300,6 +318,21 @@ pub struct Report {
     pub driver_calls: u64,
     /// Logins whose acceptance moved the learned offset by more than the window.
     pub offset_jumps: u64,
+    /// Accepted logins answered with a clock hint (the code matched a step
+    /// other than the server's: the phone is 30 s or more off); null when
+    /// the driver cannot see the matched step.
+    pub clock_hints: Option<u64>,
+    /// Users shown at least one clock hint; null as `clock_hints`.
+    pub clock_hint_users: Option<u64>,
+    /// Clock hints to phones less than half a step from true time: a code
+    /// read near the end of its step and checked in the next one (the
+    /// reaction delay), so the hint says "about 30 s" of a phone that is
+    /// nearly on time; null as `clock_hints`.
+    pub clock_hints_on_time_phones: Option<u64>,
+    /// Accepted logins of phones a step (30 s) or more off true time that
+    /// got no hint (a slow phone's code typed quickly, one step behind);
+    /// null as `clock_hints`.
+    pub clock_hints_missed: Option<u64>,
     /// Replays accepted for another step (a code collision).
     pub replay_collisions: u64,
     /// Replays refused by the throttle.

@@ -1,4 +1,4 @@
-//! `GET /api/me` and `GET /health`.
+//! `GET /api/me`, `GET /health` and `GET /health/live`.
 
 use axum::response::Response;
 use http::StatusCode;
@@ -86,7 +86,43 @@ pub(crate) async fn me_without_totp_layer(
     )
 }
 
-/// `GET /health`: no session, no database; for load balancers.
-pub(crate) async fn health() -> Response {
+/// `GET /health/live`: 200 `{"status":"ok"}` while the process serves,
+/// whatever its stores do. For an orchestrator's liveness probe, which
+/// restarts a process that fails it: a restart does not bring back an
+/// unreachable store, so that probe must not read one (`GET /health`,
+/// which does, is for the load balancer).
+pub(crate) async fn live() -> Response {
     respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /health`, for load balancers (no session): 200 `{"status":"ok"}`
+/// when the TOTP store and the database answer a cheap read within the
+/// store timeout, else 503 problem+json `store_unavailable`.
+pub(crate) async fn health(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+) -> Response {
+    use axum::response::IntoResponse as _;
+
+    match state.health.check(&state.auth).await {
+        Ok(()) => respond::json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),
+        Err(e) => {
+            // The causes too (a timeout, a refused connection): what an
+            // operator looks for. Store errors carry no secrets.
+            let mut causes = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                causes.push_str(": ");
+                causes.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::warn!(error = %e, causes, "health check failed");
+            respond::Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "This instance cannot reach its store right now.",
+                respond::Format::Json,
+            )
+            .into_response()
+        }
+    }
 }

@@ -18,9 +18,11 @@ use tower_sessions::cookie::{SameSite, time};
 use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer, SessionStore};
 use tower_totp_redis::RedisSessionStore;
 
+use crate::db::pg_sessions::PgSessionStore;
 use crate::live::{self, Live};
 use crate::respond::{Failure, Format};
 use crate::state::AppState;
+use crate::store_timeout::Bounded;
 use crate::{admin, api, home, login};
 
 /// The largest request body any route reads.
@@ -42,11 +44,16 @@ const SESSION_IDLE_HOURS: i64 = 8;
 pub(crate) enum Sessions {
     /// In this process: a restart logs everybody out.
     Memory,
-    /// In Redis, shared by every instance on the same server and prefix.
-    Redis(RedisSessionStore),
+    /// In Redis, shared by every instance on the same server and prefix;
+    /// each call bounded by the store timeout.
+    Redis(Bounded<RedisSessionStore>),
+    /// In PostgreSQL, shared by every instance on the same database; each
+    /// call bounded by the store timeout.
+    Postgres(Bounded<PgSessionStore>),
 }
 
-/// One instance, or one of several sharing Redis and the SQLite file.
+/// One instance, or one of several sharing Redis and the SQLite file, or
+/// PostgreSQL.
 #[derive(Debug)]
 pub(crate) struct Wiring {
     pub(crate) sessions: Sessions,
@@ -87,6 +94,8 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         )
         .route_layer(state.auth.layer());
 
+    // Outside the sessions: a load balancer's probe needs none.
+    let health = get(api::health).with_state(state.clone());
     let guard = state.auth.session_guard();
     let same_origin = state.auth.same_origin();
     let with_sessions = Router::new();
@@ -106,17 +115,21 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
         .fallback(not_found)
         .with_state(state);
     // In memory, a restart logs everybody out, which a single demo can
-    // afford (users, switches and authenticators are in SQLite). In Redis,
-    // every instance sees every session: a login started on one finishes
-    // on another, a logout anywhere is a logout everywhere.
+    // afford (users, switches and authenticators are in SQLite). In Redis
+    // or PostgreSQL, every instance sees every session: a login started on
+    // one finishes on another, a logout anywhere is a logout everywhere.
     let with_sessions = match wiring.sessions {
         Sessions::Memory => {
             with_sessions.layer(session_layer(MemoryStore::default(), wiring.secure_cookie))
         }
-        // Redis can fail to save a session after a handler answered, and
-        // tower-sessions then answers a bare 500: the guard outside it makes
-        // that a 503 problem or page. (The memory store cannot fail.)
+        // Redis or PostgreSQL can fail to save a session after a handler
+        // answered, and tower-sessions then answers a bare 500: the guard
+        // outside it makes that a 503 problem or page. (The memory store
+        // cannot fail.)
         Sessions::Redis(store) => with_sessions
+            .layer(session_layer(store, wiring.secure_cookie))
+            .layer(guard),
+        Sessions::Postgres(store) => with_sessions
             .layer(session_layer(store, wiring.secure_cookie))
             .layer(guard),
     };
@@ -133,7 +146,8 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     // read (the handlers answer that). Every route answers a method it
     // does not take with a 405 problem or page, not axum's empty one.
     Router::new()
-        .route("/health", get(api::health))
+        .route("/health", health)
+        .route("/health/live", get(api::live))
         .merge(with_sessions)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

@@ -8,9 +8,20 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DemoError {
-    /// The demo's own tables failed.
+    /// The demo's own tables failed (SQLite).
     #[error("database error")]
     Database(#[source] rusqlite::Error),
+    /// PostgreSQL could not be reached at start-up, or the demo's tables
+    /// or sessions in it failed.
+    #[error("PostgreSQL error")]
+    Postgres(#[source] sqlx::Error),
+    /// PostgreSQL did not answer in time (the request answers 503).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
+    /// Two places were given for the same data (`--postgres` and
+    /// `--redis`), or a database needs [`app_async`](crate::app_async).
+    #[error("{0}")]
+    Setup(&'static str),
     /// The TOTP store failed to open.
     #[error("the TOTP store failed")]
     Store(#[source] tower_totp::store::StoreError),
@@ -50,6 +61,16 @@ pub enum DemoError {
     KeyMissing {
         /// The database file.
         db: PathBuf,
+        /// Where the key was looked for.
+        key: PathBuf,
+    },
+    /// The PostgreSQL database has the demo's users but the key file is
+    /// missing (as [`DemoError::KeyMissing`]).
+    #[error(
+        "the PostgreSQL database has the demo's users but the key file {key} is missing; \
+         restore the key file (or pass --key-file), or start with a new database"
+    )]
+    KeyMissingPostgres {
         /// Where the key was looked for.
         key: PathBuf,
     },

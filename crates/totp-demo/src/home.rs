@@ -2,10 +2,11 @@
 
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use tower_totp::http::{SecondFactor, StepMethod};
+use tower_sessions::Session;
+use tower_totp::http::{ClockHint, SecondFactor, StepMethod};
 
 use crate::pages;
-use crate::respond;
+use crate::respond::{self, Failure};
 use crate::viewer::Viewer;
 
 fn describe(sf: &SecondFactor) -> &'static str {
@@ -22,13 +23,19 @@ fn describe(sf: &SecondFactor) -> &'static str {
     }
 }
 
-/// `GET /`: "Welcome, <display name>". JSON clients get `/api/me`'s answer.
-pub(crate) async fn home(v: Viewer) -> Response {
+/// `GET /`: "Welcome, <display name>", and, once after a code that told of
+/// a phone clock off by a step or more, the clock hint. JSON clients get
+/// `/api/me`'s answer (their hint came with the code's answer).
+pub(crate) async fn home(v: Viewer, session: Session) -> Result<Response, Failure> {
     if v.format.is_html() {
-        return respond::html(
+        let hint = ClockHint::take(&session)
+            .await
+            .map_err(|e| Failure::unavailable(v.format, &e))?
+            .map(|hint| hint.to_string());
+        return Ok(respond::html(
             StatusCode::OK,
-            pages::home_page(&v.user, describe(&v.second_factor)),
-        );
+            pages::home_page(&v.user, describe(&v.second_factor), hint.as_deref()),
+        ));
     }
-    crate::api::me(v).await.into_response()
+    Ok(crate::api::me(v).await.into_response())
 }

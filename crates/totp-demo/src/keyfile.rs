@@ -111,3 +111,27 @@ pub fn open_or_create_key(db: &Path, key_path: &Path) -> Result<(SealingKey, boo
     }
     Ok((create_key(key_path)?, true))
 }
+
+/// [`open_or_create_key`] for a PostgreSQL database: a new key only while
+/// the demo has no users in it yet (a new key could not open the secrets an
+/// existing database holds).
+///
+/// # Errors
+///
+/// As [`open_or_create_key`], [`DemoError::KeyMissingPostgres`] if the
+/// key file is missing but the database has the demo's users, and
+/// [`DemoError::Postgres`] if the database cannot be asked.
+pub async fn open_or_create_key_for_postgres(
+    pool: &sqlx::PgPool,
+    key_path: &Path,
+) -> Result<(SealingKey, bool), DemoError> {
+    if let Some(key) = read_key(key_path)? {
+        return Ok((key, false));
+    }
+    if crate::db::postgres::has_users(pool).await? {
+        return Err(DemoError::KeyMissingPostgres {
+            key: key_path.to_owned(),
+        });
+    }
+    Ok((create_key(key_path)?, true))
+}

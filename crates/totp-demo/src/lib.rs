@@ -2,7 +2,8 @@
 //! own password login, guarded by [`tower_totp::http::TotpLayer`], with the
 //! pages of the source product (login, second screen, "Sync Authenticator
 //! App", the "Two Factor Auth" admin tab and the user form), JSON for
-//! scripts on the same routes, and its data in one SQLite file.
+//! scripts on the same routes, and its data in one SQLite file (or in
+//! PostgreSQL).
 //!
 //! The binary `totp-demo` wraps [`app`]; tests build the same router in
 //! process:
@@ -38,6 +39,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`Database::Postgres`], everything (users, switches, the TOTP store
+//! and the sessions) lives in PostgreSQL, on one pool; instances on the same
+//! database and sealing key act as one service. Setting up PostgreSQL
+//! waits on the network, so it is built with [`app_async`]:
+//!
+//! ```no_run
+//! use totp_demo::{Database, DemoConfig, app_async, connect_postgres};
+//! use tower_totp::seal::{Keyring, SealingKey};
+//!
+//! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = SealingKey::generate()?; // in practice: read_key(path)
+//! let pool = connect_postgres("postgres://demo@127.0.0.1/demo").await?;
+//! let a = app_async(DemoConfig::new(Database::Postgres(pool.clone()), Keyring::new(1, key.clone()))).await?;
+//! let b = app_async(DemoConfig::new(Database::Postgres(pool), Keyring::new(1, key))).await?;
+//! # let _ = (a.router(), b.router());
+//! # Ok(()) }
+//! ```
+//!
 //! Routes, pages and flags: `docs/demo.md` in the repository.
 
 #![forbid(unsafe_code)]
@@ -47,6 +66,7 @@ mod api;
 mod app;
 mod db;
 mod error;
+mod health;
 mod home;
 mod idle_throttles;
 mod keyfile;
@@ -58,6 +78,7 @@ mod remember;
 mod respond;
 mod settings;
 mod state;
+mod store_timeout;
 mod users;
 mod viewer;
 
@@ -66,6 +87,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use futures_util::FutureExt as _;
 use tower_totp::clock::Clock;
 use tower_totp::http::TotpAuth;
 use tower_totp::seal::Keyring;
@@ -75,10 +97,13 @@ use tower_totp_sqlite::SqliteStore;
 
 pub use app::{BODY_LIMIT, SESSION_COOKIE};
 pub use error::DemoError;
-pub use keyfile::{create_key, default_key_path, open_or_create_key, read_key};
+pub use keyfile::{
+    create_key, default_key_path, open_or_create_key, open_or_create_key_for_postgres, read_key,
+};
 pub use pages::DemoPages;
 pub use remember::{DeviceKey, REMEMBER_FOR};
 pub use settings::Settings;
+pub use store_timeout::STORE_TIMEOUT;
 pub use users::{PasswordCost, User, Users};
 
 /// The issuer name shown in authenticator apps.
@@ -113,14 +138,59 @@ pub async fn connect_redis(urls: &str) -> Result<RedisStore, DemoError> {
         .with_prefix(REDIS_PREFIX))
 }
 
+/// The schema of the TOTP store in PostgreSQL (the demo's own tables and
+/// the sessions are in `totp_demo`).
+pub const POSTGRES_TOTP_SCHEMA: &str = "totp_demo_totp";
+
+/// How long [`connect_postgres`] waits for its first connection.
+pub const POSTGRES_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many PostgreSQL connections one instance opens at most.
+pub const POSTGRES_MAX_CONNECTIONS: u32 = 16;
+
+/// Connect to the PostgreSQL at `url` (`postgres://user@host:port/db`) for
+/// [`Database::Postgres`]: one pool for the demo's tables, the TOTP store
+/// and the sessions, with the store's settings
+/// ([`tower_totp_postgres::pool_options`]: a request waits
+/// [`tower_totp_postgres::ACQUIRE_TIMEOUT`] at most for a connection, then
+/// answers 503). The pool replaces broken connections by itself, so a
+/// restarted server is used again without restarting the demo.
+///
+/// # Errors
+///
+/// [`DemoError::Postgres`] if the URL does not parse or the first
+/// connection fails (with the server's reason: a pool that cannot connect
+/// would only say it timed out), [`DemoError::Setup`] if the server does
+/// not answer within [`POSTGRES_CONNECT_TIMEOUT`].
+pub async fn connect_postgres(url: &str) -> Result<sqlx::PgPool, DemoError> {
+    use sqlx::Connection as _;
+    let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(DemoError::Postgres)?;
+    let first = tokio::time::timeout(
+        POSTGRES_CONNECT_TIMEOUT,
+        sqlx::PgConnection::connect_with(&options),
+    )
+    .await
+    .map_err(|_| DemoError::Setup("PostgreSQL did not answer within 5 s"))?
+    .map_err(DemoError::Postgres)?;
+    first.close().await.map_err(DemoError::Postgres)?;
+    Ok(tower_totp_postgres::pool_options()
+        .max_connections(POSTGRES_MAX_CONNECTIONS)
+        .connect_lazy_with(options))
+}
+
 /// Where the demo keeps its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Database {
     /// One SQLite file for the TOTP store and the demo's tables.
     File(PathBuf),
     /// Nothing kept: in-memory databases that die with the process.
     Memory,
+    /// Everything in PostgreSQL, on this pool (see [`connect_postgres`]):
+    /// the demo's tables and the sessions in the schema `totp_demo`, the
+    /// TOTP store in [`POSTGRES_TOTP_SCHEMA`]. Build with [`app_async`];
+    /// not with [`DemoConfig::redis`].
+    Postgres(sqlx::PgPool),
 }
 
 /// How to build the demo.
@@ -146,6 +216,9 @@ pub struct DemoConfig {
     /// one, so remembered devices are forgotten at restart and other
     /// instances do not know them).
     pub device_key: Option<DeviceKey>,
+    /// The bound on every call to the TOTP store and the session store
+    /// (see [`DemoConfig::store_timeout`]).
+    pub store_timeout: Duration,
     /// Serve `GET /api/me` without `TotpLayer`, for a load run's
     /// baseline (see [`DemoConfig::load_baseline`]).
     #[cfg(feature = "load-baseline")]
@@ -169,6 +242,7 @@ impl DemoConfig {
             clock: None,
             redis: None,
             device_key: None,
+            store_timeout: STORE_TIMEOUT,
             #[cfg(feature = "load-baseline")]
             load_baseline: false,
             #[cfg(feature = "load-baseline")]
@@ -236,6 +310,19 @@ impl DemoConfig {
     #[must_use]
     pub fn device_key(mut self, key: DeviceKey) -> Self {
         self.device_key = Some(key);
+        self
+    }
+
+    /// Fail every call to the TOTP store and to the session store that
+    /// has not answered within `timeout` (default [`STORE_TIMEOUT`]): the
+    /// request then gets a 503 `store_unavailable`, and `GET /health`
+    /// answers 503 too. A guarded request waits about this long at most
+    /// for a store that is down or cut off. The bound is a Tokio timer: the
+    /// runtime needs its time driver (`#[tokio::main]` and `enable_all`
+    /// have it).
+    #[must_use]
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
         self
     }
 
@@ -321,63 +408,122 @@ const STATUS_STALENESS: Duration = Duration::from_secs(1);
 /// Open the database (creating its tables and, if it has no users, the
 /// demo users and default switches) and build the service: with the TOTP
 /// store in the database and sessions in memory, or both in Redis if
-/// [`DemoConfig::redis`] says so.
+/// [`DemoConfig::redis`] says so. For SQLite only (it blocks the calling
+/// thread while it opens the file, and needs no runtime); PostgreSQL is
+/// built with [`app_async`].
 ///
 /// # Errors
 ///
 /// [`DemoError::Store`] or [`DemoError::Database`] when the database
 /// cannot be opened or set up, [`DemoError::PasswordHash`] if the demo
 /// users' passwords cannot be hashed, [`DemoError::Random`] if no random
-/// device key could be made.
+/// device key could be made, [`DemoError::Setup`] for
+/// [`Database::Postgres`].
 pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
+    if matches!(config.database, Database::Postgres(_)) {
+        return Err(DemoError::Setup(
+            "a PostgreSQL database is set up with app_async",
+        ));
+    }
+    // With SQLite every start-up call runs on this thread and never waits
+    // (see `db::Db::users`), so the future is ready at its first poll.
+    build(config)
+        .now_or_never()
+        .unwrap_or(Err(DemoError::Setup("the SQLite start-up waited")))
+}
+
+/// [`app`] for every [`Database`], PostgreSQL included: there it creates
+/// the demo's tables, the TOTP store's and the sessions' if they are
+/// missing (any number of instances may start at once on a new database:
+/// one creates the demo users, the others find them).
+///
+/// # Errors
+///
+/// As [`app`], and [`DemoError::Postgres`] or [`DemoError::Store`] when
+/// PostgreSQL fails, [`DemoError::Setup`] for PostgreSQL with
+/// [`DemoConfig::redis`].
+pub async fn app_async(config: DemoConfig) -> Result<Demo, DemoError> {
+    build(config).await
+}
+
+async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
     let mut engine = TwoFactor::builder(TotpConfig::new(ISSUER).map_err(DemoError::Config)?)
         .keyring(config.keyring);
     if let Some(clock) = config.clock {
         engine = engine.clock(clock);
     }
-    // The TOTP store and the sessions: Redis if given, else the database
-    // (opened first: it creates the file) and memory.
+    // The TOTP store and the sessions: PostgreSQL, or Redis if given, else
+    // the SQLite database (opened first: it creates the file) and memory.
     // The SQLite store is also kept to prune (Redis expires by itself).
-    let (engine, sessions, prunable) = match config.redis {
-        Some(redis) => {
-            let sessions = redis.session_store().with_prefix(REDIS_SESSION_PREFIX);
-            (engine.store(redis), app::Sessions::Redis(sessions), None)
+    // Every call of either bounded by the store timeout.
+    let (engine, sessions, prunable, db) = match (&config.database, config.redis) {
+        (Database::Postgres(_), Some(_)) => {
+            return Err(DemoError::Setup(
+                "PostgreSQL and Redis both given: choose one place for sessions and TOTP state",
+            ));
         }
-        None => {
+        (Database::Postgres(pool), None) => {
+            let db = db::postgres::Db::open(pool.clone(), config.store_timeout).await?;
+            let store = tower_totp_postgres::PostgresStore::new(pool.clone())
+                .with_schema(POSTGRES_TOTP_SCHEMA)
+                .map_err(|_| DemoError::Setup("the TOTP schema name is not plain"))?;
+            store.migrate().await.map_err(DemoError::Store)?;
+            let sessions = db::pg_sessions::PgSessionStore::new(pool.clone());
+            (
+                engine.store(store_timeout::Bounded::new(store, config.store_timeout)),
+                app::Sessions::Postgres(store_timeout::Bounded::new(
+                    sessions,
+                    config.store_timeout,
+                )),
+                None,
+                db::Db::Postgres(db),
+            )
+        }
+        (_, Some(redis)) => {
+            let sessions = redis.session_store().with_prefix(REDIS_SESSION_PREFIX);
+            let db = open_sqlite(&config.database)?;
+            (
+                engine.store(store_timeout::Bounded::new(redis, config.store_timeout)),
+                app::Sessions::Redis(store_timeout::Bounded::new(sessions, config.store_timeout)),
+                None,
+                db,
+            )
+        }
+        (_, None) => {
             let store = match &config.database {
                 Database::File(path) => {
                     create_parent(path)?;
                     SqliteStore::open(path)
                 }
-                Database::Memory => SqliteStore::open_in_memory(),
+                _ => SqliteStore::open_in_memory(),
             }
             .map_err(DemoError::Store)?
             // Without `--redis` this process owns the file, so every write
             // to the store's tables goes through this store and is seen at
             // once; the bound only covers someone editing the file by hand.
             .with_status_cache(STATUS_STALENESS);
+            let db = open_sqlite(&config.database)?;
             (
-                engine.store(store.clone()),
+                engine.store(store_timeout::Bounded::new(
+                    store.clone(),
+                    config.store_timeout,
+                )),
                 app::Sessions::Memory,
                 Some(store),
+                db,
             )
         }
     };
-    let shared = matches!(sessions, app::Sessions::Redis(_));
-    let db = match &config.database {
-        Database::File(path) => {
-            create_parent(path)?;
-            db::Db::open(path)?
-        }
-        Database::Memory => db::Db::open_in_memory()?,
-    };
-    let users = Users::load(db.clone(), config.password_cost)?;
-    let seeded = users.seed(&demo_users(), &config.demo_password)?;
+    let shared = !matches!(sessions, app::Sessions::Memory);
+    let users = Users::load(db.clone(), config.password_cost).await?;
+    let seeded = users.seed(&demo_users(), &config.demo_password).await?;
     #[cfg(feature = "load-baseline")]
     if config.load_users > 0 {
-        users.add_load_users(config.load_users, &config.demo_password)?;
+        users
+            .add_load_users(config.load_users, &config.demo_password)
+            .await?;
     }
-    let settings = Settings::load(db.clone())?;
+    let settings = Settings::load(db.clone()).await?;
 
     let engine = engine.build().map_err(DemoError::Engine)?;
     let idle_throttles = idle_throttles::IdleThrottles::new(
@@ -399,6 +545,7 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         users: users.clone(),
         settings: settings.clone(),
         idle_throttles,
+        health: health::Health::new(db.clone(), config.store_timeout),
     });
     let live = shared.then(|| live::Live {
         db,
@@ -419,6 +566,18 @@ pub fn app(config: DemoConfig) -> Result<Demo, DemoError> {
         settings,
         seeded,
     })
+}
+
+/// The demo's tables in the SQLite `database`.
+fn open_sqlite(database: &Database) -> Result<db::Db, DemoError> {
+    let db = match database {
+        Database::File(path) => {
+            create_parent(path)?;
+            db::sqlite::Db::open(path)?
+        }
+        _ => db::sqlite::Db::open_in_memory()?,
+    };
+    Ok(db::Db::Sqlite(db))
 }
 
 /// Create the folder of the database file if it is missing.

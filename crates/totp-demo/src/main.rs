@@ -7,14 +7,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use totp_demo::{
-    Database, DemoConfig, DeviceKey, REDIS_PREFIX, REDIS_SESSION_PREFIX, app, connect_redis,
-    default_key_path, open_or_create_key,
+    Database, DemoConfig, DeviceKey, POSTGRES_TOTP_SCHEMA, REDIS_PREFIX, REDIS_SESSION_PREFIX,
+    app_async, connect_postgres, connect_redis, default_key_path, open_or_create_key,
+    open_or_create_key_for_postgres,
 };
 use tower_totp::seal::Keyring;
 use tracing_subscriber::EnvFilter;
 
 /// The reference web client of tower-totp: password login, TOTP second
-/// step, admin switches; data in one SQLite file.
+/// step, admin switches; data in one SQLite file (or in PostgreSQL).
 #[derive(Debug, Parser)]
 #[command(name = "totp-demo", version)]
 struct Flags {
@@ -39,8 +40,19 @@ struct Flags {
     /// Redis, e.g. redis://127.0.0.1:6379, or in a Redis Cluster: several
     /// node URLs separated by commas. Instances started with the same
     /// --redis, --db and --key-file act as one service.
-    #[arg(long, value_name = "URL[,URL...]")]
+    #[arg(long, value_name = "URL[,URL...]", conflicts_with = "postgres")]
     redis: Option<String>,
+    /// Keep everything (users, switches, sessions, the TOTP state) in this
+    /// PostgreSQL, e.g. postgres://demo@127.0.0.1/demo: instances started
+    /// with the same --postgres and --key-file act as one service. --db
+    /// then only places the default key file.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// The bound on every call to the TOTP store and the session store, in
+    /// milliseconds: a store that has not answered by then fails the
+    /// request with 503 store_unavailable (and GET /health answers 503).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    store_timeout_ms: u64,
     /// For load runs only (scripts/loadtest): serve GET /api/me without
     /// the TOTP layer, as the baseline the guarded route is compared with.
     #[cfg(feature = "load-baseline")]
@@ -82,29 +94,35 @@ async fn main() -> ExitCode {
 }
 
 async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
-    // Redis first: a wrong URL should not leave a new key file behind.
+    // Redis or PostgreSQL first: a wrong URL should not leave a new key
+    // file behind.
     let redis = match &flags.redis {
         Some(url) => Some(connect_redis(url).await?),
         None => None,
+    };
+    let database = match &flags.postgres {
+        Some(url) => Database::Postgres(connect_postgres(url).await?),
+        None => Database::File(flags.db.clone()),
     };
     let key_path = flags
         .key_file
         .clone()
         .unwrap_or_else(|| default_key_path(&flags.db));
-    let (key, created) = open_or_create_key(&flags.db, &key_path)?;
+    let (key, created) = match &database {
+        Database::Postgres(pool) => open_or_create_key_for_postgres(pool, &key_path).await?,
+        _ => open_or_create_key(&flags.db, &key_path)?,
+    };
     if created {
         println!(
             "totp-demo: new sealing key in {} (mode 0600); keep it with the database",
             key_path.display()
         );
     }
-    let mut config = DemoConfig::new(
-        Database::File(flags.db.clone()),
-        Keyring::new(1, key.clone()),
-    )
-    .device_key(DeviceKey::derive(&key))
-    .demo_password(flags.demo_password.clone())
-    .secure_cookie(flags.secure_cookie);
+    let mut config = DemoConfig::new(database, Keyring::new(1, key.clone()))
+        .device_key(DeviceKey::derive(&key))
+        .demo_password(flags.demo_password.clone())
+        .secure_cookie(flags.secure_cookie)
+        .store_timeout(std::time::Duration::from_millis(flags.store_timeout_ms));
     if let Some(redis) = redis {
         config = config.redis(redis);
     }
@@ -120,12 +138,20 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    let demo = app(config)?;
+    let demo = app_async(config).await?;
     let listener = tokio::net::TcpListener::bind(flags.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", flags.listen))?;
     let addr = listener.local_addr()?;
-    println!("totp-demo: data in {}", flags.db.display());
+    if flags.postgres.is_some() {
+        // Not the URL: it may carry a password.
+        println!(
+            "totp-demo: everything in PostgreSQL: users, switches and sessions in the \
+             schema totp_demo, TOTP state in {POSTGRES_TOTP_SCHEMA}"
+        );
+    } else {
+        println!("totp-demo: data in {}", flags.db.display());
+    }
     if flags.redis.is_some() {
         // Not the URL: it may carry a password.
         println!(

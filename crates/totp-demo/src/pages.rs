@@ -164,15 +164,16 @@ pub(crate) fn login_page(error: Option<&str>, username: &str) -> String {
     layout("Log in", None, Section::None, &body)
 }
 
-/// The home page.
-pub(crate) fn home_page(user: &User, second_factor: &str) -> String {
+/// The home page; `clock_hint` is the sentence of the
+/// [`ClockHint`](tower_totp::http::ClockHint) the last code left, shown once.
+pub(crate) fn home_page(user: &User, second_factor: &str, clock_hint: Option<&str>) -> String {
     let kind = match user.kind {
         UserKind::Internal => "internal user",
         UserKind::External => "external user",
         _ => "user",
     };
     let body = format!(
-        "<div class=\"card\"><h1 id=\"welcome\">Welcome, {name}</h1>\
+        "<div class=\"card\"><h1 id=\"welcome\">Welcome, {name}</h1>{hint}\
 <dl class=\"facts\"><dt>User name</dt><dd>{username}</dd><dt>Account</dt><dd>{kind}{admin}</dd>\
 <dt>Second factor</dt><dd id=\"second-factor\">{second_factor}</dd></dl>\
 <p>To set up or replace your authenticator app, open the menu under your name \
@@ -181,6 +182,12 @@ pub(crate) fn home_page(user: &User, second_factor: &str) -> String {
         username = escape(&user.username),
         admin = if user.is_admin { ", administrator" } else { "" },
         second_factor = escape(second_factor),
+        hint = clock_hint
+            .map(|h| format!(
+                "<p class=\"notice\" role=\"status\" id=\"clock-hint\">{}</p>",
+                escape(h)
+            ))
+            .unwrap_or_default(),
     );
     layout("Home", Some(user), Section::Home, &body)
 }
@@ -503,7 +510,7 @@ mod tests {
 
     #[test]
     fn what_users_typed_is_escaped() {
-        let html = home_page(&user("<script>alert(1)</script>", false), "x");
+        let html = home_page(&user("<script>alert(1)</script>", false), "x", None);
         assert!(!html.contains("<script>"));
         assert!(html.contains("Welcome, &lt;script&gt;"));
         let html = login_page(Some("<b>"), "\"><img src=x>");
@@ -513,8 +520,8 @@ mod tests {
 
     #[test]
     fn only_admins_see_the_admin_link() {
-        assert!(home_page(&user("A", true), "x").contains("/admin/settings"));
-        assert!(!home_page(&user("A", false), "x").contains("/admin/settings"));
+        assert!(home_page(&user("A", true), "x", None).contains("/admin/settings"));
+        assert!(!home_page(&user("A", false), "x", None).contains("/admin/settings"));
     }
 
     #[test]

@@ -140,12 +140,14 @@ impl Failure {
         Self::new(StatusCode::NOT_FOUND, "not_found", "No such page.", format)
     }
 
-    /// The database (or the TOTP store) failed: nothing was changed.
+    /// The database (or the TOTP store) failed: nothing was changed. The
+    /// reason is the library's for a failing store, so a client reads one
+    /// name whichever layer noticed the failure.
     pub(crate) fn unavailable(format: Format, error: &dyn std::error::Error) -> Self {
         tracing::warn!(error = %error, "storage failure");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            "store_unavailable",
             "The service is unavailable right now. Try again shortly.",
             format,
         )

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tower_totp::http::TotpAuth;
 
+use crate::health::Health;
 use crate::idle_throttles::IdleThrottles;
 use crate::settings::Settings;
 use crate::users::Users;
@@ -23,6 +24,8 @@ pub(crate) struct Shared {
     pub(crate) settings: Settings,
     /// When to forget the password counters nobody needs any more.
     pub(crate) idle_throttles: IdleThrottles,
+    /// What `GET /health` checks.
+    pub(crate) health: Health,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
-//! The demo's users: a `demo_users` table with argon2id password hashes,
-//! an in-memory copy in front of it (the layer asks about the user on
-//! every request), and the [`UserDirectory`] the layer reads.
+//! The demo's users: a user table (SQLite or PostgreSQL, see
+//! [`crate::db`]) with argon2id password hashes, an in-memory copy in front
+//! of it (the layer asks about the user on every request), and the
+//! [`UserDirectory`] the layer reads.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -9,14 +10,13 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use tower_totp::http::{UserDirectory, UserLookup};
 use tower_totp::store::StoreError;
 use tower_totp::{UserId, UserInfo, UserKind};
 use zeroize::Zeroizing;
 
-use crate::db::Db;
+use crate::db::{Db, UserRecord};
 use crate::error::DemoError;
 
 /// Longest user name and password the login form takes, in bytes: longer
@@ -111,23 +111,10 @@ impl std::fmt::Debug for Users {
     }
 }
 
-fn kind_to_sql(kind: UserKind) -> &'static str {
-    // The serialised name, which `kind_from_sql` reads back.
-    kind.as_str()
-}
-
-fn kind_from_sql(text: &str) -> UserKind {
-    if text == "external" {
-        UserKind::External
-    } else {
-        UserKind::Internal
-    }
-}
-
 impl Users {
-    /// Load the table into memory.
-    pub(crate) fn load(db: Db, cost: PasswordCost) -> Result<Self, DemoError> {
-        let rows = db.with_conn(|conn| read_rows(conn))?;
+    /// Load the table into memory (start-up only: with SQLite, blocks).
+    pub(crate) async fn load(db: Db, cost: PasswordCost) -> Result<Self, DemoError> {
+        let rows = db.users().await?;
         let dummy_hash = hash_password(cost, "not a password of anyone")?.into();
         Ok(Self {
             db,
@@ -143,12 +130,10 @@ impl Users {
         })
     }
 
-    /// Replace the in-memory copy with the table as `conn` reads it now
-    /// (another instance changed it).
-    pub(crate) fn reload(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-        let rows = by_name(read_rows(conn)?);
-        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = rows;
-        Ok(())
+    /// Replace the in-memory copy with `rows` (the table as another
+    /// instance left it).
+    pub(crate) fn replace(&self, rows: Vec<UserRecord>) {
+        *self.cache.write().unwrap_or_else(PoisonError::into_inner) = by_name(rows);
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Row>> {
@@ -161,84 +146,52 @@ impl Users {
     }
 
     /// If the table is empty, create `users`, each with `password`;
-    /// whether this call created them (start-up only: blocks).
+    /// whether this call created them (start-up only: with SQLite, blocks).
     ///
-    /// Safe when several instances start at once on a new file: the check
-    /// and the inserts are one `IMMEDIATE` transaction, so exactly one
-    /// instance seeds and the others load what it wrote.
-    pub(crate) fn seed(&self, users: &[User], password: &str) -> Result<bool, DemoError> {
+    /// Safe when several instances start at once on a new database: the
+    /// check and the inserts are one transaction that waits out the
+    /// others, so exactly one instance seeds and the others load what it
+    /// wrote.
+    pub(crate) async fn seed(&self, users: &[User], password: &str) -> Result<bool, DemoError> {
         if !self.is_empty() {
             return Ok(false);
         }
-        // Hash before taking the write lock: hashing is the slow part.
+        // Hash before the transaction: hashing is the slow part.
         let mut rows = Vec::with_capacity(users.len());
         for user in users {
-            rows.push(Row {
-                user: Arc::new(user.clone()),
-                hash: hash_password(self.cost, password)?.into(),
+            rows.push(UserRecord {
+                user: user.clone(),
+                password_hash: hash_password(self.cost, password)?,
             });
         }
-        let cache = Arc::clone(&self.cache);
-        self.db.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let empty: bool =
-                tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM demo_users)", [], |r| {
-                    r.get(0)
-                })?;
-            if empty {
-                for r in &rows {
-                    tx.execute(
-                        "INSERT INTO demo_users \
-                         (username, display_name, kind, is_admin, require_2fa, password_hash) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![
-                            r.user.username,
-                            r.user.display_name,
-                            kind_to_sql(r.user.kind),
-                            r.user.is_admin,
-                            r.user.require_2fa,
-                            &*r.hash
-                        ],
-                    )?;
-                }
-            }
-            // What the table holds now: ours, or another instance's.
-            let now = by_name(read_rows(&tx)?);
-            tx.commit()?;
-            *cache.write().unwrap_or_else(PoisonError::into_inner) = now;
-            Ok(empty)
-        })
+        let (created, now) = self.db.seed_users(rows).await?;
+        self.replace(now);
+        Ok(created)
     }
 
     /// Create the accounts `load-1` to `load-{count}` that are missing,
-    /// internal, 2FA required, each with `password` (start-up only:
-    /// blocks). For load runs only (feature `load-baseline`): they share
-    /// one password hash of the smallest argon2id cost, so that thousands
-    /// of logins measure the second step, not the password.
+    /// internal, 2FA required, each with `password` (start-up only: with
+    /// SQLite, blocks). For load runs only (feature `load-baseline`): they
+    /// share one password hash of the smallest argon2id cost, so that
+    /// thousands of logins measure the second step, not the password.
     #[cfg(feature = "load-baseline")]
-    pub(crate) fn add_load_users(&self, count: u32, password: &str) -> Result<(), DemoError> {
+    pub(crate) async fn add_load_users(&self, count: u32, password: &str) -> Result<(), DemoError> {
         let hash = hash_password(PasswordCost::Minimal, password)?;
-        let cache = Arc::clone(&self.cache);
-        self.db.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for i in 1..=count {
-                tx.execute(
-                    "INSERT OR IGNORE INTO demo_users \
-                     (username, display_name, kind, is_admin, require_2fa, password_hash) \
-                     VALUES (?1, ?2, ?3, 0, 1, ?4)",
-                    params![
-                        format!("load-{i}"),
-                        format!("Load User {i}"),
-                        kind_to_sql(UserKind::Internal),
-                        &hash
-                    ],
-                )?;
-            }
-            let now = by_name(read_rows(&tx)?);
-            tx.commit()?;
-            *cache.write().unwrap_or_else(PoisonError::into_inner) = now;
-            Ok(())
-        })
+        let rows = (1..=count)
+            .map(|i| UserRecord {
+                user: User {
+                    username: format!("load-{i}"),
+                    display_name: format!("Load User {i}"),
+                    kind: UserKind::Internal,
+                    is_admin: false,
+                    require_2fa: true,
+                },
+                password_hash: hash.clone(),
+            })
+            .collect();
+        let now = self.db.add_missing_users(rows).await?;
+        self.replace(now);
+        Ok(())
     }
 
     /// A user by name (with several instances, as of this instance's last
@@ -293,8 +246,8 @@ impl Users {
     ///
     /// # Errors
     ///
-    /// [`DemoError::Database`] if the change could not be saved (nothing
-    /// changed then).
+    /// [`DemoError::Database`] or [`DemoError::Postgres`] if the change
+    /// could not be saved (nothing changed then).
     pub async fn set_require_2fa(
         &self,
         username: &str,
@@ -304,19 +257,11 @@ impl Users {
         if self.get(username).is_none() {
             return Ok(None);
         }
-        let name = username.to_owned();
-        let changed = self
+        if !self
             .db
-            .call(move |conn| {
-                conn.query_row(
-                    "UPDATE demo_users SET require_2fa = ?2 WHERE username = ?1 RETURNING 1",
-                    params![name, require],
-                    |_| Ok(()),
-                )
-                .optional()
-            })
-            .await?;
-        if changed.is_none() {
+            .set_require_2fa(username.to_owned(), require)
+            .await?
+        {
             return Ok(None);
         }
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
@@ -327,32 +272,15 @@ impl Users {
     }
 }
 
-/// Every row of `demo_users`.
-fn read_rows(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<Row>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT username, display_name, kind, is_admin, require_2fa, password_hash \
-         FROM demo_users",
-    )?;
-    stmt.query_map([], |r| {
-        let kind: String = r.get(2)?;
-        let hash: String = r.get(5)?;
-        Ok(Row {
-            user: Arc::new(User {
-                username: r.get(0)?,
-                display_name: r.get(1)?,
-                kind: kind_from_sql(&kind),
-                is_admin: r.get(3)?,
-                require_2fa: r.get(4)?,
-            }),
-            hash: hash.into(),
-        })
-    })?
-    .collect()
-}
-
-fn by_name(rows: Vec<Row>) -> BTreeMap<String, Row> {
+fn by_name(rows: Vec<UserRecord>) -> BTreeMap<String, Row> {
     rows.into_iter()
-        .map(|r| (r.user.username.clone(), r))
+        .map(|r| {
+            let row = Row {
+                user: Arc::new(r.user),
+                hash: r.password_hash.into(),
+            };
+            (row.user.username.clone(), row)
+        })
         .collect()
 }
 
@@ -390,7 +318,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_quick_answer_agrees_with_the_awaited_one() {
-        let users = Users::load(Db::open_in_memory().unwrap(), PasswordCost::Minimal).unwrap();
+        let db = Db::Sqlite(crate::db::sqlite::Db::open_in_memory().unwrap());
+        let users = Users::load(db, PasswordCost::Minimal).await.unwrap();
         let jsmith = User {
             username: "jsmith".into(),
             display_name: "John Smith".into(),
@@ -398,7 +327,7 @@ mod tests {
             is_admin: false,
             require_2fa: true,
         };
-        users.seed(&[jsmith], "pw").unwrap();
+        users.seed(&[jsmith], "pw").await.unwrap();
         let id = UserId::new("jsmith");
         for require in [true, false, true] {
             users.set_require_2fa("jsmith", require).await.unwrap();

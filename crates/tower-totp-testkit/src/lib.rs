@@ -13,7 +13,8 @@
 //! - [`phone`]: [`Phone`](phone::Phone), an authenticator app: codes from
 //!   a secret and a clock, possibly off by some steps.
 //! - [`server`]: real database servers on free loopback ports
-//!   ([`RedisServer`](server::redis::RedisServer)), stopped by their own pid.
+//!   ([`RedisServer`](server::redis::RedisServer); `PostgresServer` with
+//!   the feature `postgres`), stopped by their own pid.
 //!
 //! Nothing here sleeps for time to pass: a
 //! [`ManualClock`](tower_totp::clock::ManualClock) drives time, and

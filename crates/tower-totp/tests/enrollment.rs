@@ -78,6 +78,7 @@ async fn only_a_correct_first_code_activates() {
             authenticator,
             epoch,
             recovery_codes,
+            ..
         } => {
             assert_eq!(&authenticator, e.id());
             assert_eq!(epoch, 1);
@@ -264,6 +265,7 @@ async fn re_enrolling_replaces_the_old_secret_only_on_confirmation() {
             authenticator,
             epoch,
             recovery_codes,
+            ..
         } => {
             assert_eq!(&authenticator, e.id());
             assert_eq!(epoch, before + 1);

@@ -6,10 +6,11 @@
 //! - [`RedisServer`](redis::RedisServer), in [`redis`].
 //! - `RedisCluster`, six nodes with replicas, in `redis_cluster` (feature
 //!   `redis`).
-//! - The PostgreSQL starter, to come, in [`postgres`].
+//! - `PostgresServer` (feature `postgres`), in `postgres`.
 //! - What they share, in [`process`]: spawning a server, waiting for its
 //!   ready line, signals by pid.
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod process;
 pub mod redis;

@@ -1,8 +1,8 @@
 //! A server process for the starters: spawned with its log on a pipe,
 //! ready once the log shows a given line, signalled by its own pid.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::io::{BufRead as _, BufReader, Read};
+use std::process::{Child, Command, Stdio};
 
 use rustix::process::{Pid, Signal, kill_process};
 
@@ -58,9 +58,31 @@ pub fn start(cmd: &mut Command, ready: &str) -> Result<Child, StartError> {
     }
 }
 
+/// As [`start`], for a server that logs to its standard error
+/// (`postgres` does); its standard output goes nowhere.
+///
+/// # Errors
+///
+/// As [`start`].
+pub fn start_logging_to_stderr(cmd: &mut Command, ready: &str) -> Result<Child, StartError> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(StartError::Spawn)?;
+    let stderr = child.stderr.take().expect("a piped stderr");
+    if wait_ready(stderr, ready) {
+        Ok(child)
+    } else {
+        stop(&mut child);
+        Err(StartError::Exited)
+    }
+}
+
 /// Read the log until a line contains `ready` (true) or it ends (false).
-fn wait_ready(stdout: ChildStdout, ready: &str) -> bool {
-    let mut log = BufReader::new(stdout);
+fn wait_ready(log: impl Read + Send + 'static, ready: &str) -> bool {
+    let mut log = BufReader::new(log);
     let mut line = String::new();
     loop {
         line.clear();

@@ -70,6 +70,7 @@ mod remember;
 
 // What a request carries: our session state, content negotiation, the
 // marks the layer leaves for the application.
+mod clock_hint;
 mod extensions;
 mod guarded;
 mod negotiate;
@@ -93,6 +94,7 @@ mod step_up;
 
 pub use auth::{RefusalResponder, TotpAuth, TotpAuthBuilder};
 pub use body::TotpBody;
+pub use clock_hint::{ClockHint, ClockHintRule};
 pub use directory::{StaticDirectory, UnknownUser, UserDirectory, UserLookup};
 pub use endpoints::Endpoints;
 pub use extensions::{SecondFactor, StepMethod, TotpVerified};

@@ -134,6 +134,7 @@ impl SessionState {
     /// Forget the login, and the pending enrollment it started.
     pub(crate) async fn clear(session: &Session) -> Result<(), tower_sessions::session::Error> {
         session.remove_value(SESSION_KEY).await?;
+        super::clock_hint::ClockHint::forget(session).await?;
         super::own_enrollment::clear(session).await
     }
 

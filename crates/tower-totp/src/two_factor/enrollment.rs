@@ -46,6 +46,9 @@ pub enum Confirmation {
         /// New recovery codes, to show once: issued when the user had no
         /// active authenticator before this one, or no codes left.
         recovery_codes: Option<RecoveryCodes>,
+        /// The device's offset in steps (matched step minus the server's
+        /// step), as in [`Verdict::Accepted`](crate::Verdict::Accepted).
+        offset: i64,
     },
     /// The code was refused.
     Rejected(RejectReason),
@@ -276,10 +279,11 @@ impl TwoFactor {
             return Ok(Confirmation::Rejected(RejectReason::Invalid));
         };
         let codes = RecoveryCodes::generate(self.inner.config.recovery_codes())?;
+        let offset = offset_of(step, now_step);
         let activation = Activation {
             pending_id: pending.id.clone(),
             step,
-            offset: offset_of(step, now_step),
+            offset,
             now,
             first_only: confirm_as == ConfirmAs::FirstAuthenticator,
             max_authenticators: self.inner.config.max_authenticators(),
@@ -301,6 +305,7 @@ impl TwoFactor {
                     authenticator: pending.id,
                     epoch,
                     recovery_codes: recovery_issued.then_some(codes),
+                    offset,
                 });
             }
             Activated::NoPending => (

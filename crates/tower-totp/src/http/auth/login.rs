@@ -4,6 +4,7 @@
 use tower_sessions::Session;
 
 use super::TotpAuth;
+use crate::http::clock_hint::ClockHint;
 use crate::http::own_enrollment;
 use crate::http::refusal::Next;
 use crate::http::session::{SessionState, session_error};
@@ -40,6 +41,8 @@ impl TotpAuth {
         // A pending enrollment of an earlier login in this session is not
         // this login's.
         self.drop_own_enrollment(session).await?;
+        // Nor is a clock hint an earlier login left for its landing page.
+        ClockHint::forget(session).await.map_err(session_error)?;
         state.save(session).await.map_err(session_error)?;
         Ok(match requirement {
             Requirement::NotRequired => Next::Done,

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::Response;
 use http_body_util::Full;
 
+use super::clock_hint::ClockHintRule;
 use super::directory::UserDirectory;
 use super::negotiate::Format;
 use super::pages::{DefaultPages, Pages};
@@ -34,6 +35,7 @@ struct Settings {
     pending_step_ttl: Duration,
     recent_step: Duration,
     body_limit: usize,
+    clock_hint: ClockHintRule,
 }
 
 struct Inner {
@@ -147,6 +149,13 @@ impl TotpAuthBuilder {
         self
     }
 
+    /// When an accepted code's offset earns a clock hint (default
+    /// [`ClockHintRule::default`]: a step fast, or two steps slow).
+    pub fn clock_hint(mut self, rule: ClockHintRule) -> Self {
+        self.settings.clock_hint = rule;
+        self
+    }
+
     /// Offer "remember this device" (off by default).
     pub fn remember_device(mut self, remember: RememberDevice) -> Self {
         self.remember = Some(remember);
@@ -183,6 +192,7 @@ impl TotpAuth {
                 pending_step_ttl: Duration::from_secs(5 * 60),
                 recent_step: Duration::from_secs(5 * 60),
                 body_limit: 16 * 1024,
+                clock_hint: ClockHintRule::default(),
             },
             pages: Arc::new(DefaultPages),
             responder: None,
@@ -243,6 +253,11 @@ impl TotpAuth {
     /// How recent a second step must be for the recent-step endpoints.
     pub(crate) fn recent_step(&self) -> Duration {
         self.inner.settings.recent_step
+    }
+
+    /// When an accepted code earns a clock hint.
+    pub(crate) fn clock_hint_rule(&self) -> ClockHintRule {
+        self.inner.settings.clock_hint
     }
 
     /// The largest request body the endpoints read.

@@ -10,6 +10,7 @@ use tower_sessions::Session;
 
 use crate::clock::UnixTime;
 use crate::http::auth::TotpAuth;
+use crate::http::clock_hint::ClockHint;
 use crate::http::extensions::StepMethod;
 use crate::http::negotiate::Format;
 use crate::http::refusal::{Next, Refusal, RefusalReason};
@@ -201,6 +202,24 @@ impl Ctx {
         self.session.cycle_id().await.map_err(session_error)?;
         state.save(&self.session).await.map_err(session_error)?;
         Ok(())
+    }
+
+    /// The clock hint of a code accepted `offset` steps from the server's
+    /// step ([`ClockHint`]): for browsers kept in the session until the
+    /// landing page takes it, for scripts the `clock_hint_s` member of the
+    /// answer (returned here, to merge into it). An on-time code drops a
+    /// hint an earlier code left. Only ever called for an accepted code.
+    pub(super) async fn clock_hint(&self, offset: i64) -> Result<serde_json::Value, Fail> {
+        let period = self.auth.engine().config().params().period();
+        let hint = self.auth.clock_hint_rule().hint(offset, period);
+        let for_page = hint.filter(|_| self.format.is_html());
+        ClockHint::keep(for_page, &self.session)
+            .await
+            .map_err(session_error)?;
+        Ok(match hint {
+            Some(hint) if !self.format.is_html() => json!({ "clock_hint_s": hint.seconds() }),
+            _ => json!({}),
+        })
     }
 
     /// A valid "remember this device" cookie stands in for the second step

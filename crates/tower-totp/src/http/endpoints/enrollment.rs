@@ -274,12 +274,14 @@ pub(super) async fn confirm(ctx: &Ctx, code: Option<Secret>) -> Result<FullRespo
         Confirmation::Confirmed {
             epoch,
             recovery_codes,
+            offset,
             ..
         } => {
             own_enrollment::clear(&ctx.session)
                 .await
                 .map_err(session_error)?;
             ctx.mark_verified(epoch, StepMethod::Enrollment).await?;
+            let mut answer = ctx.clock_hint(offset).await?;
             let codes: Vec<&str> = recovery_codes
                 .as_ref()
                 .map(|c| c.as_strings().collect())
@@ -295,7 +297,10 @@ pub(super) async fn confirm(ctx: &Ctx, code: Option<Secret>) -> Result<FullRespo
                 });
                 return Ok(html_response(StatusCode::OK, html));
             }
-            Ok(ctx.done(json!({ "recovery_codes": codes })))
+            if let Some(answer) = answer.as_object_mut() {
+                answer.insert("recovery_codes".to_owned(), json!(codes));
+            }
+            Ok(ctx.done(answer))
         }
         Confirmation::Rejected(
             reason @ (RejectReason::AlreadyEnrolled | RejectReason::TooManyAuthenticators),

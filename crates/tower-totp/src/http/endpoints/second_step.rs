@@ -165,10 +165,11 @@ async fn submit_status_first(ctx: &Ctx, form: &CodeForm) -> Result<FullResponse,
 /// The answer to a decided TOTP code.
 async fn answer_code(ctx: &Ctx, verdict: Verdict, form: &CodeForm) -> Result<FullResponse, Fail> {
     match verdict {
-        Verdict::Accepted { .. } => {
+        Verdict::Accepted { offset, .. } => {
             ctx.mark_verified(ctx.status.epoch, StepMethod::Totp)
                 .await?;
-            let mut res = ctx.done(json!({}));
+            let hint = ctx.clock_hint(offset).await?;
+            let mut res = ctx.done(hint);
             if let Some(remember) = ctx.auth.remember()
                 && form.remember.is_on()
                 && let Some(cookie) = remember.issue(&ctx.state.user, ctx.status.epoch, ctx.now)
