@@ -115,16 +115,24 @@ pub const REDIS_PREFIX: &str = "totp-demo:totp:";
 /// The prefix of the demo's session keys in Redis.
 pub const REDIS_SESSION_PREFIX: &str = "totp-demo:session:";
 
-/// Connect to the Redis at `url` (`redis://host:port/db`) for
-/// [`DemoConfig::redis`], with the demo's key prefix [`REDIS_PREFIX`] and
-/// the store's fail-fast timeouts.
+/// Connect to the Redis at `urls` for [`DemoConfig::redis`], with the
+/// demo's key prefix [`REDIS_PREFIX`] and the store's fail-fast timeouts:
+/// one URL (`redis://host:port/db`) is one server; several, separated by
+/// commas (`redis://127.0.0.1:7000,redis://127.0.0.1:7001`), are nodes
+/// of one Redis Cluster ([`RedisStore::connect_nodes`]), where every
+/// consumed step waits for a replica's acknowledgement.
 ///
 /// # Errors
 ///
-/// [`DemoError::Redis`] if the URL does not parse or the server does not
-/// answer.
-pub async fn connect_redis(url: &str) -> Result<RedisStore, DemoError> {
-    Ok(RedisStore::connect(url)
+/// [`DemoError::Redis`] if a URL does not parse or the server (no node of
+/// the cluster) does not answer.
+pub async fn connect_redis(urls: &str) -> Result<RedisStore, DemoError> {
+    let urls: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
+    Ok(RedisStore::connect_nodes(&urls)
         .await
         .map_err(DemoError::Redis)?
         .with_prefix(REDIS_PREFIX))

@@ -37,9 +37,10 @@ struct Flags {
     #[arg(long)]
     secure_cookie: bool,
     /// Keep sessions and the TOTP state (enrollments included) in this
-    /// Redis, e.g. redis://127.0.0.1:6379: instances started with the same
+    /// Redis, e.g. redis://127.0.0.1:6379, or in a Redis Cluster: several
+    /// node URLs separated by commas. Instances started with the same
     /// --redis, --db and --key-file act as one service.
-    #[arg(long, value_name = "URL", conflicts_with = "postgres")]
+    #[arg(long, value_name = "URL[,URL...]", conflicts_with = "postgres")]
     redis: Option<String>,
     /// Keep everything (users, switches, sessions, the TOTP state) in this
     /// PostgreSQL, e.g. postgres://demo@127.0.0.1/demo: instances started

@@ -1,7 +1,8 @@
 //! A Redis store for [`tower_totp`]: several instances of a service share
-//! one Redis and see the same enrollments, used steps, drift, throttle and
-//! recovery codes. Plus [`RedisSessionStore`], a `tower-sessions` store on
-//! the same connection, so sessions are shared too.
+//! one Redis (one server, or a Redis Cluster) and see the same
+//! enrollments, used steps, drift, throttle and recovery codes. Plus
+//! [`RedisSessionStore`], a `tower-sessions` store on the same connection,
+//! so sessions are shared too.
 //!
 //! ```no_run
 //! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,8 +34,9 @@
 //! # What is atomic
 //!
 //! Every operation the store traits require to be atomic is one Lua script,
-//! run with `EVALSHA` in one round trip (the `redis` crate loads it again
-//! after `NOSCRIPT`, as after a server restart): `consume_step` (the
+//! run with `EVALSHA` in one round trip (after `NOSCRIPT`, as after a
+//! server restart, it is sent once more with `EVAL`, which loads it):
+//! `consume_step` (the
 //! compare-and-set of the last step together with the drift, deleting the
 //! user's throttle key when it consumes), `begin_attempt`
 //! (the throttle, mirroring `ThrottleState::begin` exactly),
@@ -47,11 +49,14 @@
 //! `activate_pending` (the `first_only` and cap checks, the activation, the
 //! recovery codes when due and the throttle reset together), `revoke` (with
 //! the recovery codes when it removes the last authenticator), `reseal`,
-//! `reset` (recording when the user's sessions ended) and `record_miss`
-//! (one write whether or not it keeps a resync candidate, so a plain miss
-//! and an out-of-window match cost the server the same).
+//! `reset` (recording when the user's sessions ended),
+//! `replace_recovery_codes` and `record_miss` (one write whether or not it
+//! keeps a resync candidate, so a plain miss and an out-of-window match
+//! cost the server the same).
 //! [`status`](tower_totp::store::EnrollmentStore::status), asked on every
-//! request, is one `MULTI`/`EXEC` round trip; `pending` and `remove_pending`
+//! request, is one `MULTI`/`EXEC` round trip (on a cluster one read-only
+//! script, whose `MOVED` after a failover the cluster client follows);
+//! `pending` and `remove_pending`
 //! are one command each. Redis runs a script to its end before any other
 //! command, so of many instances racing to use one code, exactly one wins.
 //!
@@ -106,6 +111,31 @@
 //! after a frozen Redis wakes up, the first call on each connection may
 //! still fail.
 //!
+//! # Redis Cluster
+//!
+//! [`RedisStore::connect_nodes`] with several node URLs (or
+//! [`RedisStore::new_cluster`] with a connection built from
+//! [`cluster_config`]) puts the store and its sessions on a Redis Cluster.
+//! The same scripts run there: each touches the keys of one user, which
+//! share a hash tag and so a slot. A call is bounded by
+//! [`CLUSTER_CALL_TIMEOUT`] with its retries and redirections, so during a
+//! failover the users of the lost master get 503 until a replica is
+//! promoted, then are served again by the same store.
+//!
+//! Replication is asynchronous, so on a cluster every security write (a
+//! consumed step, a throttle charge, a used recovery code, an activation,
+//! a revocation, a reset, replaced recovery codes) is followed by `WAIT`
+//! in the same round trip ([`ReplicaAck`], by default one replica within
+//! 500 ms): a write that too few replicas acknowledged fails with
+//! [`StoreError::Unavailable`](tower_totp::store::StoreError::Unavailable)
+//! (503), so a code is accepted only once a replica has its step, and the
+//! replica promoted after its master dies refuses the code as a replay.
+//! `WAIT` holds up the connection it runs on, so
+//! [`RedisStore::connect_nodes`] sends acknowledged writes over
+//! connections of their own, and concurrent codes wait for their replicas
+//! together. `WAIT` does not make Redis strongly consistent:
+//! `docs/deployment.md`, "Redis Cluster", says what it promises.
+//!
 //! [`_guide::deployment`] (`docs/deployment.md`) covers running several
 //! instances: what lives where, and which Redis persistence settings keep
 //! enrollments across a restart.
@@ -122,19 +152,23 @@ pub mod _guide {
     pub mod deployment {}
 }
 
+mod ack;
 mod codec;
 mod conn;
 mod error;
+mod invoke;
 mod keys;
+mod lanes;
 mod scripts;
 mod session;
 mod store;
 mod throttle;
 
+pub use ack::ReplicaAck;
 pub use session::{DEFAULT_SESSION_PREFIX, RedisSessionStore};
 pub use store::{
-    CONNECTION_RETRIES, CONNECTION_TIMEOUT, DEFAULT_PREFIX, RESPONSE_TIMEOUT, RedisStore,
-    connection_config,
+    CLUSTER_CALL_TIMEOUT, CLUSTER_RETRIES, CONNECTION_RETRIES, CONNECTION_TIMEOUT, DEFAULT_PREFIX,
+    RESPONSE_TIMEOUT, RedisStore, cluster_config, connection_config,
 };
 
 /// The `redis` crate this store is built on, to build a

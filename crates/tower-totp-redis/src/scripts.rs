@@ -1,5 +1,6 @@
 //! The Lua scripts: each atomic operation is one script, run with EVALSHA
-//! (and loaded once more after `NOSCRIPT`, as after a server restart).
+//! (and once with `EVAL`, which loads it, after `NOSCRIPT`: after a server
+//! restart, or on a cluster node that has not run it yet).
 //!
 //! Every script checks what it reads before its first write, so one that
 //! replies `TOTPCORRUPT` has changed nothing. Steps and times are 20-digit
@@ -53,8 +54,31 @@ local function auth_ids(key)
 end
 ";
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+/// A script: its source, for `EVAL`, and its SHA-1, for `EVALSHA`.
+pub(crate) struct Lua {
+    code: String,
+    script: Script,
+}
+
+impl Lua {
+    fn new(code: String) -> Self {
+        let script = Script::new(&code);
+        Self { code, script }
+    }
+
+    /// The source.
+    pub(crate) fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The SHA-1 of the source, in hex.
+    pub(crate) fn hash(&self) -> &str {
+        self.script.get_hash()
+    }
+}
+
+fn script(body: &str) -> Lua {
+    Lua::new(format!("{PRELUDE}{body}"))
 }
 
 /// `consume_step`. KEYS: auth, throttle. ARGV: id, step (20 digits),
@@ -62,7 +86,7 @@ fn script(body: &str) -> Script {
 /// deletes the throttle key (the trait's contract: a success forgets the
 /// failures in the same atomic call, sparing the engine a `clear_throttle`
 /// round trip); not found and replayed touch nothing.
-pub(crate) static CONSUME_STEP: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static CONSUME_STEP: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local id = ARGV[1]
@@ -80,6 +104,19 @@ return 1
     )
 });
 
+/// `status` on a cluster (one server uses `MULTI`/`EXEC`). KEYS: epoch,
+/// auth, sessions ended. Replies `{epoch or nil, 1 if enrolled else 0,
+/// sessions ended or nil}`, read atomically.
+pub(crate) static STATUS: LazyLock<Lua> = LazyLock::new(|| {
+    script(
+        r"
+local epoch = redis.call('GET', KEYS[1]) or false
+local ended = redis.call('GET', KEYS[3]) or false
+return {epoch, redis.call('EXISTS', KEYS[2]), ended}
+",
+    )
+});
+
 /// `record_miss`, the same work for both forms. KEYS: auth. ARGV: the
 /// candidate's authenticator id (empty for a plain miss), step (20 digits),
 /// offset. Replies 1, or 0 for a user without authenticators.
@@ -93,7 +130,7 @@ return 1
 /// so the append-only file and the replicas get one write either way, and
 /// with `appendfsync always` one `fsync` either way: no response time tells
 /// a guess that matched a step outside the window from a plain miss.
-pub(crate) static RECORD_MISS: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static RECORD_MISS: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local want = ARGV[1]
@@ -119,7 +156,7 @@ return 1
 /// of the layout before issue 11), then adds this one if fewer than `max`
 /// remain. An id already pending is refused with an error, never
 /// overwritten: it would be another session's.
-pub(crate) static PUT_PENDING: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static PUT_PENDING: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local key, id = KEYS[1], ARGV[1]
@@ -164,7 +201,7 @@ return 1
 /// throttle, issues the codes if the user had no authenticator or no codes
 /// left, and grows the epoch: never an active authenticator without its
 /// codes, nor codes issued for an activation that lost a race.
-pub(crate) static ACTIVATE: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static ACTIVATE: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local id = ARGV[1]
@@ -208,7 +245,7 @@ return {3, redis.call('GET', KEYS[3]), issued}
 /// `revoke`. KEYS: auth, epoch, recovery. ARGV: id. Replies 1 if it
 /// existed. Revoking the user's last authenticator deletes the recovery
 /// codes in the same script.
-pub(crate) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static REVOKE: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local id = ARGV[1]
@@ -224,7 +261,7 @@ return 1
 });
 
 /// `reseal`. KEYS: auth. ARGV: id, sealed secret. Replies 1 if it existed.
-pub(crate) static RESEAL: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static RESEAL: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local id = ARGV[1]
@@ -237,7 +274,7 @@ return 1
 
 /// `reset`. KEYS: auth, pending, recovery, epoch, sessions ended. ARGV:
 /// now (ms). Replies 1. The throttle key stays.
-pub(crate) static RESET: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static RESET: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 if not epoch_ok(KEYS[4]) then return corrupt('epoch') end
@@ -294,13 +331,13 @@ local function digits_of(params)
 end
 ";
 
-fn charging_script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{CHARGE}{body}"))
+fn charging_script(body: &str) -> Lua {
+    Lua::new(format!("{PRELUDE}{CHARGE}{body}"))
 }
 
 /// `begin_attempt`. KEYS: throttle. ARGV: the charge's (see [`CHARGE`]).
 /// Replies `{0, until}` when locked, `{1, until}` when charged.
-pub(crate) static BEGIN_ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static BEGIN_ATTEMPT: LazyLock<Lua> = LazyLock::new(|| {
     charging_script(
         r"
 return charge(KEYS[1], 1)
@@ -318,7 +355,7 @@ return charge(KEYS[1], 1)
 ///
 /// Every authenticator's parameters are read before the charge writes, so
 /// a corrupt record replies `TOTPCORRUPT` with nothing changed.
-pub(crate) static BEGIN_VERIFICATION: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static BEGIN_VERIFICATION: LazyLock<Lua> = LazyLock::new(|| {
     charging_script(
         r"
 local epoch = redis.call('GET', KEYS[1])
@@ -350,7 +387,7 @@ return {epoch or false, ended or false, all, c[1], c[2]}
 /// [`CHARGE`]) from `ARGV[3]`. Replies `{name, secret, params, created,
 /// replaces, charged, until}`, each field nil when absent, `charged` as
 /// for `begin_verification`.
-pub(crate) static BEGIN_CONFIRMATION: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static BEGIN_CONFIRMATION: LazyLock<Lua> = LazyLock::new(|| {
     charging_script(
         r"
 local id = ARGV[1]
@@ -370,10 +407,23 @@ return {p[1], p[2], p[3], p[4], p[5], c[1], c[2]}
     )
 });
 
+/// `replace_recovery_codes`. KEYS: recovery. ARGV: the new hashes (32
+/// bytes each, maybe none). Replies 1. A script rather than `MULTI`/`EXEC`
+/// so that the replica acknowledgement can follow it in the same pipeline.
+pub(crate) static REPLACE_RECOVERY: LazyLock<Lua> = LazyLock::new(|| {
+    script(
+        r"
+redis.call('DEL', KEYS[1])
+if #ARGV > 0 then redis.call('SADD', KEYS[1], unpack(ARGV)) end
+return 1
+",
+    )
+});
+
 /// `consume_recovery_code`. KEYS: recovery. ARGV: hash (32 bytes).
 /// Compares against every stored hash in constant time per member (XOR
 /// accumulated over all bytes), then removes the match. Replies 1 if found.
-pub(crate) static CONSUME_RECOVERY: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static CONSUME_RECOVERY: LazyLock<Lua> = LazyLock::new(|| {
     script(
         r"
 local want = ARGV[1]

@@ -3,13 +3,16 @@
 //!
 //! `tower-sessions-redis-store` builds on the `fred` client (and, at 0.16,
 //! on `tower-sessions-core` 0.14), so a service using it would hold two
-//! Redis clients. This store uses the `redis` crate's [`ConnectionManager`].
+//! Redis clients. This store uses the `redis` crate's [`ConnectionManager`]
+//! or, on a Redis Cluster, its [`ClusterConnection`]: each command touches
+//! one key, which the cluster connection sends to that key's master.
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
 use redis::{RedisError, Value};
 use tower_sessions::SessionStore;
 use tower_sessions::cookie::time::OffsetDateTime;
@@ -56,8 +59,18 @@ impl fmt::Debug for RedisSessionStore {
 impl RedisSessionStore {
     /// A session store over `conn`, with the [`DEFAULT_SESSION_PREFIX`].
     pub fn new(conn: ConnectionManager) -> Self {
+        Self::on(Conn::Single(conn))
+    }
+
+    /// A session store over a Redis Cluster connection, with the
+    /// [`DEFAULT_SESSION_PREFIX`].
+    pub fn new_cluster(conn: ClusterConnection) -> Self {
+        Self::on(Conn::Cluster(conn))
+    }
+
+    pub(crate) fn on(conn: Conn) -> Self {
         Self {
-            conn: Conn::new(conn),
+            conn,
             prefix: Arc::from(DEFAULT_SESSION_PREFIX),
         }
     }

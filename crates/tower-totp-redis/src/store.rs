@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, FromRedisValue};
 use tower_totp::UserId;
 use tower_totp::clock::UnixTime;
 use tower_totp::recovery::RecoveryHash;
@@ -20,14 +22,17 @@ use tower_totp::store::{
 };
 use tower_totp::throttle::{Attempt, ThrottlePolicy, ThrottleState};
 
+use crate::ack::{ReplicaAck, TooFewReplicas};
 use crate::codec::{
     corrupt, encode_params, fixed20, parse_i64, parse_params, parse_secret, parse_text, parse_time,
     parse_u64,
 };
 use crate::conn::Conn;
 use crate::error::store_error;
+use crate::invoke;
 use crate::keys::UserKeys;
-use crate::scripts;
+use crate::lanes::{ACK_LANES, AckLanes};
+use crate::scripts::{self, Lua};
 use crate::session::RedisSessionStore;
 use crate::throttle::ramp;
 
@@ -67,12 +72,44 @@ pub fn connection_config() -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_millis(500))
 }
 
+/// How long one call on a cluster may take in all, with its retries,
+/// redirections and reconnections, before it fails.
+pub const CLUSTER_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How many times a cluster call is sent again (after a `MOVED` during a
+/// failover, a lost node, a refused connection) within
+/// [`CLUSTER_CALL_TIMEOUT`].
+pub const CLUSTER_RETRIES: u32 = 3;
+
+/// The cluster client settings [`RedisStore::connect_nodes`] uses with
+/// several `nodes` (URLs of any of the cluster's nodes; it learns the rest
+/// from them): [`CONNECTION_TIMEOUT`] and [`RESPONSE_TIMEOUT`] per attempt
+/// as on one server, at most [`CLUSTER_RETRIES`] retries 50 to 500 ms
+/// apart, and the whole call within [`CLUSTER_CALL_TIMEOUT`]. During a
+/// failover a call to the lost master's slots fails within that time (the
+/// layer answers 503) until the cluster has promoted a replica and the
+/// client has read the new slot map, then works again.
+///
+/// Start from this to build your own [`ClusterConnection`] for
+/// [`RedisStore::new_cluster`].
+pub fn cluster_config<T: redis::IntoConnectionInfo>(
+    nodes: impl IntoIterator<Item = T>,
+) -> ClusterClientBuilder {
+    ClusterClientBuilder::new(nodes)
+        .connection_timeout(CONNECTION_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .overall_response_timeout(Some(CLUSTER_CALL_TIMEOUT))
+        .retries(CLUSTER_RETRIES)
+        .min_retry_wait(50)
+        .max_retry_wait(500)
+}
+
 /// A store in Redis, shared by every instance of a service that uses the
 /// same server and prefix.
 ///
 /// Each operation the traits require to be atomic is one Lua script, run
 /// with `EVALSHA` in one round trip; [`status`](EnrollmentStore::status) is
-/// one `MULTI`/`EXEC` round trip. Secrets are stored sealed, recovery codes
+/// one `MULTI`/`EXEC` round trip (a read-only script on a cluster). Secrets are stored sealed, recovery codes
 /// as hashes. See the crate docs for the key layout and
 /// `docs/deployment.md` for persistence.
 ///
@@ -80,7 +117,11 @@ pub fn connection_config() -> ConnectionManagerConfig {
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
+    /// Where acknowledged writes go: `conn` itself, or connections of
+    /// their own (see [`AckLanes`]).
+    lanes: AckLanes,
     prefix: Arc<str>,
+    ack: Option<ReplicaAck>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -89,6 +130,9 @@ impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("cluster", &self.conn.is_cluster())
+            .field("replica_ack", &self.ack)
+            .field("ack_connections", &self.lanes.len())
             .finish_non_exhaustive()
     }
 }
@@ -97,10 +141,48 @@ impl RedisStore {
     /// A store over an existing connection manager, with the
     /// [`DEFAULT_PREFIX`]. Build the manager with [`connection_config`] (or
     /// settings of your own) to choose the timeouts.
+    ///
+    /// Security writes wait for no replica: see [`RedisStore::with_replica_ack`]
+    /// for a server with replicas.
     pub fn new(conn: ConnectionManager) -> Self {
+        let conn = Conn::Single(conn);
         Self {
-            conn: Conn::new(conn),
+            lanes: AckLanes::new(vec![conn.clone()]),
+            conn,
             prefix: Arc::from(DEFAULT_PREFIX),
+            ack: None,
+        }
+    }
+
+    /// A store over a Redis Cluster connection, with the [`DEFAULT_PREFIX`]
+    /// and [`ReplicaAck::CLUSTER_DEFAULT`]: every security write waits for
+    /// one replica of its master, so that a failover keeps it. Build the
+    /// connection with [`cluster_config`] (or settings of your own).
+    ///
+    /// Every script touches the keys of one user, which share one hash tag
+    /// and so one slot: the same scripts run as on one server.
+    ///
+    /// Acknowledged writes go through `conn` too, one `WAIT` at a time per
+    /// node (`WAIT` holds up the connection it runs on);
+    /// [`RedisStore::connect_nodes`] opens connections of their own for
+    /// them, so that concurrent codes wait for their replicas together.
+    pub fn new_cluster(conn: ClusterConnection) -> Self {
+        Self::on_cluster(conn, Vec::new())
+    }
+
+    /// `conn` for everything but acknowledged writes, which take turns
+    /// over `lanes` (over `conn` too if there are none).
+    fn on_cluster(conn: ClusterConnection, lanes: Vec<ClusterConnection>) -> Self {
+        let conn = Conn::Cluster(conn);
+        let mut lanes: Vec<Conn> = lanes.into_iter().map(Conn::Cluster).collect();
+        if lanes.is_empty() {
+            lanes.push(conn.clone());
+        }
+        Self {
+            conn,
+            lanes: AckLanes::new(lanes),
+            prefix: Arc::from(DEFAULT_PREFIX),
+            ack: Some(ReplicaAck::CLUSTER_DEFAULT),
         }
     }
 
@@ -120,6 +202,94 @@ impl RedisStore {
         Ok(Self::new(conn))
     }
 
+    /// Connect to one server or to a cluster: one URL is one server, as
+    /// [`RedisStore::connect`]; several are nodes of one Redis Cluster
+    /// (any of them, it finds the others), connected with
+    /// [`cluster_config`] and waiting for the slot map, as
+    /// [`RedisStore::new_cluster`].
+    ///
+    /// ```no_run
+    /// # async fn doc() -> Result<(), tower_totp::store::StoreError> {
+    /// use tower_totp_redis::RedisStore;
+    ///
+    /// let single = RedisStore::connect_nodes(&["redis://127.0.0.1:6379/"]).await?;
+    /// let cluster = RedisStore::connect_nodes(&[
+    ///     "redis://127.0.0.1:7000/",
+    ///     "redis://127.0.0.1:7001/",
+    ///     "redis://127.0.0.1:7002/",
+    /// ])
+    /// .await?;
+    /// # let _ = (single, cluster);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] if there is no URL, one does not parse,
+    /// or no server (no cluster node) can be reached.
+    pub async fn connect_nodes(urls: &[impl AsRef<str>]) -> Result<Self, StoreError> {
+        match urls {
+            [] => Err(StoreError::unavailable("no Redis URL given")),
+            [url] => Self::connect(url.as_ref()).await,
+            many => {
+                let nodes = many.iter().map(|u| u.as_ref()).collect::<Vec<_>>();
+                let client: ClusterClient = cluster_config(nodes)
+                    .build()
+                    .map_err(StoreError::unavailable)?;
+                let conn = client
+                    .get_async_connection()
+                    .await
+                    .map_err(StoreError::unavailable)?;
+                let mut lanes = Vec::with_capacity(ACK_LANES);
+                for _ in 0..ACK_LANES {
+                    lanes.push(
+                        client
+                            .get_async_connection()
+                            .await
+                            .map_err(StoreError::unavailable)?,
+                    );
+                }
+                Ok(Self::on_cluster(conn, lanes))
+            }
+        }
+    }
+
+    /// After each security write (a consumed step, a throttle charge, a
+    /// used recovery code, an activation, a revocation, a reset, replaced
+    /// recovery codes), wait until `ack` says enough replicas have it;
+    /// otherwise the call fails with [`StoreError::Unavailable`] and the
+    /// layer answers 503 (the write stays on the master: a step consumed
+    /// there is refused as a replay afterwards, never accepted twice).
+    ///
+    /// On by default ([`ReplicaAck::CLUSTER_DEFAULT`]) on a cluster
+    /// connection; off by default on one server, where it is for a server
+    /// with replicas (Sentinel, or a managed Redis that fails over).
+    #[must_use]
+    pub fn with_replica_ack(mut self, ack: ReplicaAck) -> Self {
+        self.ack = Some(ack);
+        self
+    }
+
+    /// Wait for no replica after a security write: a failover right after
+    /// a write may then lose it (and accept a used code once more). For a
+    /// cluster without replicas, or tests.
+    #[must_use]
+    pub fn without_replica_ack(mut self) -> Self {
+        self.ack = None;
+        self
+    }
+
+    /// The acknowledgement security writes wait for, if any.
+    pub fn replica_ack(&self) -> Option<ReplicaAck> {
+        self.ack
+    }
+
+    /// Whether this store is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
+    }
+
     /// Use `prefix` before every key instead of [`DEFAULT_PREFIX`]: several
     /// applications (or tests) can share one server under different
     /// prefixes.
@@ -134,15 +304,28 @@ impl RedisStore {
         &self.prefix
     }
 
-    /// The connection manager, to share with other code.
-    pub fn connection(&self) -> &ConnectionManager {
-        self.conn.manager()
+    /// The connection manager, to share with other code; `None` on a
+    /// cluster (see [`RedisStore::cluster_connection`]).
+    pub fn connection(&self) -> Option<&ConnectionManager> {
+        match &self.conn {
+            Conn::Single(m) => Some(m),
+            Conn::Cluster(_) => None,
+        }
     }
 
-    /// A session store on the same connection, so the service has one
-    /// Redis client.
+    /// The cluster connection, to share with other code; `None` on one
+    /// server.
+    pub fn cluster_connection(&self) -> Option<&ClusterConnection> {
+        match &self.conn {
+            Conn::Single(_) => None,
+            Conn::Cluster(c) => Some(c),
+        }
+    }
+
+    /// A session store on the same connection (one server or the
+    /// cluster), so the service has one Redis client.
     pub fn session_store(&self) -> RedisSessionStore {
-        RedisSessionStore::new(self.conn.manager().clone())
+        RedisSessionStore::on(self.conn.clone())
     }
 
     fn keys(&self, user: &UserId) -> UserKeys {
@@ -156,25 +339,61 @@ impl RedisStore {
             .map_err(store_error)
     }
 
-    /// Run `script` with `keys` and `args`: EVALSHA, one round trip (two
+    /// Run `script` with `keys` and `args`: EVALSHA, one round trip (one
     /// more once after a server restart, to load it again).
-    async fn eval<T: redis::FromRedisValue>(
+    async fn eval<T: FromRedisValue>(
         &self,
-        script: &Script,
+        script: &Lua,
         keys: &[&str],
         args: &[&[u8]],
     ) -> Result<T, StoreError> {
-        let mut call = script.prepare_invoke();
-        for k in keys {
-            call.key(*k);
-        }
-        for a in args {
-            call.arg(*a);
-        }
-        call.invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
+        let ran = invoke::run(&self.conn, script, keys, args, None).await?;
+        decode(ran.reply)
     }
+
+    /// [`RedisStore::eval`] of a security write: with the replica
+    /// acknowledgement (`WAIT` in the same round trip) when the store asks
+    /// for one. If `wrote` says the reply is a write that must be kept and
+    /// fewer replicas than asked acknowledged it, the call fails with
+    /// [`StoreError::Unavailable`]. A reply that wrote nothing (a replay, a
+    /// code that matched nothing) needs no replica.
+    async fn eval_acked<T: FromRedisValue>(
+        &self,
+        script: &Lua,
+        keys: &[&str],
+        args: &[&[u8]],
+        wrote: impl FnOnce(&T) -> bool,
+    ) -> Result<T, StoreError> {
+        let ran = match self.ack {
+            Some(ack) => invoke::run(self.lanes.pick(), script, keys, args, Some(ack)).await?,
+            None => invoke::run(&self.conn, script, keys, args, None).await?,
+        };
+        let reply = decode(ran.reply)?;
+        if let (Some(ack), Some(acked)) = (self.ack, ran.acked)
+            && wrote(&reply)
+        {
+            check_ack(ack, acked)?;
+        }
+        Ok(reply)
+    }
+}
+
+/// A script's reply as `T`; a reply of another shape is corrupt data.
+fn decode<T: FromRedisValue>(reply: redis::Value) -> Result<T, StoreError> {
+    T::from_redis_value(reply).map_err(|e| store_error(e.into()))
+}
+
+/// Whether `WAIT` counted enough replicas for `ack`.
+fn check_ack(ack: ReplicaAck, acked: redis::RedisResult<i64>) -> Result<(), StoreError> {
+    let acked = acked.map_err(StoreError::unavailable)?;
+    if acked >= i64::from(ack.replicas()) {
+        return Ok(());
+    }
+    Err(StoreError::unavailable(TooFewReplicas {
+        wanted: ack.replicas(),
+        acked,
+        timeout_ms: ack.timeout_ms(),
+    }))
 }
 
 /// The fields of one authenticator in the `auth` hash (`<field>:<id>`).
@@ -369,7 +588,23 @@ fn decode_charge(charged: i64, until: &[u8], now: UnixTime) -> Result<Option<Att
 impl EnrollmentStore for RedisStore {
     async fn status(&self, user: &UserId) -> Result<UserStatus, StoreError> {
         let k = self.keys(user);
-        let (epoch, enrolled, ended): (Option<Vec<u8>>, bool, Option<Vec<u8>>) = redis::pipe()
+        type Reply = (Option<Vec<u8>>, bool, Option<Vec<u8>>);
+        if self.conn.is_cluster() {
+            // A script, not MULTI/EXEC: the cluster client reads a
+            // transaction's `MOVED` (after a failover) only as EXECABORT,
+            // which it neither follows nor learns the new slot map from,
+            // so the user's status would fail until some other command
+            // refreshed the map. A script's `MOVED` is followed.
+            let (epoch, enrolled, ended): Reply = self
+                .eval(
+                    &scripts::STATUS,
+                    &[&k.epoch(), &k.auth(), &k.sessions_ended()],
+                    &[],
+                )
+                .await?;
+            return decode_status(epoch, enrolled, ended);
+        }
+        let (epoch, enrolled, ended): Reply = redis::pipe()
             .atomic()
             .cmd("GET")
             .arg(k.epoch())
@@ -467,10 +702,11 @@ impl EnrollmentStore for RedisStore {
             Vec<u8>,
         );
         let (name, secret, params, created, replaces, charged, until): Reply = self
-            .eval(
+            .eval_acked(
                 &scripts::BEGIN_CONFIRMATION,
                 &[&k.pending(), &k.throttle()],
                 &args,
+                |r: &Reply| r.5 == 1,
             )
             .await?;
         Ok(ConfirmationStart {
@@ -503,7 +739,7 @@ impl EnrollmentStore for RedisStore {
         let mut args: Vec<&[u8]> = head.iter().map(|a| a.as_bytes()).collect();
         args.extend(activation.recovery.iter().map(|h| &h.as_bytes()[..]));
         let (outcome, epoch, issued): (i64, Vec<u8>, i64) = self
-            .eval(
+            .eval_acked(
                 &scripts::ACTIVATE,
                 &[
                     &k.pending(),
@@ -513,6 +749,7 @@ impl EnrollmentStore for RedisStore {
                     &k.throttle(),
                 ],
                 &args,
+                |r: &(i64, Vec<u8>, i64)| r.0 == 3,
             )
             .await?;
         match outcome {
@@ -534,10 +771,11 @@ impl EnrollmentStore for RedisStore {
     ) -> Result<RevokeOutcome, StoreError> {
         let k = self.keys(user);
         let revoked: bool = self
-            .eval(
+            .eval_acked(
                 &scripts::REVOKE,
                 &[&k.auth(), &k.epoch(), &k.recovery()],
                 &[id.as_str().as_bytes()],
+                |revoked| *revoked,
             )
             .await?;
         Ok(if revoked {
@@ -570,7 +808,7 @@ impl EnrollmentStore for RedisStore {
     async fn reset(&self, user: &UserId, now: UnixTime) -> Result<(), StoreError> {
         let k = self.keys(user);
         let _done: i64 = self
-            .eval(
+            .eval_acked(
                 &scripts::RESET,
                 &[
                     &k.auth(),
@@ -580,6 +818,7 @@ impl EnrollmentStore for RedisStore {
                     &k.sessions_ended(),
                 ],
                 &[now.as_millis().to_string().as_bytes()],
+                |_| true,
             )
             .await?;
         Ok(())
@@ -602,10 +841,11 @@ impl StepStore for RedisStore {
         charge.push_onto(&mut args);
         type Reply = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<Vec<u8>>, i64, Vec<u8>);
         let (epoch, ended, fields, charged, until): Reply = self
-            .eval(
+            .eval_acked(
                 &scripts::BEGIN_VERIFICATION,
                 &[&k.epoch(), &k.auth(), &k.sessions_ended(), &k.throttle()],
                 &args,
+                |r: &Reply| r.3 == 1,
             )
             .await?;
         // HGETALL's flat list inside the script's reply: field, value, ...
@@ -631,7 +871,7 @@ impl StepStore for RedisStore {
     ) -> Result<ConsumeOutcome, StoreError> {
         let k = self.keys(user);
         let outcome: i64 = self
-            .eval(
+            .eval_acked(
                 &scripts::CONSUME_STEP,
                 // The throttle key too: a consumed step clears it in the
                 // same script.
@@ -641,6 +881,8 @@ impl StepStore for RedisStore {
                     fixed20(step).as_bytes(),
                     offset.to_string().as_bytes(),
                 ],
+                // The write a failover must keep above all: the step.
+                |outcome| *outcome == 1,
             )
             .await?;
         match outcome {
@@ -689,10 +931,11 @@ impl ThrottleStore for RedisStore {
         let mut args = Vec::new();
         charge.push_onto(&mut args);
         let (charged, until): (i64, Vec<u8>) = self
-            .eval(
+            .eval_acked(
                 &scripts::BEGIN_ATTEMPT,
                 &[&self.keys(user).throttle()],
                 &args,
+                |r: &(i64, Vec<u8>)| r.0 == 1,
             )
             .await?;
         decode_charge(charged, &until, now)?.ok_or_else(|| corrupt("begin_attempt charged nothing"))
@@ -735,20 +978,16 @@ impl RecoveryStore for RedisStore {
         user: &UserId,
         hashes: Vec<RecoveryHash>,
     ) -> Result<(), StoreError> {
-        let key = self.keys(user).recovery();
-        let mut pipe = redis::pipe();
-        pipe.atomic().cmd("DEL").arg(&key).ignore();
-        if !hashes.is_empty() {
-            let mut add = redis::cmd("SADD");
-            add.arg(&key);
-            for h in &hashes {
-                add.arg(&h.as_bytes()[..]);
-            }
-            pipe.add_command(add).ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(store_error)
+        let args: Vec<&[u8]> = hashes.iter().map(|h| &h.as_bytes()[..]).collect();
+        let _replaced: i64 = self
+            .eval_acked(
+                &scripts::REPLACE_RECOVERY,
+                &[&self.keys(user).recovery()],
+                &args,
+                |_| true,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn consume_recovery_code(
@@ -757,10 +996,11 @@ impl RecoveryStore for RedisStore {
         hash: &RecoveryHash,
     ) -> Result<RecoveryOutcome, StoreError> {
         let consumed: bool = self
-            .eval(
+            .eval_acked(
                 &scripts::CONSUME_RECOVERY,
                 &[&self.keys(user).recovery()],
                 &[&hash.as_bytes()[..]],
+                |consumed| *consumed,
             )
             .await?;
         Ok(if consumed {

@@ -510,3 +510,39 @@ async fn keys_share_the_user_hash_tag_and_only_the_throttle_expires() {
     let ttl: i64 = conn.pttl(format!("{tag}:sessions_ended")).await.unwrap();
     assert_eq!(ttl, -1, "the end of the sessions must not expire");
 }
+
+/// One server asked for a replica's acknowledgement it cannot give (it
+/// has none): a consumed step is refused as unavailable, quickly (the
+/// `WAIT` timeout), and stays consumed, so it is a replay next time; a
+/// call that writes nothing needs no replica.
+#[tokio::test]
+async fn a_replica_ack_without_replicas_fails_closed() {
+    use std::num::NonZeroU32;
+    use tower_totp_redis::ReplicaAck;
+
+    let server = RedisServer::start();
+    let plain = server.store().await;
+    assert_eq!(plain.replica_ack(), None, "off by default on one server");
+    let user = UserId::new("alice");
+    let id = enroll(&plain, &user, 10).await;
+    let acked = plain
+        .clone()
+        .with_replica_ack(ReplicaAck::new(NonZeroU32::MIN, Duration::from_millis(50)));
+    let (r, took) = bounded("consume", acked.consume_step(&user, &id, 11, 0)).await;
+    unavailable("consume without a replica", r);
+    assert!(took >= Duration::from_millis(50), "WAIT waited: {took:?}");
+    assert!(
+        took < RESPONSE_TIMEOUT,
+        "bounded by the WAIT timeout: {took:?}"
+    );
+    assert_eq!(
+        acked.consume_step(&user, &id, 11, 0).await.unwrap(),
+        ConsumeOutcome::Replayed,
+        "the step stays consumed: refused, never accepted twice"
+    );
+    // The plain store, without the acknowledgement, goes on as before.
+    assert_eq!(
+        plain.consume_step(&user, &id, 12, 0).await.unwrap(),
+        ConsumeOutcome::Consumed
+    );
+}

@@ -11,7 +11,7 @@
 //! to whichever instance the test names (`client.on(&a)`), every request
 //! bounded by [`BOUND`].
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::ops::Deref;
 use std::time::Duration;
@@ -26,6 +26,7 @@ use tower_totp_testkit::app::{App, AppService, Target};
 pub use tower_totp_testkit::app::{Client, Reply};
 pub use tower_totp_testkit::phone::Phone;
 use tower_totp_testkit::server::redis::{RedisServer, fresh_prefix};
+use tower_totp_testkit::server::redis_cluster::RedisCluster;
 use tower_totp_testkit::{START, STEP};
 
 /// No request may take longer than this, whatever Redis does: the
@@ -96,9 +97,33 @@ impl Shared {
         store_conn: ConnectionManager,
         session_conn: ConnectionManager,
     ) -> Instance {
-        let store = RedisStore::new(store_conn).with_prefix(self.totp_prefix.clone());
-        let sessions =
-            RedisSessionStore::new(session_conn).with_prefix(self.session_prefix.clone());
+        self.instance_with(
+            name,
+            RedisStore::new(store_conn),
+            RedisSessionStore::new(session_conn),
+        )
+    }
+
+    /// An instance on a Redis Cluster: a cluster connection of its own
+    /// (`RedisStore::connect_nodes` with every node), its sessions on it.
+    pub async fn cluster_instance(&self, name: &'static str, cluster: &RedisCluster) -> Instance {
+        let store = RedisStore::connect_nodes(&cluster.urls())
+            .await
+            .expect("a connection to the test cluster");
+        let sessions = store.session_store();
+        self.instance_with(name, store, sessions)
+    }
+
+    /// An instance over `store` and `sessions`, under this service's
+    /// prefixes.
+    pub fn instance_with(
+        &self,
+        name: &'static str,
+        store: RedisStore,
+        sessions: RedisSessionStore,
+    ) -> Instance {
+        let store = store.with_prefix(self.totp_prefix.clone());
+        let sessions = sessions.with_prefix(self.session_prefix.clone());
         let config = self.config.clone();
         let app = App::setup()
             .store(store)
@@ -110,6 +135,12 @@ impl Shared {
             .session_guard()
             .build();
         Instance { name, app }
+    }
+
+    /// A key of `user` in the TOTP store (its `auth` hash): every key of
+    /// the user is in this key's slot.
+    pub fn user_key(&self, user: &UserId) -> String {
+        format!("{{{}{}}}:auth", self.totp_prefix, user.as_str())
     }
 
     /// Move the shared clock on by one code step.

@@ -4,6 +4,8 @@
 //! pid when dropped. Tests never assume a server is running.
 //!
 //! - [`RedisServer`](redis::RedisServer), in [`redis`].
+//! - `RedisCluster`, six nodes with replicas, in `redis_cluster` (feature
+//!   `redis`).
 //! - `PostgresServer` (feature `postgres`), in `postgres`.
 //! - What they share, in [`process`]: spawning a server, waiting for its
 //!   ready line, signals by pid.
@@ -12,6 +14,8 @@
 pub mod postgres;
 pub mod process;
 pub mod redis;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 
 use std::net::{Ipv4Addr, TcpListener};
 
