@@ -129,7 +129,7 @@ impl SecurityEventKind {
     }
 }
 
-/// A sentence for the user ("Authenticator app \"Phone\" synced").
+/// A sentence for the user (`Authenticator app synced: "Phone"`).
 impl fmt::Display for SecurityEventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -137,14 +137,14 @@ impl fmt::Display for SecurityEventKind {
                 name,
                 replaced: false,
                 ..
-            } => write!(f, "Authenticator app \"{name}\" synced"),
+            } => write!(f, "Authenticator app synced: \"{name}\""),
             Self::EnrollmentCompleted {
                 name,
                 replaced: true,
                 ..
             } => write!(
                 f,
-                "Authenticator app \"{name}\" synced, replacing an older one"
+                "Authenticator app synced: \"{name}\", in place of an older one"
             ),
             Self::AuthenticatorRevoked { .. } => f.write_str("Authenticator app removed"),
             Self::RecoveryCodesRegenerated { count } => {
