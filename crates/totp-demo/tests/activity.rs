@@ -27,7 +27,10 @@ async fn enroll(demo: &TestDemo, client: &mut Client, user: &str) -> (String, Ve
         .unwrap_or_else(|| panic!("{user}: {}", page.text()))
         .to_owned();
     let done = client
-        .post_json("/2fa/enroll", json!({ "code": app_code(&secret, &demo.clock) }))
+        .post_json(
+            "/2fa/enroll",
+            json!({ "code": app_code(&secret, &demo.clock) }),
+        )
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.text());
     let codes = done.json()["recovery_codes"]
@@ -114,7 +117,10 @@ async fn each_user_sees_their_own_events_newest_first() {
     let list = again.get("/api/me/activity").await.json();
     assert_eq!(list[1]["kind"], "second_factor_reset", "{list}");
     assert!(
-        list[1]["detail"].as_str().unwrap().contains("administrator"),
+        list[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("administrator"),
         "{list}"
     );
     assert_eq!(list[0]["kind"], "enrollment_completed");
@@ -143,17 +149,26 @@ async fn the_home_page_shows_the_last_twenty_newest_first() {
     assert_eq!(list.len(), 20);
     assert_eq!(list[0]["at"], "2023-11-14T22:13:54Z");
     assert_eq!(list[19]["at"], "2023-11-14T22:13:35Z");
-    assert!(list.iter().all(|e| e["kind"] == "recovery_codes_regenerated"));
+    assert!(
+        list.iter()
+            .all(|e| e["kind"] == "recovery_codes_regenerated")
+    );
 
     let home = b.browse("/").await;
     assert_eq!(home.status, StatusCode::OK);
     let html = home.text();
-    assert!(html.contains("<h2 id=\"activity-title\">Security activity</h2>"), "{html}");
+    assert!(
+        html.contains("<h2 id=\"activity-title\">Security activity</h2>"),
+        "{html}"
+    );
     assert_eq!(html.matches("<li data-kind=").count(), 20, "{html}");
     let newest = html.find("datetime=\"2023-11-14T22:13:54Z\"").unwrap();
     let oldest = html.find("datetime=\"2023-11-14T22:13:35Z\"").unwrap();
     assert!(newest < oldest, "newest first");
-    assert!(!html.contains("enrollment_completed"), "the 25th is not shown");
+    assert!(
+        !html.contains("enrollment_completed"),
+        "the 25th is not shown"
+    );
     // Ten fresh codes: no warning.
     assert!(!html.contains("few-recovery-codes"), "{html}");
 }
@@ -173,18 +188,27 @@ async fn few_recovery_codes_left_are_warned_of_with_a_link() {
         assert_eq!(a.status, StatusCode::OK, "{}", a.text());
         let left = 10 - i - 1;
         let html = b.browse("/").await.text();
-        assert_eq!(html.contains("id=\"few-recovery-codes\""), left <= 3, "{left}: {html}");
+        assert_eq!(
+            html.contains("id=\"few-recovery-codes\""),
+            left <= 3,
+            "{left}: {html}"
+        );
         if left <= 3 {
             assert!(html.contains(&format!("You have {left} unused recovery codes left.")));
         }
     }
     let html = b.browse("/").await.text();
-    let link = "<a href=\"/2fa/authenticators\" id=\"new-recovery-codes\">Make new recovery codes</a>";
+    let link =
+        "<a href=\"/2fa/authenticators\" id=\"new-recovery-codes\">Make new recovery codes</a>";
     assert!(html.contains(link), "{html}");
     // The link's page makes new ones, and then the warning is gone.
     let page = b.browse("/2fa/authenticators").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert!(page.text().contains("action=\"/2fa/recovery-codes\""), "{}", page.text());
+    assert!(
+        page.text().contains("action=\"/2fa/recovery-codes\""),
+        "{}",
+        page.text()
+    );
     let made = b.submit("/2fa/recovery-codes", &[]).await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.text());
     assert!(!b.browse("/").await.text().contains("few-recovery-codes"));

@@ -242,3 +242,82 @@ async fn without_a_recorder_there_is_no_route() {
     let a = scrape(&demo, Some("127.0.0.1:40000"), None).await;
     assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
 }
+
+/// `GET /metrics` over TCP to `addr`: the status and the body.
+fn get_over_tcp(addr: SocketAddr, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {answer}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// This host's address on its default route, if it has one that is not
+/// loopback (a UDP "connection" sends nothing; it only picks the route).
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// The binary serves with the connection's peer address: a loopback
+/// client reads the metrics, another address needs the token.
+#[test]
+fn the_binary_tells_loopback_from_other_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = tower_totp_testkit::server::free_port();
+    let child = tower_totp_testkit::server::process::start(
+        std::process::Command::new(env!("CARGO_BIN_EXE_totp-demo"))
+            .arg("--listen")
+            .arg(format!("0.0.0.0:{port}"))
+            .arg("--db")
+            .arg(dir.path().join("demo.sqlite3"))
+            .arg("--metrics-token")
+            .arg(TOKEN),
+        "open http://",
+    )
+    .unwrap();
+    let _stopped_at_the_end = Stop(child);
+    let loopback: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (status, _) = get_over_tcp(loopback, None);
+    assert_eq!(status, 200);
+    match non_loopback_address() {
+        Some(ip) => {
+            let other = SocketAddr::new(ip, port);
+            let (status, body) = get_over_tcp(other, None);
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("\"reason\":\"forbidden\""), "{body}");
+            assert_eq!(get_over_tcp(other, Some(TOKEN)).0, 200);
+            assert_eq!(get_over_tcp(other, Some("not-the-token")).0, 403);
+        }
+        None => eprintln!("no address other than loopback here: only the loopback case ran"),
+    }
+}
+
+/// Stops the demo process when the test ends, failed or not.
+struct Stop(std::process::Child);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        tower_totp_testkit::server::process::stop(&mut self.0);
+    }
+}
