@@ -1,5 +1,6 @@
-//! Counters and histograms, recorded through the [`metrics`](::metrics)
-//! facade (feature `metrics`, on by default): the service installs the
+//! Counters and histograms, recorded through the
+//! [`metrics` facade](https://docs.rs/metrics/0.24) (feature `metrics`, on
+//! by default): the service installs the
 //! recorder and exporter it likes (Prometheus, StatsD, OpenTelemetry...),
 //! and without one every record is a no-op.
 //!
@@ -69,6 +70,7 @@ pub fn describe() {
 }
 
 /// The `outcome` label of a refused code: a fixed word, whatever the reason.
+#[cfg(feature = "metrics")]
 fn refused(reason: &RejectReason) -> &'static str {
     match reason {
         RejectReason::Malformed => "malformed",
