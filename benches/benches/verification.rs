@@ -33,6 +33,11 @@
 //! difference of the `n`s, is the instructions per call
 //! (`docs/verification.md`, "What it costs").
 //!
+//! `BENCH_METRICS=1` installs a Prometheus recorder first, so that every
+//! counter and histogram the engine records costs what it costs in a
+//! service that exports them (without it, the `metrics` facade finds no
+//! recorder and each record is an atomic load).
+//!
 //! Set-up (enrollment, the codes of future steps) stays outside the timed
 //! closures. The engine's futures are polled by a no-op-waker executor: the
 //! memory store never waits, and a runtime would only add its own cost.
@@ -756,6 +761,11 @@ criterion_group!(
 );
 
 fn main() {
+    if std::env::var_os("BENCH_METRICS").is_some() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::set_global_recorder(recorder).expect("the first recorder");
+        println!("BENCH_METRICS: a Prometheus recorder is installed");
+    }
     if let Ok(spec) = std::env::var("VERIFY_ONLY") {
         ratio::only(&spec);
         return;

@@ -1,4 +1,4 @@
-//! `GET /api/me`, `GET /health` and `GET /health/live`.
+//! `GET /api/me`, `GET /api/me/activity`, `GET /health` and `GET /health/live`.
 
 use axum::response::Response;
 use http::StatusCode;
@@ -55,6 +55,21 @@ pub(crate) async fn me(v: Viewer) -> Response {
             second_factor: SecondFactorJson::from(&v.second_factor),
         },
     )
+}
+
+/// `GET /api/me/activity`, behind the layer: the viewer's own security
+/// events, the newest [`SHOWN`](crate::activity::SHOWN) first, as an array
+/// of `{"at": RFC 3339, "kind", "detail"}`.
+pub(crate) async fn activity(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    v: Viewer,
+) -> Response {
+    use axum::response::IntoResponse as _;
+
+    match state.activity.recent(&v.user.username).await {
+        Ok(entries) => respond::json(StatusCode::OK, &entries),
+        Err(e) => respond::Failure::unavailable(v.format, &e).into_response(),
+    }
 }
 
 /// `GET /api/me` of a load run's baseline (feature `load-baseline`), not

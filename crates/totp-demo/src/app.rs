@@ -23,7 +23,7 @@ use crate::live::{self, Live};
 use crate::respond::{Failure, Format};
 use crate::state::AppState;
 use crate::store_timeout::Bounded;
-use crate::{admin, api, home, login};
+use crate::{admin, api, home, login, scrape};
 
 /// The largest request body any route reads.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -80,6 +80,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     #[cfg(not(feature = "load-baseline"))]
     let protected = protected.route("/api/me", get(api::me));
     let protected = protected
+        .route("/api/me/activity", get(api::activity))
         .route("/admin", get(admin::index))
         .route(
             "/admin/settings",
@@ -96,6 +97,8 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
 
     // Outside the sessions: a load balancer's probe needs none.
     let health = get(api::health).with_state(state.clone());
+    // Outside the sessions too: a scraper has none (loopback or a token).
+    let metrics = get(scrape::metrics).with_state(state.clone());
     let guard = state.auth.session_guard();
     let same_origin = state.auth.same_origin();
     let with_sessions = Router::new();
@@ -148,6 +151,7 @@ pub(crate) fn router(state: AppState, wiring: Wiring) -> Router {
     Router::new()
         .route("/health", health)
         .route("/health/live", get(api::live))
+        .route("/metrics", metrics)
         .merge(with_sessions)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))

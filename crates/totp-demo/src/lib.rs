@@ -61,6 +61,7 @@
 
 #![forbid(unsafe_code)]
 
+mod activity;
 mod admin;
 mod api;
 mod app;
@@ -76,6 +77,7 @@ mod pages;
 mod password_throttle;
 mod remember;
 mod respond;
+mod scrape;
 mod settings;
 mod state;
 mod store_timeout;
@@ -88,6 +90,7 @@ use std::time::Duration;
 
 use axum::Router;
 use futures_util::FutureExt as _;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tower_totp::clock::Clock;
 use tower_totp::http::TotpAuth;
 use tower_totp::seal::Keyring;
@@ -102,6 +105,7 @@ pub use keyfile::{
 };
 pub use pages::DemoPages;
 pub use remember::{DeviceKey, REMEMBER_FOR};
+pub use scrape::{MetricsToken, prometheus_builder};
 pub use settings::Settings;
 pub use store_timeout::STORE_TIMEOUT;
 pub use users::{PasswordCost, User, Users};
@@ -219,6 +223,11 @@ pub struct DemoConfig {
     /// The bound on every call to the TOTP store and the session store
     /// (see [`DemoConfig::store_timeout`]).
     pub store_timeout: Duration,
+    /// What `GET /metrics` renders (`None`: no such route), see
+    /// [`DemoConfig::metrics`].
+    pub metrics: Option<PrometheusHandle>,
+    /// The bearer token that opens `GET /metrics` to peers off loopback.
+    pub metrics_token: Option<MetricsToken>,
     /// Serve `GET /api/me` without `TotpLayer`, for a load run's
     /// baseline (see [`DemoConfig::load_baseline`]).
     #[cfg(feature = "load-baseline")]
@@ -243,6 +252,8 @@ impl DemoConfig {
             redis: None,
             device_key: None,
             store_timeout: STORE_TIMEOUT,
+            metrics: None,
+            metrics_token: None,
             #[cfg(feature = "load-baseline")]
             load_baseline: false,
             #[cfg(feature = "load-baseline")]
@@ -323,6 +334,28 @@ impl DemoConfig {
     #[must_use]
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
+        self
+    }
+
+    /// Serve `GET /metrics` in the Prometheus text format from `handle`:
+    /// the handle of the recorder the process installed (the binary
+    /// installs [`prometheus_builder`]'s recorder globally; a test can keep one local
+    /// to its thread). Readable from loopback peers only, unless
+    /// [`metrics_token`](Self::metrics_token) is set; the peer address is
+    /// the connection's (`axum::serve` with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`), and a
+    /// request without one is not from loopback.
+    #[must_use]
+    pub fn metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// Also let `GET /metrics` through with `Authorization: Bearer
+    /// TOKEN`, from any peer.
+    #[must_use]
+    pub fn metrics_token(mut self, token: MetricsToken) -> Self {
+        self.metrics_token = Some(token);
         self
     }
 
@@ -515,6 +548,9 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
         }
     };
     let shared = !matches!(sessions, app::Sessions::Memory);
+    // The users' security activity, told by the engine after each change.
+    let activity = activity::Activity::new(db.clone());
+    let engine = engine.security_events(activity.clone());
     let users = Users::load(db.clone(), config.password_cost).await?;
     let seeded = users.seed(&demo_users(), &config.demo_password).await?;
     #[cfg(feature = "load-baseline")]
@@ -546,6 +582,11 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
         settings: settings.clone(),
         idle_throttles,
         health: health::Health::new(db.clone(), config.store_timeout),
+        activity,
+        scrape: config.metrics.map(|handle| scrape::Scrape {
+            handle,
+            token: config.metrics_token,
+        }),
     });
     let live = shared.then(|| live::Live {
         db,

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use totp_demo::{
-    Database, DemoConfig, DeviceKey, POSTGRES_TOTP_SCHEMA, REDIS_PREFIX, REDIS_SESSION_PREFIX,
-    app_async, connect_postgres, connect_redis, default_key_path, open_or_create_key,
-    open_or_create_key_for_postgres,
+    Database, DemoConfig, DeviceKey, MetricsToken, POSTGRES_TOTP_SCHEMA, REDIS_PREFIX,
+    REDIS_SESSION_PREFIX, app_async, connect_postgres, connect_redis, default_key_path,
+    open_or_create_key, open_or_create_key_for_postgres, prometheus_builder,
 };
 use tower_totp::seal::Keyring;
 use tracing_subscriber::EnvFilter;
@@ -53,6 +53,10 @@ struct Flags {
     /// request with 503 store_unavailable (and GET /health answers 503).
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     store_timeout_ms: u64,
+    /// Let GET /metrics through with `Authorization: Bearer TOKEN` from
+    /// any address (without it, only loopback peers may read the metrics).
+    #[arg(long, value_name = "TOKEN")]
+    metrics_token: Option<String>,
     /// For load runs only (scripts/loadtest): serve GET /api/me without
     /// the TOTP layer, as the baseline the guarded route is compared with.
     #[cfg(feature = "load-baseline")]
@@ -126,6 +130,14 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(redis) = redis {
         config = config.redis(redis);
     }
+    // The process's one recorder: the library's metrics go to it, and
+    // GET /metrics renders it.
+    let handle = prometheus_builder().install_recorder()?;
+    tower_totp::metrics::describe();
+    config = config.metrics(handle);
+    if let Some(token) = flags.metrics_token.clone() {
+        config = config.metrics_token(MetricsToken::new(token).ok_or("--metrics-token is empty")?);
+    }
     #[cfg(feature = "load-baseline")]
     {
         config = config
@@ -169,7 +181,11 @@ async fn run(flags: Flags) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!("totp-demo: open http://{addr}/ and log in (Ctrl-C stops)");
-    axum::serve(listener, demo.router())
+    // With the peer's address: GET /metrics answers loopback peers.
+    let service = demo
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -166,7 +166,58 @@ pub(crate) fn login_page(error: Option<&str>, username: &str) -> String {
 
 /// The home page; `clock_hint` is the sentence of the
 /// [`ClockHint`](tower_totp::http::ClockHint) the last code left, shown once.
-pub(crate) fn home_page(user: &User, second_factor: &str, clock_hint: Option<&str>) -> String {
+/// The security side of the home page.
+pub(crate) struct Activity<'a> {
+    /// The newest events, newest first.
+    pub(crate) entries: &'a [crate::activity::Entry],
+    /// `Some(left)` when so few recovery codes are left that the user
+    /// should make new ones.
+    pub(crate) few_recovery_codes: Option<usize>,
+}
+
+/// The warning about few recovery codes, and the "Security activity" list.
+fn activity_section(a: &Activity<'_>) -> String {
+    let warning = a
+        .few_recovery_codes
+        .map(|left| {
+            let codes = if left == 1 { "code" } else { "codes" };
+            format!(
+                "<p class=\"alert\" role=\"status\" id=\"few-recovery-codes\">\
+You have {left} unused recovery {codes} left. \
+<a href=\"/2fa/authenticators\" id=\"new-recovery-codes\">Make new recovery codes</a></p>"
+            )
+        })
+        .unwrap_or_default();
+    let list = if a.entries.is_empty() {
+        "<p id=\"no-activity\">Nothing yet.</p>".to_owned()
+    } else {
+        let items: String = a
+            .entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "<li data-kind=\"{kind}\"><time datetime=\"{at}\">{shown}</time> {detail}</li>",
+                    kind = escape(&e.kind),
+                    at = escape(&e.at),
+                    shown = escape(&e.at.replace('T', " ").replace('Z', " UTC")),
+                    detail = escape(&e.detail),
+                )
+            })
+            .collect();
+        format!("<ol class=\"activity\" id=\"activity\">{items}</ol>")
+    };
+    format!(
+        "{warning}<section aria-labelledby=\"activity-title\">\
+<h2 id=\"activity-title\">Security activity</h2>{list}</section>"
+    )
+}
+
+pub(crate) fn home_page(
+    user: &User,
+    second_factor: &str,
+    clock_hint: Option<&str>,
+    activity: &Activity<'_>,
+) -> String {
     let kind = match user.kind {
         UserKind::Internal => "internal user",
         UserKind::External => "external user",
@@ -177,7 +228,7 @@ pub(crate) fn home_page(user: &User, second_factor: &str, clock_hint: Option<&st
 <dl class=\"facts\"><dt>User name</dt><dd>{username}</dd><dt>Account</dt><dd>{kind}{admin}</dd>\
 <dt>Second factor</dt><dd id=\"second-factor\">{second_factor}</dd></dl>\
 <p>To set up or replace your authenticator app, open the menu under your name \
-({name}) and choose <strong>Sync Authenticator App</strong>.</p></div>",
+({name}) and choose <strong>Sync Authenticator App</strong>.</p>{activity}</div>",
         name = escape(&user.display_name),
         username = escape(&user.username),
         admin = if user.is_admin { ", administrator" } else { "" },
@@ -188,6 +239,7 @@ pub(crate) fn home_page(user: &User, second_factor: &str, clock_hint: Option<&st
                 escape(h)
             ))
             .unwrap_or_default(),
+        activity = activity_section(activity),
     );
     layout("Home", Some(user), Section::Home, &body)
 }
@@ -523,6 +575,11 @@ after that, you must sync an authenticator app to log in.</p>\
 mod tests {
     use super::*;
 
+    const NONE: Activity<'static> = Activity {
+        entries: &[],
+        few_recovery_codes: None,
+    };
+
     fn user(display_name: &str, is_admin: bool) -> User {
         User {
             username: "u<1>".into(),
@@ -535,7 +592,7 @@ mod tests {
 
     #[test]
     fn what_users_typed_is_escaped() {
-        let html = home_page(&user("<script>alert(1)</script>", false), "x", None);
+        let html = home_page(&user("<script>alert(1)</script>", false), "x", None, &NONE);
         assert!(!html.contains("<script>"));
         assert!(html.contains("Welcome, &lt;script&gt;"));
         let html = login_page(Some("<b>"), "\"><img src=x>");
@@ -545,8 +602,8 @@ mod tests {
 
     #[test]
     fn only_admins_see_the_admin_link() {
-        assert!(home_page(&user("A", true), "x", None).contains("/admin/settings"));
-        assert!(!home_page(&user("A", false), "x", None).contains("/admin/settings"));
+        assert!(home_page(&user("A", true), "x", None, &NONE).contains("/admin/settings"));
+        assert!(!home_page(&user("A", false), "x", None, &NONE).contains("/admin/settings"));
     }
 
     #[test]

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use tower_totp::http::TotpAuth;
 
+use crate::activity::Activity;
 use crate::health::Health;
 use crate::idle_throttles::IdleThrottles;
+use crate::scrape::Scrape;
 use crate::settings::Settings;
 use crate::users::Users;
 
@@ -26,6 +28,10 @@ pub(crate) struct Shared {
     pub(crate) idle_throttles: IdleThrottles,
     /// What `GET /health` checks.
     pub(crate) health: Health,
+    /// The users' security activity.
+    pub(crate) activity: Activity,
+    /// What `GET /metrics` renders, and who may read it.
+    pub(crate) scrape: Option<Scrape>,
 }
 
 impl AppState {

@@ -65,6 +65,15 @@ async fn two_instances_on_one_postgres_act_as_one() {
     let me = admin.on(&b).get("/api/me").await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text());
     assert_eq!(me.json()["username"], "admin");
+    // The security activity A kept (`totp_demo.security_events`) is read on B.
+    let activity = admin.get("/api/me/activity").await;
+    assert_eq!(activity.status, StatusCode::OK, "{}", activity.text());
+    assert_eq!(
+        activity.json()[0]["kind"],
+        "enrollment_completed",
+        "{}",
+        activity.text()
+    );
     assert_eq!(
         Client::new(&b).try_login("admin", "wrong").await.status,
         StatusCode::UNAUTHORIZED

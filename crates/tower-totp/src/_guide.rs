@@ -22,3 +22,6 @@ pub mod security {}
 
 #[doc = include_str!("../../../docs/performance.md")]
 pub mod performance {}
+
+#[doc = include_str!("../../../docs/metrics.md")]
+pub mod metrics {}

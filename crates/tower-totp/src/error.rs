@@ -15,8 +15,20 @@ use crate::store::StoreError;
 pub enum Error {
     /// The store failed.
     #[error("store failure")]
-    Store(#[from] StoreError),
+    Store(#[source] StoreError),
     /// A sealed secret could not be opened: a missing key or a damaged record.
     #[error("sealed secret could not be opened")]
     Seal(#[from] SealError),
+}
+
+/// Every TOTP store failure the engine meets comes through here (`?`), so
+/// this is where it is counted
+/// ([`metrics::STORE_ERRORS`](crate::metrics::STORE_ERRORS)). Session store
+/// failures are built as `Error::Store` directly and are not counted: they
+/// are not the TOTP store's.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        crate::metrics::store_error(&e);
+        Self::Store(e)
+    }
 }

@@ -36,6 +36,17 @@ pub(crate) struct Snapshot {
     pub(crate) settings: Option<PolicySettings>,
 }
 
+/// One security event of a user, as both databases keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EventRow {
+    /// When, Unix milliseconds.
+    pub(crate) at_ms: i64,
+    /// The event's name (`enrollment_completed`...).
+    pub(crate) kind: String,
+    /// The sentence shown to the user.
+    pub(crate) detail: String,
+}
+
 /// Any of the switches; `None` keeps the saved value.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct SettingsPatch {
@@ -140,6 +151,33 @@ impl Db {
         match self {
             Self::Sqlite(db) => db.requirement_since(username, now_ms).await,
             Self::Postgres(db) => db.bounded(db.requirement_since(&username, now_ms)).await,
+        }
+    }
+
+    /// The newest `limit` security events of `username`, newest first.
+    pub(crate) async fn recent_events(
+        &self,
+        username: String,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, DemoError> {
+        match self {
+            Self::Sqlite(db) => db.recent_events(username, limit).await,
+            Self::Postgres(db) => db.bounded(db.recent_events(&username, limit)).await,
+        }
+    }
+
+    /// Keep `event` of `username`, and only the newest `kept` of theirs:
+    /// a guesser who locks an account again and again cannot grow the
+    /// table without end. One transaction (SQLite) or one statement.
+    pub(crate) async fn add_event(
+        &self,
+        username: String,
+        event: EventRow,
+        kept: usize,
+    ) -> Result<(), DemoError> {
+        match self {
+            Self::Sqlite(db) => db.add_event(username, event, kept).await,
+            Self::Postgres(db) => db.bounded(db.add_event(&username, event, kept)).await,
         }
     }
 

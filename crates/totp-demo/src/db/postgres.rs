@@ -23,7 +23,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tower_totp::policy::PolicySettings;
 
-use super::{SettingsPatch, Snapshot, UserRecord, kind_from_sql, kind_to_sql};
+use super::{EventRow, SettingsPatch, Snapshot, UserRecord, kind_from_sql, kind_to_sql};
 use crate::error::DemoError;
 use crate::users::User;
 
@@ -59,6 +59,16 @@ CREATE TABLE IF NOT EXISTS totp_demo.requirement_since (
     username text   NOT NULL PRIMARY KEY,
     since_ms bigint NOT NULL CHECK (since_ms >= 0)
 );
+
+CREATE TABLE IF NOT EXISTS totp_demo.security_events (
+    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username text   NOT NULL,
+    at_ms    bigint NOT NULL,
+    kind     text   NOT NULL,
+    detail   text   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS security_events_by_user
+    ON totp_demo.security_events (username, at_ms, id);
 
 CREATE TABLE IF NOT EXISTS totp_demo.changes (
     id integer NOT NULL PRIMARY KEY CHECK (id = 1),
@@ -310,6 +320,58 @@ impl Db {
         .bind(now_ms)
         .fetch_one(&self.pool)
         .await
+        .map_err(DemoError::Postgres)
+    }
+
+    pub(super) async fn recent_events(
+        &self,
+        username: &str,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, DemoError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT at_ms, kind, detail FROM totp_demo.security_events \
+             WHERE username = $1 ORDER BY at_ms DESC, id DESC LIMIT $2",
+        )
+        .bind(username)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(DemoError::Postgres)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at_ms, kind, detail)| EventRow {
+                at_ms,
+                kind,
+                detail,
+            })
+            .collect())
+    }
+
+    /// The insert and the trim of the user's oldest in one statement.
+    pub(super) async fn add_event(
+        &self,
+        username: &str,
+        event: EventRow,
+        kept: usize,
+    ) -> Result<(), DemoError> {
+        sqlx::query(
+            "WITH added AS ( \
+                 INSERT INTO totp_demo.security_events (username, at_ms, kind, detail) \
+                 VALUES ($1, $2, $3, $4) RETURNING id \
+             ) \
+             DELETE FROM totp_demo.security_events WHERE username = $1 AND id NOT IN ( \
+                 SELECT id FROM totp_demo.security_events WHERE username = $1 \
+                 ORDER BY at_ms DESC, id DESC LIMIT $5 - 1 \
+             ) AND id NOT IN (SELECT id FROM added)",
+        )
+        .bind(username)
+        .bind(event.at_ms)
+        .bind(event.kind)
+        .bind(event.detail)
+        .bind(i64::try_from(kept).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map(drop)
         .map_err(DemoError::Postgres)
     }
 

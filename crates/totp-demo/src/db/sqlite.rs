@@ -10,7 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tower_totp::policy::PolicySettings;
 
-use super::{SettingsPatch, Snapshot, UserRecord, kind_from_sql, kind_to_sql};
+use super::{EventRow, SettingsPatch, Snapshot, UserRecord, kind_from_sql, kind_to_sql};
 use crate::error::DemoError;
 use crate::users::User;
 
@@ -36,6 +36,16 @@ CREATE TABLE IF NOT EXISTS demo_requirement_since (
     username TEXT    NOT NULL PRIMARY KEY,
     since_ms INTEGER NOT NULL CHECK (since_ms >= 0)
 ) STRICT, WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS demo_security_events (
+    id       INTEGER NOT NULL PRIMARY KEY,
+    username TEXT    NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    kind     TEXT    NOT NULL,
+    detail   TEXT    NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS demo_security_events_by_user
+    ON demo_security_events (username, at_ms, id);
 ";
 
 /// The columns added since a table was first made: `CREATE TABLE IF NOT
@@ -270,6 +280,54 @@ impl Db {
                 params![username, now_ms],
                 |r| r.get(0),
             )
+        })
+        .await
+    }
+
+    pub(super) async fn recent_events(
+        &self,
+        username: String,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, DemoError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let mut q = conn.prepare_cached(
+                "SELECT at_ms, kind, detail FROM demo_security_events \
+                 WHERE username = ?1 ORDER BY at_ms DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = q.query_map(params![username, limit], |r| {
+                Ok(EventRow {
+                    at_ms: r.get(0)?,
+                    kind: r.get(1)?,
+                    detail: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub(super) async fn add_event(
+        &self,
+        username: String,
+        event: EventRow,
+        kept: usize,
+    ) -> Result<(), DemoError> {
+        let kept = i64::try_from(kept).unwrap_or(i64::MAX);
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO demo_security_events (username, at_ms, kind, detail) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![username, event.at_ms, event.kind, event.detail],
+            )?;
+            tx.execute(
+                "DELETE FROM demo_security_events WHERE username = ?1 AND id NOT IN \
+                 (SELECT id FROM demo_security_events WHERE username = ?1 \
+                  ORDER BY at_ms DESC, id DESC LIMIT ?2)",
+                params![username, kept],
+            )?;
+            tx.commit()
         })
         .await
     }

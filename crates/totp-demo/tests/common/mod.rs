@@ -45,10 +45,15 @@ pub fn config(db: &Path, key: &SealingKey, clock: &ManualClock) -> DemoConfig {
 
 impl TestDemo {
     pub fn start() -> Self {
+        Self::start_with(|c| c)
+    }
+
+    /// As [`TestDemo::start`], the configuration changed by `change` first.
+    pub fn start_with(change: impl FnOnce(DemoConfig) -> DemoConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let key = SealingKey::generate().unwrap();
         let clock = ManualClock::new(UnixTime::from_secs(START));
-        let demo = app(config(&Self::db_path_in(dir.path()), &key, &clock)).unwrap();
+        let demo = app(change(config(&Self::db_path_in(dir.path()), &key, &clock))).unwrap();
         Self {
             demo,
             clock,

@@ -5,6 +5,7 @@ use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
 use crate::clock::UnixTime;
 use crate::error::Error;
+use crate::events::SecurityEventKind;
 #[cfg(doc)]
 use crate::store::UserStatus;
 use crate::store::{AuthenticatorId, RevokeOutcome};
@@ -61,6 +62,12 @@ impl TwoFactor {
         self.inner.key_cache.evict(user, id);
         if outcome == RevokeOutcome::Revoked {
             audit::emit(AuditEvent::Revoked, user, "revoked");
+            let authenticator = id.clone();
+            self.notify(
+                user,
+                SecurityEventKind::AuthenticatorRevoked { authenticator },
+            )
+            .await;
         }
         Ok(outcome)
     }
@@ -95,6 +102,9 @@ impl TwoFactor {
             user,
             "second factor reset, sessions ended",
         );
+        let admin = admin.clone();
+        self.notify(user, SecurityEventKind::SecondFactorReset { admin })
+            .await;
         Ok(())
     }
 }

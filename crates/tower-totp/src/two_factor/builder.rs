@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use super::key_cache::{KeyCache, KeyCacheConfig};
+use super::lockouts::Lockouts;
 use super::{Inner, TwoFactor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::TotpConfig;
 use crate::error::Error;
+use crate::events::SecurityEvents;
 use crate::seal::Keyring;
 use crate::store::{MemoryStore, TotpStore};
 
@@ -23,6 +25,7 @@ pub struct TwoFactorBuilder {
     clock: Option<Arc<dyn Clock>>,
     keys: Option<Keyring>,
     key_cache: KeyCacheConfig,
+    events: Option<Arc<dyn SecurityEvents>>,
 }
 
 impl TwoFactorBuilder {
@@ -66,6 +69,15 @@ impl TwoFactorBuilder {
         self
     }
 
+    /// Tell `sink` of every security event (`tower_totp::events`):
+    /// enrollments completed, authenticators revoked, recovery codes
+    /// regenerated and used, administrator resets and lockouts, each after
+    /// the change is stored (default: none).
+    pub fn security_events(mut self, sink: impl SecurityEvents) -> Self {
+        self.events = Some(Arc::new(sink));
+        self
+    }
+
     /// The engine.
     ///
     /// # Errors
@@ -83,6 +95,8 @@ impl TwoFactorBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 keys,
                 key_cache: KeyCache::new(self.key_cache),
+                events: self.events,
+                lockouts: Lockouts::new(),
             }),
         })
     }
@@ -97,6 +111,7 @@ impl TwoFactor {
             clock: None,
             keys: None,
             key_cache: KeyCacheConfig::default(),
+            events: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::clock::UnixTime;
 use crate::code::{Hotp, Secret, parse_typed_code};
 use crate::enroll::{Enrollment, clean_name};
 use crate::error::Error;
+use crate::events::SecurityEventKind;
 use crate::recovery::RecoveryCodes;
 use crate::seal::SealError;
 use crate::store::{
@@ -258,13 +259,11 @@ impl TwoFactor {
         match start.attempt {
             Some(Attempt::Allowed) => {}
             Some(Attempt::Locked { retry_after }) => {
-                audit::emit(AuditEvent::Throttled, user, "locked out");
-                return Ok(Confirmation::Rejected(RejectReason::Throttled {
-                    retry_after,
-                }));
+                let reason = self.locked_out(user, retry_after).await;
+                return Ok(Confirmation::Rejected(reason));
             }
             None => {
-                return Err(Error::Store(StoreError::corrupt(
+                return Err(Error::from(StoreError::corrupt(
                     "begin_confirmation charged nothing for a code it could check",
                 )));
             }
@@ -298,9 +297,16 @@ impl TwoFactor {
                     self.inner.key_cache.evict(user, replaced);
                 }
                 audit::emit(AuditEvent::Enrolled, user, "activated");
+                crate::metrics::enrolled();
                 if recovery_issued {
                     audit::emit(AuditEvent::RecoveryCodesIssued, user, "issued");
                 }
+                let kind = SecurityEventKind::EnrollmentCompleted {
+                    authenticator: pending.id.clone(),
+                    name: pending.name.clone(),
+                    replaced: pending.replaces.is_some(),
+                };
+                self.notify(user, kind).await;
                 return Ok(Confirmation::Confirmed {
                     authenticator: pending.id,
                     epoch,

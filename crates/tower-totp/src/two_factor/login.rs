@@ -3,6 +3,7 @@
 //! outcome back.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
 
@@ -30,6 +31,9 @@ pub struct CodeCheck<'a> {
     user: &'a UserId,
     status: UserStatus,
     next: Next,
+    /// Time spent in [`TwoFactor::begin_code`], for the latency histogram
+    /// (what the caller does between the halves is not the engine's).
+    began: Duration,
 }
 
 /// What [`CodeCheck::finish`] does.
@@ -102,6 +106,7 @@ impl TwoFactor {
         user: &'a UserId,
         input: &str,
     ) -> Result<CodeCheck<'a>, Error> {
+        let timer = Instant::now();
         let code = parse_typed_code(input);
         let now = self.now();
         let policy = self.inner.config.throttle();
@@ -121,7 +126,7 @@ impl TwoFactor {
                         .iter()
                         .any(|a| a.params.digits() == c.digits())
                 {
-                    return Err(Error::Store(StoreError::corrupt(
+                    return Err(Error::from(StoreError::corrupt(
                         "begin_verification charged nothing for a code it could check",
                     )));
                 }
@@ -129,8 +134,7 @@ impl TwoFactor {
                 Next::Answered(RejectReason::Malformed)
             }
             (Some(_), Some(Attempt::Locked { retry_after })) => {
-                audit::emit(AuditEvent::Throttled, user, "locked out");
-                Next::Answered(RejectReason::Throttled { retry_after })
+                Next::Answered(self.locked_out(user, retry_after).await)
             }
             (Some(code), Some(Attempt::Allowed)) => Next::Decide {
                 authenticators: start.authenticators,
@@ -143,6 +147,7 @@ impl TwoFactor {
             user,
             status: start.status,
             next,
+            began: timer.elapsed(),
         })
     }
 
@@ -162,7 +167,9 @@ impl TwoFactor {
         match store.consume_step(user, &a.id, step, offset).await? {
             ConsumeOutcome::Consumed => {
                 self.reseal_if_old(user, a).await;
+                crate::metrics::clock_offset(offset as f64 * f64::from(a.params.period()));
                 let event = if resynchronised {
+                    crate::metrics::resynchronised();
                     AuditEvent::Resynchronised
                 } else {
                     AuditEvent::Verified
@@ -204,6 +211,19 @@ impl CodeCheck<'_> {
     /// [`Error::Store`] or [`Error::Seal`]: no decision could be made, and
     /// the caller must fail closed.
     pub async fn finish(self) -> Result<Verdict, Error> {
+        let timer = Instant::now();
+        let began = self.began;
+        let verdict = self.decide().await?;
+        let refusal = match &verdict {
+            Verdict::Accepted { .. } => None,
+            Verdict::Rejected(reason) => Some(reason),
+        };
+        crate::metrics::code_decided(refusal, began + timer.elapsed());
+        Ok(verdict)
+    }
+
+    /// What [`finish`](Self::finish) answers, before it is counted.
+    async fn decide(self) -> Result<Verdict, Error> {
         let (engine, user) = (self.engine, self.user);
         let (authenticators, code, now) = match self.next {
             Next::Answered(reason) => return Ok(Verdict::Rejected(reason)),

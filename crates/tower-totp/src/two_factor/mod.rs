@@ -13,6 +13,7 @@ mod authenticators;
 mod builder;
 mod enrollment;
 mod key_cache;
+mod lockouts;
 mod login;
 mod recovery;
 mod rotation;
@@ -24,12 +25,14 @@ use crate::clock::{Clock, UnixTime};
 use crate::code::Hotp;
 use crate::config::TotpConfig;
 use crate::error::Error;
+use crate::events::{SecurityEvent, SecurityEventKind, SecurityEvents};
 use crate::seal::Keyring;
 use crate::store::{Authenticator, TotpStore, UserStatus};
 use crate::throttle::Attempt;
 use crate::user::UserId;
 use crate::verify::RejectReason;
 use key_cache::KeyCache;
+use lockouts::Lockouts;
 
 pub use authenticators::AuthenticatorInfo;
 pub use builder::TwoFactorBuilder;
@@ -90,6 +93,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keys: Keyring,
     key_cache: KeyCache,
+    events: Option<Arc<dyn SecurityEvents>>,
+    lockouts: Lockouts,
 }
 
 impl TwoFactor {
@@ -149,10 +154,32 @@ impl TwoFactor {
             .await?
         {
             Attempt::Allowed => Ok(None),
-            Attempt::Locked { retry_after } => {
-                audit::emit(AuditEvent::Throttled, user, "locked out");
-                Ok(Some(RejectReason::Throttled { retry_after }))
-            }
+            Attempt::Locked { retry_after } => Ok(Some(self.locked_out(user, retry_after).await)),
+        }
+    }
+
+    /// An attempt the throttle refused: audited each time; counted and
+    /// told to the event sink once per lockout.
+    async fn locked_out(&self, user: &UserId, retry_after: std::time::Duration) -> RejectReason {
+        audit::emit(AuditEvent::Throttled, user, "locked out");
+        let until = self.now().saturating_add(retry_after);
+        if self.inner.lockouts.is_new(user, until) {
+            crate::metrics::locked_out();
+            self.notify(user, SecurityEventKind::AccountLocked { until })
+                .await;
+        }
+        RejectReason::Throttled { retry_after }
+    }
+
+    /// Tell the event sink, if there is one, of a change already stored.
+    async fn notify(&self, user: &UserId, kind: SecurityEventKind) {
+        if let Some(sink) = &self.inner.events {
+            sink.record(SecurityEvent {
+                at: self.now(),
+                user: user.clone(),
+                kind,
+            })
+            .await;
         }
     }
 }

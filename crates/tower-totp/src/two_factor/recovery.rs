@@ -3,6 +3,7 @@
 use super::TwoFactor;
 use crate::audit::{self, AuditEvent};
 use crate::error::Error;
+use crate::events::SecurityEventKind;
 use crate::recovery::{RecoveryCodes, hash_recovery_code};
 use crate::store::RecoveryOutcome;
 use crate::user::UserId;
@@ -29,6 +30,28 @@ impl TwoFactor {
     /// [`Error::Store`] when the store fails.
     #[tracing::instrument(level = "debug", skip_all, fields(user.id = %user))]
     pub async fn use_recovery_code(
+        &self,
+        user: &UserId,
+        input: &str,
+    ) -> Result<RecoveryVerdict, Error> {
+        let verdict = self.decide_recovery_code(user, input).await?;
+        match &verdict {
+            RecoveryVerdict::Accepted { remaining } => {
+                crate::metrics::recovery_code_decided(None);
+                let remaining = *remaining;
+                self.notify(user, SecurityEventKind::RecoveryCodeUsed { remaining })
+                    .await;
+            }
+            RecoveryVerdict::Rejected(reason) => {
+                crate::metrics::recovery_code_decided(Some(reason));
+            }
+        }
+        Ok(verdict)
+    }
+
+    /// [`use_recovery_code`](Self::use_recovery_code)'s verdict, before it
+    /// is counted and told.
+    async fn decide_recovery_code(
         &self,
         user: &UserId,
         input: &str,
@@ -66,6 +89,9 @@ impl TwoFactor {
             .replace_recovery_codes(user, codes.hashes(user))
             .await?;
         audit::emit(AuditEvent::RecoveryCodesIssued, user, "issued");
+        let count = codes.len();
+        self.notify(user, SecurityEventKind::RecoveryCodesRegenerated { count })
+            .await;
         Ok(codes)
     }
 
