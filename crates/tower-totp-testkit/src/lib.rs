@@ -10,6 +10,8 @@
 //!   per operation.
 //! - [`round_trips`]: how many store operations a code may cost, checked
 //!   on any store through a [`TestStore`](store::TestStore).
+//! - [`session_store`]: the rules every shared session store keeps, one
+//!   function a case, for the Redis and PostgreSQL session stores' tests.
 //! - [`phone`]: [`Phone`](phone::Phone), an authenticator app: codes from
 //!   a secret and a clock, possibly off by some steps.
 //! - [`server`]: real database servers on free loopback ports
@@ -43,6 +45,7 @@ pub mod app;
 pub mod phone;
 pub mod round_trips;
 pub mod server;
+pub mod session_store;
 pub mod store;
 
 /// 2023-11-14T22:13:20Z plus 10 s: inside a 30 s step, never at its edge.
