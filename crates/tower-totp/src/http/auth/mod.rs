@@ -15,6 +15,7 @@ use http_body_util::Full;
 
 use super::clock_hint::ClockHintRule;
 use super::directory::UserDirectory;
+use super::language::{Languages, Strings};
 use super::negotiate::Format;
 use super::pages::{DefaultPages, Pages};
 use super::refusal::Refusal;
@@ -36,6 +37,7 @@ struct Settings {
     recent_step: Duration,
     body_limit: usize,
     clock_hint: ClockHintRule,
+    languages: Languages,
 }
 
 struct Inner {
@@ -140,6 +142,14 @@ impl TotpAuthBuilder {
         self
     }
 
+    /// Add (or replace) the default pages' strings for the language `tag`
+    /// (`fr`, `pt-BR`), chosen by a request's `Accept-Language`. English
+    /// and German are shipped; English is the fallback.
+    pub fn language(mut self, tag: &str, strings: Strings) -> Self {
+        self.settings.languages.add(tag, strings);
+        self
+    }
+
     /// Replace every refusal response with your own.
     pub fn refusal_response(
         mut self,
@@ -193,6 +203,7 @@ impl TotpAuth {
                 recent_step: Duration::from_secs(5 * 60),
                 body_limit: 16 * 1024,
                 clock_hint: ClockHintRule::default(),
+                languages: Languages::default(),
             },
             pages: Arc::new(DefaultPages),
             responder: None,
@@ -223,6 +234,11 @@ impl TotpAuth {
     /// The HTML pages.
     pub(crate) fn pages(&self) -> &dyn Pages {
         &*self.inner.pages
+    }
+
+    /// The strings of the default pages for a request's `Accept-Language`.
+    pub(crate) fn strings_for(&self, headers: &http::HeaderMap) -> Arc<Strings> {
+        self.inner.settings.languages.pick(headers)
     }
 
     /// The application's own refusal responses, if it set them.
