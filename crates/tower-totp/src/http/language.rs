@@ -262,7 +262,7 @@ impl Languages {
             .filter(|(_, q)| *q > 0)
             .collect();
         // Stable: equal q-values keep the client's order.
-        ranges.sort_by(|a, b| b.1.cmp(&a.1));
+        ranges.sort_by_key(|r| std::cmp::Reverse(r.1));
         for (range, _) in &ranges {
             if let Some(table) = self.find(range) {
                 return table;
