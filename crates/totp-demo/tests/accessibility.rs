@@ -322,6 +322,9 @@ async fn every_page_passes_axe_and_the_login_works_by_keyboard() {
         }
     }
     drop(driver);
+    for (name, v) in &found {
+        eprintln!("axe: {name}: {} violations", v.len());
+    }
     let bad: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
     assert!(found.len() > 20, "pages checked: {found:?}");
     assert!(bad.is_empty(), "WCAG A/AA violations: {bad:#?}");
