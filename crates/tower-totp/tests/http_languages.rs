@@ -192,3 +192,48 @@ async fn a_service_adds_its_own_table() {
     // German is still there beside it.
     assert_german(&all_pages(&app, "de").await);
 }
+
+/// Pages in one language (the `Pages` default) get English sentences even
+/// for `de`: a German error inside an English page would be worse.
+#[tokio::test]
+async fn one_language_pages_keep_english_refusals() {
+    use tower_totp::http::Refusal;
+    use tower_totp::http::pages::{
+        AuthenticatorsPage, DefaultPages, EnrollPage, Pages, RecoveryCodesPage, SecondStepPage,
+    };
+    struct English;
+    impl Pages for English {
+        fn second_step(&self, p: &SecondStepPage<'_>) -> String {
+            format!("error={:?} lang={}", p.error, p.strings.lang)
+        }
+        fn enroll(&self, p: &EnrollPage<'_>) -> String {
+            DefaultPages.enroll(p)
+        }
+        fn recovery_codes(&self, p: &RecoveryCodesPage<'_>) -> String {
+            DefaultPages.recovery_codes(p)
+        }
+        fn authenticators(&self, p: &AuthenticatorsPage<'_>) -> String {
+            DefaultPages.authenticators(p)
+        }
+        fn message(&self, r: &Refusal) -> String {
+            DefaultPages.message(r)
+        }
+    }
+    let app = App::setup().auth(|a| a.pages(English)).build();
+    let ann = app.user("ann", UserKind::Internal, true);
+    app.enroll_directly(&ann).await;
+    app.next_step();
+    let mut b = app.browser();
+    b.login(&ann).await;
+    let r = send(
+        &mut b,
+        Method::POST,
+        "/2fa",
+        "de",
+        "method=totp&code=000000",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("That code is not valid"), "{}", r.text());
+    assert!(r.text().contains("lang=en"), "{}", r.text());
+}

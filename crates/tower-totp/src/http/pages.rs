@@ -110,6 +110,12 @@ pub trait Pages: Send + Sync + 'static {
     fn authenticators(&self, page: &AuthenticatorsPage<'_>) -> String;
     /// A refusal as a page.
     fn message(&self, refusal: &Refusal) -> String;
+    /// Whether these pages take their words from the [`Strings`] tables.
+    /// When not (the default), every page gets the English table, so that
+    /// a refusal's sentence is in the language of the rest of the page.
+    fn uses_languages(&self) -> bool {
+        false
+    }
     /// A refusal as a page in the request's language; pages that have one
     /// language leave it to [`Pages::message`].
     fn message_in(&self, refusal: &Refusal, strings: &Strings) -> String {
@@ -311,6 +317,10 @@ aria-describedby=\"code-help\">\
 
     fn message(&self, refusal: &Refusal) -> String {
         self.message_in(refusal, &Strings::ENGLISH)
+    }
+
+    fn uses_languages(&self) -> bool {
+        true
     }
 
     fn message_in(&self, refusal: &Refusal, t: &Strings) -> String {

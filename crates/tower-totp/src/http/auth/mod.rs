@@ -237,8 +237,13 @@ impl TotpAuth {
     }
 
     /// The strings of the default pages for a request's `Accept-Language`.
+    /// Pages in one language get English, whatever the request asks.
     pub(crate) fn strings_for(&self, headers: &http::HeaderMap) -> Arc<Strings> {
-        self.inner.settings.languages.pick(headers)
+        if self.inner.pages.uses_languages() {
+            self.inner.settings.languages.pick(headers)
+        } else {
+            self.inner.settings.languages.pick(&http::HeaderMap::new())
+        }
     }
 
     /// The application's own refusal responses, if it set them.
