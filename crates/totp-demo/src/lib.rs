@@ -228,6 +228,9 @@ pub struct DemoConfig {
     pub metrics: Option<PrometheusHandle>,
     /// The bearer token that opens `GET /metrics` to peers off loopback.
     pub metrics_token: Option<MetricsToken>,
+    /// Show the library's default `/2fa` pages instead of [`DemoPages`]
+    /// (see [`DemoConfig::library_pages`]).
+    pub library_pages: bool,
     /// Serve `GET /api/me` without `TotpLayer`, for a load run's
     /// baseline (see [`DemoConfig::load_baseline`]).
     #[cfg(feature = "load-baseline")]
@@ -254,11 +257,23 @@ impl DemoConfig {
             store_timeout: STORE_TIMEOUT,
             metrics: None,
             metrics_token: None,
+            library_pages: false,
             #[cfg(feature = "load-baseline")]
             load_baseline: false,
             #[cfg(feature = "load-baseline")]
             load_users: 0,
         }
+    }
+
+    /// Render the second step, enrollment, recovery codes, authenticators
+    /// and refusal pages with the library's
+    /// [`DefaultPages`](tower_totp::http::pages::DefaultPages) (in the
+    /// request's language) instead of the demo's look: how the
+    /// accessibility test shows those pages in a real browser.
+    #[must_use]
+    pub fn library_pages(mut self, on: bool) -> Self {
+        self.library_pages = on;
+        self
     }
 
     /// Serve `GET /api/me` through the same router, sessions and handler
@@ -569,8 +584,13 @@ async fn build(config: DemoConfig) -> Result<Demo, DemoError> {
     let auth = TotpAuth::builder(engine, users.clone())
         .policy(settings.policy().clone())
         .login_path("/login")
-        .after_login("/")
-        .pages(DemoPages)
+        .after_login("/");
+    let auth = if config.library_pages {
+        auth.pages(tower_totp::http::pages::DefaultPages)
+    } else {
+        auth.pages(DemoPages)
+    };
+    let auth = auth
         .remember_device(remember::settings(
             config.device_key.as_ref(),
             config.secure_cookie,

@@ -10,10 +10,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tower_sessions::SessionStore;
 use tower_sessions::cookie::time::{Duration as TimeDuration, OffsetDateTime};
 use tower_sessions::session::Id;
 use tower_sessions::session_store::Error;
-use tower_sessions::SessionStore;
 use tower_totp_postgres::{PostgresSessionStore, PostgresStore};
 use tower_totp_testkit::server::postgres::PostgresServer;
 use tower_totp_testkit::session_store;

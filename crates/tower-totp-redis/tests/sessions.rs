@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tower_sessions::SessionStore;
 use tower_sessions::cookie::time::{Duration as TimeDuration, OffsetDateTime};
 use tower_sessions::session::Id;
 use tower_sessions::session_store::Error;
-use tower_sessions::SessionStore;
 use tower_totp_redis::RedisSessionStore;
 use tower_totp_redis::redis::AsyncCommands;
 use tower_totp_testkit::server::redis::RedisServer;

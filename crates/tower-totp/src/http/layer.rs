@@ -16,7 +16,6 @@ use super::directory::UserLookup;
 use super::extensions::{SecondFactor, StepMethod, TotpVerified};
 use super::future::{LayerDecision, Mark, ResponseFuture};
 use super::guarded::Guarded;
-use super::negotiate::Format;
 use super::refusal::{Next, Refusal, RefusalReason};
 use super::session::SessionState;
 use crate::clock::UnixTime;
@@ -94,7 +93,7 @@ where
         }
         let Some(session) = req.extensions().get::<Session>().cloned() else {
             let refusal = Refusal::new(RefusalReason::MissingSessionLayer, None);
-            return ResponseFuture::refused(self.auth.refuse(refusal, Format::of(req.headers())));
+            return ResponseFuture::refused(self.auth.refuse_to(refusal, req.headers()));
         };
         // Take the service that was driven to readiness; leave a clone.
         let clone = self.inner.clone();
@@ -109,7 +108,7 @@ where
                     LayerDecision::Pass(Mark::Verified(verified))
                 }
                 Ok(factor) => LayerDecision::Pass(Mark::Guarded(Guarded::new(&auth, factor))),
-                Err(refusal) => LayerDecision::Refuse(auth.refuse(refusal, Format::of(headers))),
+                Err(refusal) => LayerDecision::Refuse(auth.refuse_to(refusal, headers)),
             };
             (decision, req)
         });

@@ -65,6 +65,7 @@
 // The handle and what it is built from.
 mod auth;
 mod directory;
+mod language;
 pub mod pages;
 mod remember;
 
@@ -101,6 +102,7 @@ pub use extensions::{SecondFactor, StepMethod, TotpVerified};
 #[cfg(feature = "axum")]
 pub use extract::TotpRejection;
 pub use future::ResponseFuture;
+pub use language::{Languages, Strings};
 pub use layer::{Totp, TotpLayer};
 pub use negotiate::{Format, body_is_json};
 pub use refusal::{Next, Refusal, RefusalReason};

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::language::{Strings, fill};
 use super::refusal::Refusal;
 
 /// The second screen: choose the method, type the code.
@@ -22,6 +23,9 @@ pub struct SecondStepPage<'a> {
     pub offer_remember: bool,
     /// The number of digits expected.
     pub digits: u8,
+    /// The words of the request's language (`Accept-Language`), for
+    /// pages that use them.
+    pub strings: &'a Strings,
 }
 
 /// The "Sync Authenticator App" page.
@@ -48,6 +52,9 @@ pub struct EnrollPage<'a> {
     pub error: Option<&'a str>,
     /// The number of digits expected.
     pub digits: u8,
+    /// The words of the request's language (`Accept-Language`), for
+    /// pages that use them.
+    pub strings: &'a Strings,
 }
 
 /// New recovery codes, shown once.
@@ -58,6 +65,9 @@ pub struct RecoveryCodesPage<'a> {
     pub codes: &'a [&'a str],
     /// Where to go on.
     pub continue_url: &'a str,
+    /// The words of the request's language (`Accept-Language`), for
+    /// pages that use them.
+    pub strings: &'a Strings,
 }
 
 /// One row of the authenticators page.
@@ -82,6 +92,9 @@ pub struct AuthenticatorsPage<'a> {
     pub rows: &'a [AuthenticatorRow<'a>],
     /// Unused recovery codes left.
     pub recovery_codes_left: usize,
+    /// The words of the request's language (`Accept-Language`), for
+    /// pages that use them.
+    pub strings: &'a Strings,
 }
 
 /// The enrollment grace period: how long is left, "Sync now" or "Later".
@@ -98,6 +111,8 @@ pub struct GracePage<'a> {
     pub enroll_url: &'a str,
     /// "Later": into the application.
     pub later_url: &'a str,
+    /// The words, in the request's language (see [`Pages::uses_languages`]).
+    pub strings: &'a Strings,
 }
 
 /// Renders the endpoints' pages. Every string passed in is raw text: escape
@@ -118,20 +133,45 @@ pub trait Pages: Send + Sync + 'static {
     fn grace(&self, page: &GracePage<'_>) -> String {
         default_grace(page)
     }
+    /// Whether these pages take their words from the [`Strings`] tables.
+    /// When not (the default), every page gets the English table, so that
+    /// a refusal's sentence is in the language of the rest of the page.
+    fn uses_languages(&self) -> bool {
+        false
+    }
+    /// A refusal as a page in the request's language; pages that have one
+    /// language leave it to [`Pages::message`].
+    fn message_in(&self, refusal: &Refusal, strings: &Strings) -> String {
+        let _ = strings;
+        self.message(refusal)
+    }
 }
 
 /// The default look's grace page: links, not forms, because neither
 /// choice changes anything (a GET of the enrollment page starts one).
 fn default_grace(p: &GracePage<'_>) -> String {
-    let body = format!(
-        "<h1>Sync an authenticator app</h1><p>{name}, your account will soon require a second factor. You can log in with your password alone for <strong id=\"grace-left\">{left}</strong> more (until <time datetime=\"{until}\">{until}</time>); after that, you must sync an app to log in.</p><p><a id=\"sync-now\" href=\"{enroll}\">Sync now</a></p><p><a id=\"later\" href=\"{later}\">Later</a></p>",
-        name = escape(p.display_name),
-        left = escape(p.left),
-        until = escape(p.until),
-        enroll = escape(p.enroll_url),
-        later = escape(p.later_url),
+    let t = p.strings;
+    let until = escape(p.until);
+    let text = fill(&escape(t.grace_text), "name", &escape(p.display_name));
+    let text = fill(
+        &text,
+        "left",
+        &format!("<strong id=\"grace-left\">{}</strong>", escape(p.left)),
     );
-    layout("Sync an authenticator app", &body)
+    let text = fill(
+        &text,
+        "until",
+        &format!("<time datetime=\"{until}\">{until}</time>"),
+    );
+    let body = format!(
+        "<h1>{title}</h1><p>{text}</p><p><a id=\"sync-now\" href=\"{enroll}\">{sync}</a></p><p><a id=\"later\" href=\"{later}\">{later_text}</a></p>",
+        title = escape(t.grace_title),
+        enroll = escape(p.enroll_url),
+        sync = escape(t.grace_sync_now),
+        later = escape(p.later_url),
+        later_text = escape(t.grace_later),
+    );
+    layout(t.lang, t.grace_title, &body)
 }
 
 /// The default look: one column, system fonts, good contrast.
@@ -166,12 +206,13 @@ fieldset{border:0;padding:0;margin:0}legend{font-weight:600}\
 .key{font-family:ui-monospace,monospace;font-size:1.05rem;background:#f0f2f5;padding:.4rem;border-radius:4px;word-break:break-all}\
 ol.codes{font-family:ui-monospace,monospace;font-size:1.1rem}.qr{display:block;margin:1rem auto;width:240px;height:240px}";
 
-fn layout(title: &str, body: &str) -> String {
+fn layout(lang: &str, title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
 <title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
-        title = escape(title)
+        title = escape(title),
+        lang = escape(lang),
     )
 }
 
@@ -188,119 +229,158 @@ fn error_box(error: Option<&str>) -> String {
 
 impl Pages for DefaultPages {
     fn second_step(&self, p: &SecondStepPage<'_>) -> String {
+        let t = p.strings;
         let checked = |m: &str| if p.method == m { " checked" } else { "" };
         let remember = if p.offer_remember {
-            "<label><input type=\"checkbox\" name=\"remember\" value=\"on\"> Remember this device</label>"
+            format!(
+                "<label><input type=\"checkbox\" name=\"remember\" value=\"on\"> {}</label>",
+                escape(t.remember_device)
+            )
         } else {
-            ""
+            String::new()
         };
+        let digits = p.digits.to_string();
         let body = format!(
-            "<h1>Two Factor Authentication</h1>\
-<p>Signed in as {name}. Choose how to confirm it is you.</p>{error}\
+            "<h1>{title}</h1>\
+<p>{signed_in}</p>{error}\
 <form method=\"post\" action=\"{action}\">\
-<fieldset><legend>Method</legend>\
-<label><input type=\"radio\" name=\"method\" value=\"totp\" id=\"method-totp\"{c1}> User Authenticator app</label>\
-<label><input type=\"radio\" name=\"method\" value=\"recovery\" id=\"method-recovery\"{c2}> Recovery code</label>\
+<fieldset><legend>{legend}</legend>\
+<label><input type=\"radio\" name=\"method\" value=\"totp\" id=\"method-totp\"{c1}> {totp}</label>\
+<label><input type=\"radio\" name=\"method\" value=\"recovery\" id=\"method-recovery\"{c2}> {recovery}</label>\
 </fieldset>\
-<label for=\"code\">Two Factor Authorization Code</label>\
+<label for=\"code\">{code_label}</label>\
 <input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
 autofocus required maxlength=\"64\" aria-describedby=\"code-help\">\
-<p id=\"code-help\">The {digits}-digit code your app shows now, or a recovery code. Spaces and dashes do not matter.</p>\
-{remember}<button type=\"submit\" id=\"submit\">Submit</button></form>",
-            name = escape(p.display_name),
+<p id=\"code-help\">{help}</p>\
+{remember}<button type=\"submit\" id=\"submit\">{submit}</button></form>",
+            title = escape(t.second_step_title),
+            signed_in = fill(&escape(t.signed_in_as), "name", &escape(p.display_name)),
             error = error_box(p.error),
             action = escape(p.action),
+            legend = escape(t.method_legend),
             c1 = checked("totp"),
             c2 = checked("recovery"),
-            digits = p.digits,
+            totp = escape(t.method_totp),
+            recovery = escape(t.method_recovery),
+            code_label = escape(t.code_label),
+            help = escape(&fill(t.code_help, "digits", &digits)),
+            submit = escape(t.submit),
         );
-        layout("Two Factor Authentication", &body)
+        layout(t.lang, t.second_step_title, &body)
     }
 
     fn enroll(&self, p: &EnrollPage<'_>) -> String {
+        let t = p.strings;
+        let digits = p.digits.to_string();
         let body = format!(
-            "<h1>Sync Authenticator App</h1>\
-<nav aria-label=\"User Preference\"><strong>Authenticator</strong></nav>\
-<p>{name}: scan this QR code with your authenticator app (Google Authenticator, Microsoft Authenticator, Authy…), \
-then type the code it shows.</p>{error}\
-<img class=\"qr\" id=\"qr\" src=\"{png}\" alt=\"QR code to add {issuer} to an authenticator app\" width=\"240\" height=\"240\">\
-<p>Cannot scan? Enter this key by hand (time-based): <span class=\"key\" id=\"manual-key\">{key}</span></p>\
-<p><label for=\"key-copy\">Or copy the key as one string</label> \
+            "<h1>{title}</h1>\
+<nav aria-label=\"{nav}\"><strong>{nav_current}</strong></nav>\
+<p>{intro}</p>{error}\
+<img class=\"qr\" id=\"qr\" src=\"{png}\" alt=\"{alt}\" width=\"240\" height=\"240\">\
+<p>{manual} <span class=\"key\" id=\"manual-key\">{key}</span></p>\
+<p><label for=\"key-copy\">{copy_label}</label> \
 <input type=\"text\" class=\"key\" id=\"key-copy\" value=\"{copy}\" readonly autocomplete=\"off\" spellcheck=\"false\"></p>\
-<p><a href=\"{svg}\">QR code as SVG</a></p>\
+<p><a href=\"{svg}\">{svg_link}</a></p>\
 <form method=\"post\" action=\"{action}\">\
-<label for=\"code\">Two Factor Authorization Code</label>\
-<input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required maxlength=\"64\">\
-<p>The {digits}-digit code your app shows after scanning.</p>\
-<button type=\"submit\" id=\"submit\">Submit</button></form>",
-            name = escape(p.display_name),
+<label for=\"code\">{code_label}</label>\
+<input type=\"text\" class=\"code\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required maxlength=\"64\" \
+aria-describedby=\"code-help\">\
+<p id=\"code-help\">{help}</p>\
+<button type=\"submit\" id=\"submit\">{submit}</button></form>",
+            title = escape(t.enroll_title),
+            nav = escape(t.enroll_nav_label),
+            nav_current = escape(t.enroll_nav_current),
+            intro = fill(&escape(t.enroll_intro), "name", &escape(p.display_name)),
             error = error_box(p.error),
             png = escape(p.qr_png_url),
-            svg = escape(p.qr_svg_url),
-            issuer = escape(p.issuer),
+            alt = fill(&escape(t.qr_alt), "issuer", &escape(p.issuer)),
+            manual = escape(t.manual_key),
             key = escape(p.manual_key),
+            copy_label = escape(t.key_copy_label),
             copy = escape(p.key),
+            svg = escape(p.qr_svg_url),
+            svg_link = escape(t.qr_svg_link),
             action = escape(p.action),
-            digits = p.digits,
+            code_label = escape(t.code_label),
+            help = escape(&fill(t.enroll_code_help, "digits", &digits)),
+            submit = escape(t.submit),
         );
-        layout("Sync Authenticator App", &body)
+        layout(t.lang, t.enroll_title, &body)
     }
 
     fn recovery_codes(&self, p: &RecoveryCodesPage<'_>) -> String {
+        let t = p.strings;
         let mut list = String::new();
         for c in p.codes {
             let _ = write!(list, "<li>{}</li>", escape(c));
         }
         let body = format!(
-            "<h1>Your recovery codes</h1>\
-<p>Keep these somewhere safe. Each works once, if you lose your phone. They are shown only now.</p>\
+            "<h1>{title}</h1><p>{intro}</p>\
 <ol class=\"codes\" id=\"recovery-codes\">{list}</ol>\
-<p><a href=\"{url}\" id=\"continue\">Continue</a></p>",
-            url = escape(p.continue_url)
+<p><a href=\"{url}\" id=\"continue\">{cont}</a></p>",
+            title = escape(t.recovery_title),
+            intro = escape(t.recovery_intro),
+            url = escape(p.continue_url),
+            cont = escape(t.continue_link),
         );
-        layout("Your recovery codes", &body)
+        layout(t.lang, t.recovery_title, &body)
     }
 
     fn authenticators(&self, p: &AuthenticatorsPage<'_>) -> String {
+        let t = p.strings;
         let mut rows = String::new();
         for r in p.rows {
             let _ = write!(
                 rows,
                 "<li>{name} <form method=\"post\" action=\"{prefix}/enroll\" style=\"display:inline\">\
-<input type=\"hidden\" name=\"replace\" value=\"{id}\"><button class=\"link\" type=\"submit\">Re-sync</button></form> \
+<input type=\"hidden\" name=\"replace\" value=\"{id}\"><button class=\"link\" type=\"submit\">{resync}</button></form> \
 <form method=\"post\" action=\"{prefix}/authenticators/{id}/revoke\" style=\"display:inline\">\
-<button class=\"link\" type=\"submit\">Revoke</button></form></li>",
+<button class=\"link\" type=\"submit\">{revoke}</button></form></li>",
                 name = escape(r.name),
                 prefix = escape(p.prefix),
                 id = escape(r.id),
+                resync = escape(t.resync),
+                revoke = escape(t.revoke),
             );
         }
         let body = format!(
-            "<h1>Authenticators</h1><ul id=\"authenticators\">{rows}</ul>\
-<form method=\"post\" action=\"{prefix}/enroll\"><label for=\"new-name\">Add an authenticator, named</label>\
-<input type=\"text\" id=\"new-name\" name=\"name\" maxlength=\"64\" placeholder=\"Authenticator app\">\
-<button type=\"submit\">Add an authenticator</button></form>\
-<p>{left} unused recovery codes.</p>\
-<form method=\"post\" action=\"{prefix}/recovery-codes\"><button type=\"submit\">New recovery codes</button></form>",
+            "<h1>{title}</h1><ul id=\"authenticators\">{rows}</ul>\
+<form method=\"post\" action=\"{prefix}/enroll\"><label for=\"new-name\">{add_label}</label>\
+<input type=\"text\" id=\"new-name\" name=\"name\" maxlength=\"64\" placeholder=\"{placeholder}\">\
+<button type=\"submit\">{add}</button></form>\
+<p>{left}</p>\
+<form method=\"post\" action=\"{prefix}/recovery-codes\"><button type=\"submit\">{new_codes}</button></form>",
+            title = escape(t.authenticators_title),
             prefix = escape(p.prefix),
-            left = p.recovery_codes_left,
+            add_label = escape(t.add_label),
+            placeholder = escape(t.add_placeholder),
+            add = escape(t.add_button),
+            left = escape(&fill(
+                t.codes_left,
+                "left",
+                &p.recovery_codes_left.to_string()
+            )),
+            new_codes = escape(t.new_codes),
         );
-        layout("Authenticators", &body)
+        layout(t.lang, t.authenticators_title, &body)
     }
 
     fn message(&self, refusal: &Refusal) -> String {
+        self.message_in(refusal, &Strings::ENGLISH)
+    }
+
+    fn uses_languages(&self) -> bool {
+        true
+    }
+
+    fn message_in(&self, refusal: &Refusal, t: &Strings) -> String {
         let body = format!(
-            "<h1>{title}</h1><p class=\"error\" role=\"alert\">{detail}</p><p><a href=\"/\">Home</a></p>",
-            title = escape(
-                refusal
-                    .reason
-                    .status()
-                    .canonical_reason()
-                    .unwrap_or("Error")
-            ),
-            detail = escape(refusal.reason.detail()),
+            "<h1>{title}</h1><p class=\"error\" role=\"alert\">{detail}</p><p><a href=\"/\">{home}</a></p>",
+            title = escape(t.message_heading),
+            detail = escape(t.refusal(refusal.reason)),
+            home = escape(t.home_link),
         );
-        layout("Two Factor Authentication", &body)
+        layout(t.lang, t.message_heading, &body)
     }
 }
 
@@ -325,6 +405,7 @@ mod tests {
                 name: "Phone",
             }],
             recovery_codes_left: 10,
+            strings: &Strings::ENGLISH,
         });
         assert!(!html.contains("enroll?"), "{html}");
         assert_eq!(
@@ -352,6 +433,7 @@ mod tests {
             method: "totp",
             offer_remember: true,
             digits: 6,
+            strings: &Strings::ENGLISH,
         });
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains("<script>"));

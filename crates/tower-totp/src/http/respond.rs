@@ -10,6 +10,7 @@ use http_body_util::Full;
 use serde::Serialize;
 
 use super::auth::TotpAuth;
+use super::language::Strings;
 use super::negotiate::Format;
 use super::pages::{DefaultPages, Pages as _};
 use super::refusal::{Next, Refusal, RefusalReason};
@@ -21,6 +22,21 @@ impl TotpAuth {
     /// The response for a refusal: the application's own if it set one,
     /// else a redirect or page for browsers and problem+json for the rest.
     pub(crate) fn refuse(&self, refusal: Refusal, format: Format) -> FullResponse {
+        self.refuse_in(refusal, format, &self.strings_for(&HeaderMap::new()))
+    }
+
+    /// [`TotpAuth::refuse`] for a request: its format and language.
+    pub(crate) fn refuse_to(&self, refusal: Refusal, headers: &HeaderMap) -> FullResponse {
+        self.refuse_in(refusal, Format::of(headers), &self.strings_for(headers))
+    }
+
+    /// [`TotpAuth::refuse`] with a page in the language of `strings`.
+    pub(crate) fn refuse_in(
+        &self,
+        refusal: Refusal,
+        format: Format,
+        strings: &Strings,
+    ) -> FullResponse {
         if let Some(respond) = self.responder() {
             let mut res = respond(&refusal, format);
             res.extensions_mut().insert(refusal);
@@ -38,7 +54,7 @@ impl TotpAuth {
         };
         match to {
             Some(location) => redirect_response(&location, &refusal),
-            None => page_response(self.pages().message(&refusal), &refusal),
+            None => page_response(self.pages().message_in(&refusal, strings), &refusal),
         }
     }
 }

@@ -13,7 +13,6 @@ use super::body::TotpBody;
 use super::extensions::{SecondFactor, StepMethod};
 use super::future::ResponseFuture;
 use super::guarded::{Guarded, layer_verified};
-use super::negotiate::Format;
 use super::refusal::{Next, Refusal, RefusalReason};
 use crate::clock::UnixTime;
 
@@ -143,7 +142,7 @@ where
         let Some(refusal) = refusal else {
             return ResponseFuture::calling(self.inner.call(req));
         };
-        ResponseFuture::refused(self.auth.refuse(refusal, Format::of(req.headers())))
+        ResponseFuture::refused(self.auth.refuse_to(refusal, req.headers()))
     }
 }
 

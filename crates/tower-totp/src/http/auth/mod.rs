@@ -17,6 +17,7 @@ use http_body_util::Full;
 
 use super::clock_hint::ClockHintRule;
 use super::directory::UserDirectory;
+use super::language::{Languages, Strings};
 use super::negotiate::Format;
 use super::pages::{DefaultPages, Pages};
 use super::refusal::Refusal;
@@ -38,6 +39,7 @@ struct Settings {
     recent_step: Duration,
     body_limit: usize,
     clock_hint: ClockHintRule,
+    languages: Languages,
 }
 
 struct Inner {
@@ -142,6 +144,14 @@ impl TotpAuthBuilder {
         self
     }
 
+    /// Add (or replace) the default pages' strings for the language `tag`
+    /// (`fr`, `pt-BR`), chosen by a request's `Accept-Language`. English
+    /// and German are shipped; English is the fallback.
+    pub fn language(mut self, tag: &str, strings: Strings) -> Self {
+        self.settings.languages.add(tag, strings);
+        self
+    }
+
     /// Replace every refusal response with your own.
     pub fn refusal_response(
         mut self,
@@ -195,6 +205,7 @@ impl TotpAuth {
                 recent_step: Duration::from_secs(5 * 60),
                 body_limit: 16 * 1024,
                 clock_hint: ClockHintRule::default(),
+                languages: Languages::default(),
             },
             pages: Arc::new(DefaultPages),
             responder: None,
@@ -225,6 +236,16 @@ impl TotpAuth {
     /// The HTML pages.
     pub(crate) fn pages(&self) -> &dyn Pages {
         &*self.inner.pages
+    }
+
+    /// The strings of the default pages for a request's `Accept-Language`.
+    /// Pages in one language get English, whatever the request asks.
+    pub(crate) fn strings_for(&self, headers: &http::HeaderMap) -> Arc<Strings> {
+        if self.inner.pages.uses_languages() {
+            self.inner.settings.languages.pick(headers)
+        } else {
+            self.inner.settings.languages.pick(&http::HeaderMap::new())
+        }
     }
 
     /// The application's own refusal responses, if it set them.

@@ -32,6 +32,7 @@ pub(super) async fn list(ctx: &Ctx) -> Result<FullResponse, Fail> {
             prefix: ctx.prefix(),
             rows: &rows,
             recovery_codes_left: left,
+            strings: &ctx.strings,
         });
         return Ok(html_response(StatusCode::OK, html));
     }

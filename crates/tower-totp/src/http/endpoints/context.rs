@@ -1,6 +1,7 @@
 //! A request's logged-in context ([`Ctx`]), what every endpoint asks of it,
 //! and the answers they share.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -12,6 +13,7 @@ use crate::clock::UnixTime;
 use crate::http::auth::TotpAuth;
 use crate::http::clock_hint::ClockHint;
 use crate::http::extensions::StepMethod;
+use crate::http::language::Strings;
 use crate::http::negotiate::Format;
 use crate::http::refusal::{Next, Refusal, RefusalReason};
 use crate::http::respond::{FullResponse, json_response, page_response, see_other};
@@ -55,6 +57,8 @@ pub(super) struct Login {
     now: UnixTime,
     /// The "remember this device" cookie, if the application offers it.
     remember_cookie: Option<String>,
+    /// The pages' words, from `Accept-Language`.
+    strings: Arc<Strings>,
 }
 
 impl Login {
@@ -83,6 +87,7 @@ impl Login {
             info,
             now,
             remember_cookie,
+            strings: auth.strings_for(&parts.headers),
         })
     }
 
@@ -106,6 +111,8 @@ pub(super) struct Ctx {
     requirement: Requirement,
     /// The "remember this device" cookie, if the application offers it.
     remember_cookie: Option<String>,
+    /// The pages' words, from `Accept-Language`.
+    pub(super) strings: Arc<Strings>,
 }
 
 impl Ctx {
@@ -129,6 +136,7 @@ impl Ctx {
             info,
             now,
             remember_cookie,
+            strings,
         } = login;
         if state.ended_by(&status) {
             // An administrator reset the user: every earlier login is over.
@@ -146,6 +154,7 @@ impl Ctx {
             now,
             format,
             remember_cookie,
+            strings,
         })
     }
 
@@ -292,7 +301,7 @@ impl Ctx {
         let refusal = Refusal::new(RefusalReason::CodeRejected(reason), Some(next));
         match self.format {
             Format::Json => self.auth.refuse(refusal, Format::Json),
-            Format::Html => page_response(page(refusal.reason.detail()), &refusal),
+            Format::Html => page_response(page(self.strings.refusal(refusal.reason)), &refusal),
         }
     }
 }

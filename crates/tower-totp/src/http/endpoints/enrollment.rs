@@ -197,6 +197,7 @@ fn page_html(ctx: &Ctx, e: &Enrollment, error: Option<&str>) -> String {
         issuer: ctx.auth.engine().config().issuer(),
         error,
         digits: ctx.digits(),
+        strings: &ctx.strings,
     })
 }
 
@@ -294,6 +295,7 @@ pub(super) async fn confirm(ctx: &Ctx, code: Option<Secret>) -> Result<FullRespo
                 let html = ctx.auth.pages().recovery_codes(&RecoveryCodesPage {
                     codes: &codes,
                     continue_url: after,
+                    strings: &ctx.strings,
                 });
                 return Ok(html_response(StatusCode::OK, html));
             }
@@ -322,7 +324,7 @@ pub(super) async fn confirm(ctx: &Ctx, code: Option<Secret>) -> Result<FullRespo
                 (false, _) => {
                     let refusal =
                         Refusal::new(RefusalReason::CodeRejected(reason), Some(Next::Enroll));
-                    Ok(ctx.auth.refuse(refusal, ctx.format))
+                    Ok(ctx.auth.refuse_in(refusal, ctx.format, &ctx.strings))
                 }
             }
         }

@@ -7,6 +7,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::context::{Ctx, Fail, refuse};
+use crate::http::language::Strings;
 use crate::http::pages::GracePage;
 use crate::http::refusal::{Next, RefusalReason};
 use crate::http::respond::{FullResponse, html_response, json_response};
@@ -37,32 +38,33 @@ pub(super) fn show(ctx: &Ctx) -> Result<FullResponse, Fail> {
         ));
     }
     let enroll_url = format!("{}/enroll", ctx.prefix());
-    let left = left_in_words(until.duration_since(ctx.now));
+    let left = left_in_words(until.duration_since(ctx.now), &ctx.strings);
     let page = ctx.auth.pages().grace(&GracePage {
         display_name: &ctx.info.display_name,
         left: &left,
         until: &until_text,
         enroll_url: &enroll_url,
         later_url: ctx.auth.after_login(),
+        strings: &ctx.strings,
     });
     Ok(html_response(StatusCode::OK, page))
 }
 
 /// How long is left, rounded up to the unit shown: "1 day" while a day
 /// or less but more than 23 hours is left would read as a lie the other way.
-fn left_in_words(left: Duration) -> String {
+fn left_in_words(left: Duration, t: &Strings) -> String {
     let secs = left.as_secs().max(1);
-    let (n, unit) = if secs > 86_400 {
-        (secs.div_ceil(86_400), "day")
+    let (n, one, many) = if secs > 86_400 {
+        (secs.div_ceil(86_400), t.day, t.days)
     } else if secs > 3600 {
-        (secs.div_ceil(3600), "hour")
+        (secs.div_ceil(3600), t.hour, t.hours)
     } else {
-        (secs.div_ceil(60), "minute")
+        (secs.div_ceil(60), t.minute, t.minutes)
     };
     if n == 1 {
-        format!("1 {unit}")
+        one.to_owned()
     } else {
-        format!("{n} {unit}s")
+        many.replace("{n}", &n.to_string())
     }
 }
 
@@ -72,7 +74,7 @@ mod tests {
 
     #[test]
     fn what_is_left_is_rounded_up_to_its_unit() {
-        let words = |s| left_in_words(Duration::from_secs(s));
+        let words = |s| left_in_words(Duration::from_secs(s), &Strings::ENGLISH);
         assert_eq!(words(7 * 86_400), "7 days");
         assert_eq!(words(6 * 86_400 + 1), "7 days");
         assert_eq!(words(86_400 + 1), "2 days");
@@ -82,5 +84,7 @@ mod tests {
         assert_eq!(words(61), "2 minutes");
         assert_eq!(words(1), "1 minute");
         assert_eq!(words(0), "1 minute");
+        let german = left_in_words(Duration::from_secs(3 * 86_400), &Strings::GERMAN);
+        assert_eq!(german, "3 Tage");
     }
 }

@@ -29,6 +29,7 @@ pub(super) async fn regenerate(ctx: &Ctx) -> Result<FullResponse, Fail> {
         let html = ctx.auth.pages().recovery_codes(&RecoveryCodesPage {
             codes: &list,
             continue_url: &back,
+            strings: &ctx.strings,
         });
         return Ok(html_response(StatusCode::OK, html));
     }

@@ -28,12 +28,15 @@ where
     // with `Accept`, what the client reads back.
     let kind = BodyKind::of(&parts.headers);
     let format = Format::given(&parts.headers, kind);
+    let strings = auth.strings_for(&parts.headers);
     match route(&auth, &parts, body, kind, format).await {
         Ok(res) => res,
-        Err(Fail::Refuse(refusal)) => auth.refuse(refusal, format),
-        Err(Fail::Store) => {
-            auth.refuse(Refusal::new(RefusalReason::StoreUnavailable, None), format)
-        }
+        Err(Fail::Refuse(refusal)) => auth.refuse_in(refusal, format, &strings),
+        Err(Fail::Store) => auth.refuse_in(
+            Refusal::new(RefusalReason::StoreUnavailable, None),
+            format,
+            &strings,
+        ),
     }
 }
 

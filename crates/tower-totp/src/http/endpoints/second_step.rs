@@ -55,6 +55,7 @@ fn page_html(ctx: &Ctx, error: Option<&str>, method: &str) -> String {
         method,
         offer_remember: ctx.auth.remember().is_some(),
         digits: ctx.digits(),
+        strings: &ctx.strings,
     })
 }
 
